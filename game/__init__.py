@@ -1,0 +1,1 @@
+"""squadmind game: pure world rules, snapshots and controllers (no pygame outside game/ui)."""

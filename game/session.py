@@ -1,0 +1,281 @@
+"""A match in progress: the world, its controllers, and the planner for LLM squads.
+
+Fixed timestep: `update(real_dt)` accumulates time and steps whole ticks; every tick
+first drains the planner's events (never blocking), applies the plans that arrived,
+then advances the world. At the start of each turn the rule-controlled squads plan at
+once and each LLM squad submits a planning round; an LLM agent starts its new plan on
+the first tick after that plan is delivered, while its squad-mates hold or finish what
+is left of their previous plan.
+
+This module and `__main__` are the only places where game meets planner.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from game.actions import check_step
+from game.controllers import Controller
+from game.planlog import PlanningLog
+from game.scenarios import SQUADS, Scenario
+from game.snapshot import take
+from game.steps import FULL_TOOLS, Step
+from game.world import TICK_SECONDS, TICKS_PER_TURN, World
+from planner.clock import VirtualClock
+from planner.dispatch import PlanningRound
+from planner.events import PlanDelivered, PlanEvent, RoundDone, RoundStats
+from planner.fallback import LLM_TIERS, Tier, heuristic_plan
+from planner.schema import AgentPlan
+from planner.service import Planner
+from planner.settings import PlannerSettings
+from planner.validate import validate_plan
+
+MAX_TICKS_PER_UPDATE = 8
+"""A long frame (a stall, a breakpoint) may not make the world sprint to catch up."""
+
+
+class Session:
+    def __init__(
+        self,
+        scenario: Scenario,
+        seed: int,
+        turn_limit: int,
+        controllers: Mapping[str, Controller],
+        planner: Planner | None = None,
+        llm_squads: tuple[str, ...] = (),
+        *,
+        player_squad: str | None = None,
+        virtual_clock: VirtualClock | None = None,
+        fault_control: Callable[[float], None] | None = None,
+    ) -> None:
+        missing = [s for s in SQUADS if s not in controllers and s not in llm_squads]
+        if player_squad in missing:
+            missing.remove(player_squad)
+        if missing:
+            raise ValueError(f"no controller for squad(s) {', '.join(missing)}")
+        if llm_squads and planner is None:
+            raise ValueError("LLM squads need a planner")
+        self.scenario = scenario
+        self.seed = seed
+        self.turn_limit = turn_limit
+        self.controllers = dict(controllers)
+        self.planner = planner
+        self.llm_squads = llm_squads
+        self.player_squad = player_squad
+        self.virtual_clock = virtual_clock
+        self._fault_control = fault_control
+        self.fault_rate = 0.0
+        self.paused = False
+        self.speed = 1.0
+        self._accumulator = 0.0
+        self._round_ids = iter(range(1, 1 << 62))
+        self._start_time = virtual_clock.now() if virtual_clock is not None else 0.0
+        self._new_match()
+
+    def _new_match(self) -> None:
+        self.world = World(self.scenario, random.Random(self.seed), turn_limit=self.turn_limit)
+        self.log = PlanningLog()
+        self.round_stats: list[RoundStats] = []
+        self.late_drops: Counter[str] = Counter()
+        """Steps of delivered plans that the world had made illegal by the time they landed."""
+        self._current_round: dict[str, int] = {}
+        self._rng = random.Random(f"{self.seed}:session")
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def backend_description(self) -> str:
+        return self.planner.backend_description if self.planner is not None else "no LLM"
+
+    @property
+    def settings(self) -> PlannerSettings:
+        return self.planner.settings if self.planner is not None else PlannerSettings()
+
+    def set_settings(self, settings: PlannerSettings) -> None:
+        if self.planner is not None:
+            self.planner.set_settings(settings)
+
+    @property
+    def fault_injection_available(self) -> bool:
+        return self._fault_control is not None
+
+    def set_fault_rate(self, rate: float) -> None:
+        if self._fault_control is None:
+            raise RuntimeError("fault injection needs the built-in simulated LLM")
+        self._fault_control(rate)
+        self.fault_rate = rate
+
+    @property
+    def breaker_state(self) -> str:
+        return self.planner.breaker_state() if self.planner is not None else "closed"
+
+    @property
+    def finished(self) -> bool:
+        return self.world.winner is not None
+
+    @property
+    def winner(self) -> str | None:
+        return self.world.winner
+
+    @property
+    def turn_clock(self) -> float:
+        """0..1 progress through the current turn, for the real-time turn clock."""
+        within = self.world.tick % TICKS_PER_TURN + self._accumulator / TICK_SECONDS
+        return min(1.0, within / TICKS_PER_TURN)
+
+    # ------------------------------------------------------------------ time
+
+    def update(self, real_dt: float) -> None:
+        """Advance by a frame's worth of real time (scaled by `speed`), never blocking."""
+        if self.paused or self.finished:
+            self._drain()
+            return
+        self._accumulator += max(0.0, real_dt) * self.speed
+        ticks = 0
+        while self._accumulator >= TICK_SECONDS and ticks < MAX_TICKS_PER_UPDATE:
+            self._accumulator -= TICK_SECONDS
+            self.step_tick()
+            ticks += 1
+            if self.world.winner is not None:
+                break
+        if ticks == MAX_TICKS_PER_UPDATE:
+            self._accumulator = min(self._accumulator, TICK_SECONDS)
+        if ticks == 0:
+            self._drain()
+
+    def step_tick(self) -> None:
+        """One fixed tick: turn start (plans), planner events, then the world moves."""
+        if self.finished:
+            return
+        if self.virtual_clock is not None:
+            due = self._start_time + self.world.tick * TICK_SECONDS
+            self.virtual_clock.advance(max(0.0, due - self.virtual_clock.now()))
+        if self.world.tick % TICKS_PER_TURN == 0:
+            self._start_turn()
+        self._drain()
+        self.world.step_tick()
+
+    def run_to_end(self) -> None:
+        while not self.finished:
+            self.step_tick()
+
+    # ------------------------------------------------------------------ turns and plans
+
+    def _start_turn(self) -> None:
+        for squad, controller in self.controllers.items():
+            for unit_id, steps in controller.plan_turn(self.world, squad).items():
+                self.world.assign_plan(unit_id, steps)
+        if self.planner is None:
+            return
+        for squad in self.llm_squads:
+            snaps = tuple(take(self.world, u.id) for u in self.world.living(squad))
+            if not snaps:
+                continue
+            round_id = next(self._round_ids)
+            self._current_round[squad] = round_id
+            self.planner.submit(PlanningRound(round_id, squad, snaps, self.scenario.grid))
+
+    def _drain(self) -> None:
+        if self.planner is None:
+            return
+        for event in self.planner.drain():
+            self._on_event(event)
+
+    def _on_event(self, event: PlanEvent) -> None:
+        self.log.apply(event)
+        if isinstance(event, RoundDone):
+            self.round_stats.append(event.stats)
+        elif (
+            isinstance(event, PlanDelivered)
+            and self._current_round.get(event.squad) == event.round_id
+        ):
+            self._apply_plan(event.outcome.agent_id, event.outcome.steps)
+
+    def _apply_plan(self, unit_id: int, steps: tuple[Step, ...]) -> None:
+        """Check a plan against the world as it is now; the legal steps start next tick."""
+        unit = self.world.units.get(unit_id)
+        if unit is None or not unit.alive:
+            return
+        snap = take(self.world, unit_id)
+        checked = validate_plan(
+            AgentPlan(agent_id=unit_id, steps=steps), snap, self.scenario.grid, FULL_TOOLS
+        )
+        for dropped in checked.dropped:
+            self.late_drops[dropped.reason.split(" ")[0]] += 1
+        kept = checked.steps
+        if not kept:
+            kept, _, _ = heuristic_plan(snap, self._rng, self.scenario.grid)
+        self.world.assign_plan(unit_id, kept)
+
+    # ------------------------------------------------------------------ the player
+
+    def order(self, unit_id: int, steps: list[Step]) -> str | None:
+        """A player's order for one of their units: the refusal reason, or None."""
+        unit = self.world.units.get(unit_id)
+        if unit is None or not unit.alive:
+            return f"unit {unit_id} is not alive"
+        if self.player_squad is None or unit.squad != self.player_squad:
+            return f"unit {unit_id} is not yours"
+        if not steps:
+            return "empty order"
+        reason = check_step(steps[0], take(self.world, unit_id), self.scenario.grid)
+        if reason is not None:
+            return reason
+        self.world.assign_plan(unit_id, steps)
+        return None
+
+    def restart(self) -> None:
+        self._accumulator = 0.0
+        if self.virtual_clock is not None:
+            self._start_time = self.virtual_clock.now()
+        self._new_match()
+
+    def close(self) -> None:
+        if self.planner is not None:
+            self.planner.close()
+
+    # ------------------------------------------------------------------ results
+
+    def result_summary(self) -> dict[str, Any]:
+        """The match result and its planning statistics (end screen and headless report)."""
+        log = self.log
+        tiers = {t.value: log.tier_counts.get(t.value, 0) for t in Tier}
+        plans = sum(tiers.values())
+        llm_plans = sum(tiers[t.value] for t in LLM_TIERS)
+        stats = self.round_stats
+
+        def pct(name: str, q: float) -> float | None:
+            value = log.p(name, q)
+            return None if value is None else round(value, 3)
+
+        return {
+            "winner": self.world.winner or ("draw" if self.finished else None),
+            "turns": -(-self.world.tick // TICKS_PER_TURN),
+            "units_alive": self.world.alive_counts(),
+            "rounds": len(stats),
+            "plans": plans,
+            "plans_by_tier": tiers,
+            "llm_plan_share": round(llm_plans / plans, 4) if plans else None,
+            "fallback_rate": round(1 - llm_plans / plans, 4) if plans else None,
+            "fallback_causes": dict(sorted(log.cause_counts.items())),
+            "cache_hits": log.cache_hits,
+            "cache_misses": sum(s.cache_misses for s in stats),
+            "llm_requests": sum(s.requests for s in stats),
+            "retries": sum(s.retries for s in stats),
+            "prompt_tokens": sum(s.prompt_tokens for s in stats),
+            "cached_tokens": sum(s.cached_tokens for s in stats),
+            "completion_tokens": sum(s.completion_tokens for s in stats),
+            "late_dropped_steps": dict(sorted(self.late_drops.items())),
+            "latency_ms": {
+                **{
+                    f"{name}_p{q}": pct(name, q)
+                    for name in ("ttft", "ttfp", "time_to_all", "plan_wait")
+                    for q in (50, 95)
+                },
+                "overhead_p50": pct("overhead", 50),
+                "overhead_p99": pct("overhead", 99),
+            },
+        }

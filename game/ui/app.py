@@ -1,0 +1,268 @@
+"""The window: layout, the frame loop, frame-time measurement and scripted runs.
+
+`run_window(session)` is the whole front end: it polls input, calls
+`session.update(dt)` (which only drains the planner's queue and steps fixed
+ticks, so a frame never waits on planning), draws, and flips. `GameUI` holds the
+per-window state and can be driven without the loop (tests post events and call
+`process_events()` / `draw()` themselves).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pygame
+
+from game.planlog import percentile
+from game.ui import SessionLike, theme
+from game.ui import script as event_script
+from game.ui.board import BoardLayout, BoardView
+from game.ui.help import draw_help
+from game.ui.input import Controls, ViewState
+from game.ui.inspector import Inspector, llm_agent_ids
+from game.ui.overlay import draw_badges, draw_end_screen, draw_status_bar
+from game.ui.timeline import Waterfall
+
+MIN_WATERFALL_H = 170
+MIN_SIZE = (640, 400)
+
+
+# ---------------------------------------------------------------- frame times
+@dataclass
+class FrameStats:
+    """Per-frame work time (input + update + draw + flip, not the fps wait), in ms."""
+
+    samples: list[float] = field(default_factory=list)
+
+    def add(self, ms: float) -> None:
+        self.samples.append(ms)
+
+    def p(self, q: float) -> float:
+        return percentile(self.samples, q) or 0.0
+
+    @property
+    def max(self) -> float:
+        return max(self.samples, default=0.0)
+
+    def summary(self) -> str:
+        return (
+            f"frame time p50 {self.p(50):.1f} ms, p99 {self.p(99):.1f} ms, "
+            f"max {self.max:.1f} ms ({len(self.samples)} frames)"
+        )
+
+
+# ---------------------------------------------------------------- layout
+@dataclass(frozen=True)
+class Layout:
+    size: tuple[int, int]
+    status: pygame.Rect
+    board: BoardLayout
+    waterfall: pygame.Rect | None
+    inspector: pygame.Rect | None
+    left: pygame.Rect
+    """The left column (board + waterfall): toasts, help and the end screen sit here."""
+
+
+def compute_layout(
+    size: tuple[int, int], grid_w: int, grid_h: int, show_inspector: bool, show_waterfall: bool
+) -> Layout:
+    w, h = max(size[0], MIN_SIZE[0]), max(size[1], MIN_SIZE[1])
+    pad = theme.PAD
+    status = pygame.Rect(0, 0, w, theme.STATUS_BAR_H)
+    top = status.bottom + pad
+    inspector = None
+    right_edge = w - pad
+    if show_inspector:
+        iw = min(theme.INSPECTOR_W, w * 2 // 5)
+        inspector = pygame.Rect(w - pad - iw, top, iw, h - top - pad)
+        right_edge = inspector.x - pad
+    left = pygame.Rect(pad, top, right_edge - pad, h - top - pad)
+    board_h = left.height - (MIN_WATERFALL_H + pad if show_waterfall else 0)
+    tile = max(4, min(left.width // grid_w, max(4, board_h) // grid_h))
+    area = pygame.Rect(left.x, left.y, left.width, tile * grid_h)
+    board = BoardLayout.fit(area, grid_w, grid_h)
+    waterfall = None
+    if show_waterfall:
+        y = area.bottom + pad
+        waterfall = pygame.Rect(left.x, y, left.width, max(60, left.bottom - y))
+    return Layout((w, h), status, board, waterfall, inspector, left)
+
+
+# ---------------------------------------------------------------- the UI
+class GameUI:
+    def __init__(self, session: SessionLike, size: tuple[int, int]) -> None:
+        self.session = session
+        self.size = size
+        self.fonts = theme.Fonts()
+        self.board = BoardView(self.fonts)
+        self.waterfall = Waterfall(self.fonts)
+        self.inspector = Inspector(self.fonts)
+        self.view = ViewState()
+        self.controls = Controls(session, self.view, lambda: self.layout().board)
+        self._layout: tuple[tuple[object, ...], Layout] | None = None
+        self.started = time.monotonic()
+
+    @property
+    def squad(self) -> str:
+        return self.session.player_squad or "blue"
+
+    def layout(self) -> Layout:
+        grid = self.session.world.grid
+        v = self.view
+        key = (self.size, grid.width, grid.height, v.show_inspector, v.show_waterfall)
+        if self._layout is None or self._layout[0] != key:
+            lay = compute_layout(
+                self.size, grid.width, grid.height, v.show_inspector, v.show_waterfall
+            )
+            self._layout = (key, lay)
+        return self._layout[1]
+
+    def tile_centre(self, x: int, y: int) -> tuple[int, int]:
+        return self.layout().board.centre(x, y)
+
+    def planner_now(self) -> float:
+        """The planner clock now (its events' `at` are on it), to grow live waterfall bars."""
+        virtual = getattr(self.session, "virtual_clock", None)
+        return float(virtual.now()) if virtual is not None else time.perf_counter()
+
+    # ------------------------------------------------------------ input
+    def handle(self, event: pygame.event.Event) -> None:
+        if event.type == pygame.VIDEORESIZE:
+            self.size = (max(event.w, MIN_SIZE[0]), max(event.h, MIN_SIZE[1]))
+            return
+        self.controls.handle(event)
+
+    def process_events(self) -> None:
+        for event in pygame.event.get():
+            self.handle(event)
+
+    def inspected(self) -> int | None:
+        s = self.session
+        ids = llm_agent_ids(s.world, s.log, s.llm_squads)
+        cur = self.view.inspected
+        if cur is not None and (cur in ids or cur in s.log.agents):
+            return cur
+        self.view.inspected = ids[0] if ids else None
+        return self.view.inspected
+
+    # ------------------------------------------------------------ drawing
+    def draw(self, screen: pygame.Surface) -> None:
+        s, v = self.session, self.view
+        lay = self.layout()
+        world, log = s.world, s.log
+        now = time.monotonic()
+        screen.fill(theme.BACKGROUND)
+        thinking = {aid for aid, st in log.agents.items() if st.waiting}
+        self.board.draw(
+            screen,
+            lay.board,
+            world,
+            self.squad,
+            v.selected,
+            thinking,
+            now - self.started,
+            v.reveal_all,
+        )
+        shown = {u.id for u in self.board.shown_units(world, self.squad, v.reveal_all)}
+        llm_shown = {uid for uid in shown if world.units[uid].squad in s.llm_squads}
+        draw_badges(screen, lay.board, self.fonts, world, log, llm_shown)
+        box = v.drag_rect
+        if box is not None:
+            pygame.draw.rect(screen, theme.SELECTED, box, 1)
+        if lay.waterfall is not None:
+            self.waterfall.draw(screen, lay.waterfall, log, self.planner_now())
+        if lay.inspector is not None:
+            self.inspector.draw(screen, lay.inspector, world, log, self.inspected())
+        draw_status_bar(screen, lay.status, self.fonts, s)
+        if s.finished:
+            draw_end_screen(screen, lay.left, self.fonts, s)
+        if v.show_help:
+            draw_help(screen, pygame.Rect(0, lay.status.bottom, *lay.size), self.fonts)
+        v.toasts.draw(screen, lay.board.rect, self.fonts, now)
+
+
+def save_png(screen: pygame.Surface, path: str) -> str | None:
+    """Save a PNG (creating its folder); the error text on failure."""
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        pygame.image.save(screen, path)
+    except (OSError, pygame.error) as exc:
+        return str(exc)
+    return None
+
+
+# ---------------------------------------------------------------- the loop
+def run_window(
+    session: SessionLike,
+    *,
+    size: tuple[int, int] = (1280, 800),
+    frames: int | None = None,
+    screenshot: str | None = None,
+    script: str | None = None,
+    stats: FrameStats | None = None,
+    fps: int = 60,
+) -> int:
+    """Open the window and play until Esc/close (or `frames` frames); the exit code.
+
+    `frames` runs a fixed number of frames and prints the frame-time summary;
+    `screenshot` saves a PNG after the last frame; `script` posts the events of an
+    event script (see game.ui.script). `stats` receives the frame times. The
+    session is closed on the way out.
+    """
+    pygame.display.init()
+    pygame.font.init()
+    stats = stats if stats is not None else FrameStats()
+    try:
+        commands = event_script.load(script) if script else []
+        screen = pygame.display.set_mode(size, pygame.RESIZABLE)
+        pygame.display.set_caption(f"squadmind: {session.scenario.name}")
+        ui = GameUI(session, screen.get_size())
+        player = event_script.Player(commands)
+        clock = pygame.time.Clock()
+        frame = 0
+        last = time.perf_counter()
+        while frames is None or frame < frames:
+            t0 = time.perf_counter()
+            shots = player.post(frame, ui.tile_centre)
+            ui.process_events()
+            if ui.view.quit:
+                break
+            session.update(t0 - last)
+            last = t0
+            screen = pygame.display.get_surface()
+            ui.draw(screen)
+            pygame.display.flip()
+            stats.add((time.perf_counter() - t0) * 1000)
+            for path in shots:
+                _report_save(ui, screen, path)
+            if ui.view.screenshot_to is not None:
+                _report_save(ui, screen, ui.view.screenshot_to, toast=True)
+                ui.view.screenshot_to = None
+            frame += 1
+            if fps:
+                clock.tick(fps)
+        if screenshot is not None:
+            err = save_png(pygame.display.get_surface(), screenshot)
+            if err is not None:
+                print(f"squadmind: cannot save screenshot {screenshot}: {err}", file=sys.stderr)
+                return 1
+    except event_script.ScriptError as exc:
+        print(f"squadmind: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        session.close()
+        pygame.display.quit()
+    if frames is not None:
+        print(stats.summary())
+    return 0
+
+
+def _report_save(ui: GameUI, screen: pygame.Surface, path: str, *, toast: bool = False) -> None:
+    err = save_png(screen, path)
+    if err is not None:
+        ui.controls.toast(f"screenshot failed: {err}", theme.TEXT_BAD)
+    elif toast:
+        ui.controls.toast(f"saved {path}")

@@ -1,0 +1,277 @@
+"""The status bar, per-agent badges, toasts and the end-of-match screen.
+
+Everything here reads session state and draws; nothing changes the match.
+Segment builders are separate from drawing so tests can check the wording.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pygame
+
+from game.planlog import PlanningLog
+from game.ui import SessionLike, theme
+from game.ui.board import BoardLayout
+from game.world import World
+from planner.fallback import TIER_ORDER, Tier
+
+Segment = tuple[str, theme.Colour]
+
+TOAST_SECONDS = 2.5
+TOASTS_SHOWN = 4
+BADGE_SIZE = 15
+
+
+# ---------------------------------------------------------------- status bar
+def _timing(log: PlanningLog, name: str, last: float | None) -> str:
+    p50, p95 = log.p(name, 50), log.p(name, 95)
+    return f"{name} {theme.fmt_ms(last)} (p50 {theme.fmt_ms(p50)} / p95 {theme.fmt_ms(p95)})"
+
+
+def status_lines(session: SessionLike) -> tuple[list[Segment], list[Segment], list[Segment]]:
+    """The three lines of the status bar as (text, colour) segments: the match and
+    backend; the planner switches; the last round's timings with running percentiles."""
+    world, log, st = session.world, session.log, session.settings
+    t = theme
+    turn = f"turn {world.turn + 1}/{world.turn_limit}"
+    speed = "PAUSED" if session.paused else f"speed {session.speed:g}x"
+    line1: list[Segment] = [
+        (f"{session.scenario.name}", t.TEXT),
+        (turn, t.TEXT_DIM),
+        (speed, t.TEXT_WARN if session.paused else t.TEXT_DIM),
+        (session.backend_description, t.TEXT),
+        ("H: help", t.TEXT_DIM),
+    ]
+    cache = f"cache on (hit {log.cache_hit_rate:.0%})" if st.cache else "cache off"
+    start = "full" if st.start_tier == Tier.full_llm else "simplified"
+    breaker = session.breaker_state
+    line2: list[Segment] = [
+        (f"mode {st.mode}", t.TEXT),
+        ("stream on" if st.stream else "stream off", t.TEXT),
+        (cache, t.TEXT if st.cache else t.TEXT_DIM),
+        (f"start tier {start}", t.TEXT),
+        (f"breaker {breaker}", t.BREAKER_COLOURS.get(breaker, t.TEXT)),
+    ]
+    if session.fault_injection_available:
+        rate = session.fault_rate
+        line2.append((f"faults {rate:.0%}", t.TEXT_BAD if rate > 0 else t.TEXT_DIM))
+    last = log.last_stats
+    line3: list[Segment] = [
+        ("last round:", t.TEXT_DIM),
+        (_timing(log, "ttft", last.ttft_ms if last else None), t.TEXT),
+        (_timing(log, "ttfp", last.ttfp_ms if last else None), t.TEXT),
+        (_timing(log, "time_to_all", last.time_to_all_ms if last else None), t.TEXT),
+    ]
+    return line1, line2, line3
+
+
+def tier_counts(log: PlanningLog) -> list[tuple[Tier, int]]:
+    return [(tier, log.tier_counts.get(tier.value, 0)) for tier in TIER_ORDER]
+
+
+def _blit_segments(
+    surf: pygame.Surface, fonts: theme.Fonts, segs: Sequence[Segment], x: int, y: int, right: int
+) -> int:
+    sep = fonts.text("·", theme.AXIS, size=theme.SMALL_SIZE)
+    for i, (text, colour) in enumerate(segs):
+        if i:
+            surf.blit(sep, (x + 6, y))
+            x += 6 + sep.get_width() + 6
+        img = fonts.text(text, colour, size=theme.SMALL_SIZE)
+        if x + img.get_width() > right:
+            break  # never overlap what sits at the right edge
+        surf.blit(img, (x, y))
+        x += img.get_width()
+    return x
+
+
+def draw_status_bar(
+    surf: pygame.Surface, rect: pygame.Rect, fonts: theme.Fonts, session: SessionLike
+) -> None:
+    pygame.draw.rect(surf, theme.PANEL, rect)
+    pygame.draw.line(surf, theme.PANEL_EDGE, rect.bottomleft, (rect.right, rect.bottom), 1)
+    lines = status_lines(session)
+    lh = fonts.line_height(theme.SMALL_SIZE) + 1
+    y0 = rect.y + (rect.height - len(lines) * lh) // 2
+    ys = [y0 + i * lh for i in range(len(lines))]
+    x0 = rect.x + theme.PAD
+    # Right of line 1: the turn clock; of line 2: plans by tier (also the colour legend).
+    clock_w = 150
+    clock = pygame.Rect(rect.right - theme.PAD - clock_w, ys[0] + 4, clock_w, lh - 8)
+    label = fonts.text("turn clock", theme.TEXT_DIM, size=theme.SMALL_SIZE)
+    label_x = clock.x - 8 - label.get_width()
+    _blit_segments(surf, fonts, lines[0], x0, ys[0], label_x - 12)
+    surf.blit(label, (label_x, ys[0]))
+    pygame.draw.rect(surf, theme.BAR_BACK, clock, border_radius=3)
+    fill = clock.copy()
+    fill.width = round(clock.width * max(0.0, min(1.0, session.turn_clock)))
+    pygame.draw.rect(surf, theme.TEXT_DIM, fill, border_radius=3)
+    legend_x = rect.right - theme.PAD - _tier_legend_width(fonts, session.log)
+    plans = fonts.text("plans by tier", theme.TEXT_DIM, size=theme.SMALL_SIZE)
+    plans_x = legend_x - 8 - plans.get_width()
+    _blit_segments(surf, fonts, lines[1], x0, ys[1], plans_x - 12)
+    surf.blit(plans, (plans_x, ys[1]))
+    _draw_tier_legend(surf, fonts, session.log, legend_x, ys[1])
+    _blit_segments(surf, fonts, lines[2], x0, ys[2], rect.right - theme.PAD)
+
+
+def _legend_items(log: PlanningLog) -> list[str]:
+    return [f"{theme.TIER_SHORT[tier]} {n}" for tier, n in tier_counts(log)]
+
+
+def _tier_legend_width(fonts: theme.Fonts, log: PlanningLog) -> int:
+    imgs = [
+        fonts.text(s, theme.BACKGROUND, size=theme.SMALL_SIZE, bold=True)
+        for s in _legend_items(log)
+    ]
+    return sum(i.get_width() + 12 for i in imgs) + 6 * (len(imgs) - 1)
+
+
+def _draw_tier_legend(
+    surf: pygame.Surface, fonts: theme.Fonts, log: PlanningLog, x: int, y: int
+) -> None:
+    """Plans by tier, each count in a chip of its tier colour: also the colour legend."""
+    for (tier, _), text in zip(tier_counts(log), _legend_items(log), strict=True):
+        img = fonts.text(text, theme.BACKGROUND, size=theme.SMALL_SIZE, bold=True)
+        chip = pygame.Rect(x, y - 1, img.get_width() + 12, img.get_height() + 2)
+        pygame.draw.rect(surf, theme.TIER_COLOURS[tier], chip, border_radius=4)
+        surf.blit(img, (x + 6, y))
+        x = chip.right + 6
+
+
+# ---------------------------------------------------------------- badges
+def badge_text(plan_wait_ms: float | None) -> str:
+    return "-" if plan_wait_ms is None else f"{plan_wait_ms:.0f}ms"
+
+
+def draw_badges(
+    surf: pygame.Surface,
+    lay: BoardLayout,
+    fonts: theme.Fonts,
+    world: World,
+    log: PlanningLog,
+    shown: Collection[int],
+) -> None:
+    """Above each shown LLM agent with a plan: tier colour, cache mark, plan_wait.
+
+    Agents still waiting get the board's thinking dots instead.
+    """
+    for uid in sorted(shown):
+        state = log.agents.get(uid)
+        u = world.units.get(uid)
+        if state is None or u is None or not u.alive or state.waiting or state.tier is None:
+            continue
+        img = fonts.text(
+            badge_text(state.plan_wait_ms), theme.BACKGROUND, size=BADGE_SIZE, bold=True
+        )
+        cache_w = 16 if state.from_cache else 0
+        box = pygame.Rect(0, 0, img.get_width() + 8 + cache_w, img.get_height())
+        cx, _ = lay.centre(u.x, u.y)
+        box.midbottom = (cx, lay.tile_rect(u.x, u.y).top + 1)
+        pygame.draw.rect(surf, theme.TIER_COLOURS[state.tier], box, border_radius=4)
+        pygame.draw.rect(surf, theme.BACKGROUND, box, 1, border_radius=4)
+        surf.blit(img, (box.x + 4 + cache_w, box.y))
+        if state.from_cache:
+            mark = pygame.Rect(box.x + 2, box.y + 2, 14, box.height - 4)
+            pygame.draw.rect(surf, theme.BACKGROUND, mark, border_radius=3)
+            c = fonts.text("C", theme.CACHE_MARK, size=BADGE_SIZE, bold=True)
+            surf.blit(c, c.get_rect(center=mark.center))
+
+
+# ---------------------------------------------------------------- toasts
+@dataclass
+class Toasts:
+    """Short confirmations ("Dispatch: sequential, from next round") that fade away."""
+
+    items: list[tuple[str, float, theme.Colour]] = field(default_factory=list)
+
+    def push(self, text: str, now: float, colour: theme.Colour = theme.TEXT) -> None:
+        self.items.append((text, now + TOAST_SECONDS, colour))
+        del self.items[:-TOASTS_SHOWN]
+
+    def live(self, now: float) -> list[tuple[str, theme.Colour]]:
+        self.items = [t for t in self.items if t[1] > now]
+        return [(text, colour) for text, _, colour in self.items]
+
+    def draw(self, surf: pygame.Surface, area: pygame.Rect, fonts: theme.Fonts, now: float) -> None:
+        y = area.bottom - theme.PAD
+        for text, colour in reversed(self.live(now)):
+            img = fonts.text(text, colour)
+            box = img.get_rect().inflate(20, 10)
+            box.midbottom = (area.centerx, y)
+            _alpha_box(surf, box, theme.TOAST_BACK)
+            pygame.draw.rect(surf, theme.PANEL_EDGE, box, 1, border_radius=6)
+            surf.blit(img, img.get_rect(center=box.center))
+            y = box.top - 6
+
+
+_alpha_cache: dict[tuple[int, int, tuple[int, int, int, int]], pygame.Surface] = {}
+
+
+def _alpha_box(surf: pygame.Surface, box: pygame.Rect, rgba: tuple[int, int, int, int]) -> None:
+    key = (box.width, box.height, rgba)
+    s = _alpha_cache.get(key)
+    if s is None:
+        if len(_alpha_cache) > 64:
+            _alpha_cache.clear()
+        s = pygame.Surface(box.size, pygame.SRCALPHA)
+        s.fill(rgba)
+        _alpha_cache[key] = s
+    surf.blit(s, box.topleft)
+
+
+def dim(surf: pygame.Surface, area: pygame.Rect) -> None:
+    _alpha_box(surf, area, theme.DIM_SCREEN)
+
+
+# ---------------------------------------------------------------- end of match
+def _fmt_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.1f}" if abs(value) >= 10 else f"{value:.3g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_fmt_value(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(_fmt_value(v) for v in value)
+    return str(value)
+
+
+def end_lines(session: SessionLike) -> list[str]:
+    """The end screen's statistics: the session's summary, one "key: value" per line."""
+    try:
+        summary = session.result_summary()
+    except Exception as exc:  # a broken summary must not take the window down
+        return [f"(no statistics: {exc})"]
+    return [f"{k.replace('_', ' ')}: {_fmt_value(v)}" for k, v in summary.items()]
+
+
+def draw_end_screen(
+    surf: pygame.Surface, area: pygame.Rect, fonts: theme.Fonts, session: SessionLike
+) -> None:
+    dim(surf, area)
+    winner = session.winner
+    if winner == session.player_squad:
+        title, colour = "Victory: blue wins", theme.TEXT_GOOD
+    elif winner in (None, "draw"):
+        title, colour = "Draw", theme.TEXT_WARN
+    else:
+        title, colour = f"Defeat: {winner} wins", theme.TEXT_BAD
+    lines = end_lines(session)[:18]
+    lh = fonts.line_height()
+    big = fonts.text(title, colour, size=theme.BIG_SIZE, bold=True)
+    hint = fonts.text("Enter or R: new match    Esc: quit", theme.TEXT_DIM)
+    w = max([big.get_width(), hint.get_width()] + [fonts.width(s) for s in lines]) + 40
+    h = big.get_height() + lh * len(lines) + hint.get_height() + 60
+    panel = pygame.Rect(0, 0, min(w, area.width - 20), min(h, area.height - 20))
+    panel.center = area.center
+    pygame.draw.rect(surf, theme.PANEL, panel, border_radius=8)
+    pygame.draw.rect(surf, theme.PANEL_EDGE, panel, 2, border_radius=8)
+    y = panel.y + 16
+    surf.blit(big, big.get_rect(midtop=(panel.centerx, y)))
+    y += big.get_height() + 14
+    for s in lines:
+        surf.blit(fonts.text(s, theme.TEXT), (panel.x + 20, y))
+        y += lh
+    surf.blit(hint, hint.get_rect(midtop=(panel.centerx, y + 8)))

@@ -1,0 +1,488 @@
+"""The pure tactical world: units, smoke, sight, ticks, turns and the winner.
+
+No pygame, no I/O, no clock: the caller passes a seeded `random.Random` and calls
+`step_tick()`; everything else follows deterministically. Units act one at a
+time in id order: ascending on even ticks, descending on odd ticks, so neither
+squad gets a standing first-move advantage (ids follow map reading order). Hits
+land at once but deaths resolve together at the end of the tick, so a unit shot
+down still fires its own shot in that tick. How each action changes the world lives in
+`game.actions`; this module owns the state and the primitives those use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from game import actions
+from game.grid import NEIGHBOURS_8, Grid
+from game.pathfinding import distance_field
+from game.scenarios import SQUADS, Scenario
+from game.sight import can_see
+from game.snapshot import Role, UnitView
+from game.steps import MAX_STEPS, Step
+
+TICKS_PER_TURN = 12
+"""Ticks in one planning turn."""
+TICK_SECONDS = 0.25
+"""Game time one tick stands for (a turn is 3 s)."""
+EFFECT_TTL_TICKS = 8
+"""Visual effects older than this many ticks are pruned."""
+MAX_REFUSALS_KEPT = 500
+MAX_FIELDS_CACHED = 64
+
+Tile = tuple[int, int]
+Winner = Literal["blue", "red", "draw"]
+
+
+# ---------------------------------------------------------------- visual effects
+@dataclass(frozen=True)
+class Shot:
+    tick: int
+    shooter_id: int
+    target_id: int
+    src: Tile
+    dst: Tile
+    hit: bool
+    damage: int
+
+
+@dataclass(frozen=True)
+class AreaFire:
+    tick: int
+    shooter_id: int
+    src: Tile
+    centre: Tile
+    radius: int
+
+
+@dataclass(frozen=True)
+class SmokePlaced:
+    tick: int
+    unit_id: int
+    centre: Tile
+    tiles: tuple[Tile, ...]
+
+
+@dataclass(frozen=True)
+class Explosion:
+    tick: int
+    unit_id: int
+    centre: Tile
+    radius: int
+
+
+@dataclass(frozen=True)
+class Healed:
+    tick: int
+    healer_id: int
+    unit_id: int
+    at: Tile
+    amount: int
+
+
+@dataclass(frozen=True)
+class Died:
+    tick: int
+    unit_id: int
+    at: Tile
+
+
+Effect = Shot | AreaFire | SmokePlaced | Explosion | Healed | Died
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """An illegal step the world refused (it never runs; the unit moves on)."""
+
+    tick: int
+    unit_id: int
+    squad: str
+    act: str
+    reason: str
+
+
+# ---------------------------------------------------------------- units
+@dataclass
+class ActiveStep:
+    """A step in progress: elapsed ticks and, for walking steps, the cached path."""
+
+    step: Step
+    elapsed: int = 0
+    walked: int = 0
+    path: list[Tile] = field(default_factory=list)
+    path_goal: Tile | None = None
+    stuck: int = 0
+
+
+@dataclass
+class Unit:
+    id: int
+    squad: str
+    role: Role
+    x: int
+    y: int
+    hp: int
+    ammo: int
+    grenades: int
+    posture: str = "idle"
+    """idle, moving, cover, blocking, reloading, attacking, healing, ... (kept after a step)."""
+    queue: deque[Step] = field(default_factory=deque)
+    active: ActiveStep | None = None
+    marked_until: int = -1
+    stunned: int = 0
+    scan_until: int = -1
+    dead: bool = False
+    """Set at the end of the tick in which hp reached 0 (deaths resolve simultaneously)."""
+
+    @property
+    def alive(self) -> bool:
+        """Still on the board this tick (a unit brought to 0 hp finishes the tick)."""
+        return not self.dead
+
+    @property
+    def pos(self) -> Tile:
+        return (self.x, self.y)
+
+    @property
+    def stats(self) -> actions.RoleStats:
+        return actions.ROLE_STATS[self.role]
+
+
+class World:
+    """Live match state. Mutated only by `assign_plan` and `step_tick` (single thread)."""
+
+    def __init__(
+        self, scenario: Scenario, rng: random.Random, *, turn_limit: int | None = None
+    ) -> None:
+        self.scenario = scenario
+        self.grid: Grid = scenario.grid
+        self.rng = rng
+        self.turn_limit = turn_limit if turn_limit is not None else scenario.turn_limit
+        self.tick = 0
+        self.units: dict[int, Unit] = {}
+        for uid, sp in enumerate(scenario.spawns, start=1):
+            st = actions.ROLE_STATS[sp.role]
+            self.units[uid] = Unit(uid, sp.squad, sp.role, sp.x, sp.y, st.hp, st.ammo, st.grenades)
+        self.smoke: dict[Tile, int] = {}
+        """Smoke tile -> tick at which it clears."""
+        self.effects: list[Effect] = []
+        self.refusals: list[Refusal] = []
+        self.invalid_steps = 0
+        self.invalid_by_squad: dict[str, int] = dict.fromkeys(SQUADS, 0)
+        self.hold: dict[str, int] = dict.fromkeys(SQUADS, 0)
+        """Consecutive turns each squad has held the objective alone."""
+        self._winner: Winner | None = None
+        self._version = 0
+        self._vis_version = -1
+        self._vis: dict[str, frozenset[int]] = {}
+        self._objective = frozenset(scenario.objective)
+        self._cover_tiles = scenario.grid.tiles_of("cover")
+        self._fields: dict[Tile, tuple[int, ...]] = {}
+        self._goal_requests: dict[Tile, int] = {}
+        self._views: dict[int, tuple[tuple[int, int, int, int, int, str], UnitView]] = {}
+
+    # ------------------------------------------------------------ queries
+    @property
+    def turn(self) -> int:
+        return self.tick // TICKS_PER_TURN
+
+    @property
+    def winner(self) -> Winner | None:
+        return self._winner
+
+    @property
+    def cover_tiles(self) -> tuple[Tile, ...]:
+        return self._cover_tiles
+
+    def living(self, squad: str | None = None) -> Iterator[Unit]:
+        """Units with hp left, ascending id (optionally of one squad): targets, allies, counts."""
+        for uid in sorted(self.units):
+            u = self.units[uid]
+            if u.hp > 0 and (squad is None or u.squad == squad):
+                yield u
+
+    def alive_counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(SQUADS, 0)
+        for u in self.living():
+            counts[u.squad] = counts.get(u.squad, 0) + 1
+        return counts
+
+    def occupant(self, tile: Tile) -> Unit | None:
+        for u in self.units.values():
+            if not u.dead and u.pos == tile:
+                return u
+        return None
+
+    def occupied(self, exclude: int | None = None) -> set[Tile]:
+        return {u.pos for u in self.units.values() if not u.dead and u.id != exclude}
+
+    def smoke_tiles(self) -> frozenset[Tile]:
+        return frozenset(self.smoke)
+
+    def sight_of(self, u: Unit) -> int:
+        bonus = actions.SCAN_SIGHT_BONUS if self.tick <= u.scan_until else 0
+        return u.stats.sight + bonus
+
+    def visible_enemy_ids(self, squad: str) -> frozenset[int]:
+        """Ids of living enemies any unit of `squad` can see (cached per tick)."""
+        if self._vis_version != self._version:
+            self._vis = self._compute_visibility()
+            self._vis_version = self._version
+        return self._vis.get(squad, frozenset())
+
+    def visible_enemies(self, squad: str) -> list[Unit]:
+        ids = self.visible_enemy_ids(squad)
+        return [u for u in self.living() if u.id in ids]
+
+    def unit_status(self, u: Unit) -> str:
+        """Posture plus timed conditions, e.g. "cover" or "moving,marked"."""
+        if u.hp <= 0:
+            return "dead"
+        parts = [u.posture]
+        if self.tick < u.marked_until:
+            parts.append("marked")
+        if u.stunned > 0:
+            parts.append("distracted")
+        if self.tick <= u.scan_until:
+            parts.append("scanning")
+        return ",".join(parts)
+
+    def unit_view(self, u: Unit) -> UnitView:
+        """The unit as others see it (cached until any shown field changes)."""
+        status = self.unit_status(u)
+        key = (u.x, u.y, u.hp, u.ammo, u.grenades, status)
+        cached = self._views.get(u.id)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        st = u.stats
+        view = UnitView.model_construct(
+            id=u.id,
+            squad=u.squad,
+            role=u.role,
+            x=u.x,
+            y=u.y,
+            hp=u.hp,
+            max_hp=st.hp,
+            ammo=u.ammo,
+            max_ammo=st.ammo,
+            status=status,
+            grenades=u.grenades,
+        )
+        self._views[u.id] = (key, view)
+        return view
+
+    def in_objective(self, tile: Tile) -> bool:
+        return tile in self._objective
+
+    # ------------------------------------------------------------ commands
+    def assign_plan(self, unit_id: int, steps: Sequence[Step]) -> None:
+        """Replace a unit's queue (cancelling its step in progress); ignored for dead units."""
+        u = self.units.get(unit_id)
+        if u is None:
+            raise KeyError(f"no unit {unit_id}")
+        if u.hp <= 0:
+            return
+        u.queue = deque(list(steps)[:MAX_STEPS])
+        u.active = None
+
+    def step_tick(self) -> None:
+        """Advance the world one tick: every living unit acts once (id order, alternating)."""
+        if self._winner is not None:
+            return
+        self.visible_enemy_ids(SQUADS[0])  # freeze sight for this tick
+        # Everyone alive at the tick start acts, even if shot earlier in this tick, and
+        # the order flips every tick: a low id is no first-shot or first-step advantage.
+        order = list(self.living())
+        if self.tick % 2:
+            order.reverse()
+        for u in order:
+            actions.act(self, u)
+        self._resolve_deaths()
+        self.tick += 1
+        self._expire()
+        self._version += 1
+        self._check_winner(turn_end=self.tick % TICKS_PER_TURN == 0)
+
+    def step_turn(self) -> None:
+        """Run ticks until the next turn boundary (or the match ends)."""
+        for _ in range(TICKS_PER_TURN - self.tick % TICKS_PER_TURN):
+            if self._winner is not None:
+                return
+            self.step_tick()
+
+    def touch(self) -> None:
+        """Invalidate cached sight after mutating state from outside (tests, tools)."""
+        self._version += 1
+
+    # ------------------------------------------------------------ primitives for actions
+    def refuse(self, u: Unit, step: Step, reason: str) -> None:
+        self.invalid_steps += 1
+        self.invalid_by_squad[u.squad] = self.invalid_by_squad.get(u.squad, 0) + 1
+        self.refusals.append(Refusal(self.tick, u.id, u.squad, step.act, reason))
+        if len(self.refusals) > MAX_REFUSALS_KEPT:
+            del self.refusals[: len(self.refusals) - MAX_REFUSALS_KEPT]
+
+    def add_effect(self, effect: Effect) -> None:
+        self.effects.append(effect)
+
+    def move_unit(self, u: Unit, tile: Tile) -> None:
+        u.x, u.y = tile
+
+    def damage(self, u: Unit, amount: int) -> None:
+        """Take hp now; a unit at 0 hp finishes this tick and dies at its end."""
+        if u.hp <= 0 or amount <= 0:
+            return
+        u.hp = max(0, u.hp - amount)
+
+    def _resolve_deaths(self) -> None:
+        for uid in sorted(self.units):
+            u = self.units[uid]
+            if u.hp <= 0 and not u.dead:
+                u.dead = True
+                u.queue.clear()
+                u.active = None
+                u.posture = "dead"
+                u.stunned = 0
+                self.add_effect(Died(self.tick, u.id, u.pos))
+        self._version += 1
+
+    def place_smoke(self, tiles: Iterable[Tile]) -> None:
+        until = self.tick + actions.SMOKE_TICKS
+        for t in tiles:
+            self.smoke[t] = max(self.smoke.get(t, 0), until)
+        self._version += 1
+
+    def refresh_sight(self) -> None:
+        """Recompute sight now (after Scan or smoke) instead of at the next tick."""
+        self._version += 1
+
+    def shared_field(self, goal: Tile) -> tuple[int, ...] | None:
+        """Terrain path costs to `goal` once a second walker asks for that goal, else None.
+
+        A field costs about three A* searches, so it pays off only for shared goals
+        (the objective, popular cover); one-off goals use A*. The choice depends only
+        on the match history, so replays stay identical.
+        """
+        field = self._fields.get(goal)
+        if field is not None:
+            return field
+        asked = self._goal_requests.get(goal, 0) + 1
+        self._goal_requests[goal] = asked
+        if asked < 2:
+            return None
+        if len(self._fields) >= MAX_FIELDS_CACHED:
+            del self._fields[next(iter(self._fields))]
+        field = self._fields[goal] = distance_field(self.grid, goal)
+        return field
+
+    def zone_of_control(self, squad: str) -> set[Tile]:
+        """Tiles next to enemy units that are blocking: `squad` may not enter them."""
+        zoc: set[Tile] = set()
+        for e in self.units.values():
+            if e.alive and e.squad != squad and e.posture == "blocking":
+                for dx, dy in NEIGHBOURS_8:
+                    zoc.add((e.x + dx, e.y + dy))
+        return zoc
+
+    # ------------------------------------------------------------ internals
+    def _compute_visibility(self) -> dict[str, frozenset[int]]:
+        smoke = self.smoke
+        living = list(self.living())
+        out: dict[str, frozenset[int]] = {}
+        for squad in SQUADS:
+            mine = [(u.pos, self.sight_of(u)) for u in living if u.squad == squad]
+            seen = {
+                e.id
+                for e in living
+                if e.squad != squad
+                and any(can_see(self.grid, smoke, pos, e.pos, s) for pos, s in mine)
+            }
+            out[squad] = frozenset(seen)
+        return out
+
+    def _expire(self) -> None:
+        if self.smoke:
+            gone = [t for t, until in self.smoke.items() if until <= self.tick]
+            for t in gone:
+                del self.smoke[t]
+        horizon = self.tick - EFFECT_TTL_TICKS
+        if self.effects and self.effects[0].tick < horizon:
+            self.effects = [e for e in self.effects if e.tick >= horizon]
+
+    def _check_winner(self, turn_end: bool) -> None:
+        counts = self.alive_counts()
+        alive = [s for s in SQUADS if counts.get(s, 0) > 0]
+        if len(alive) == 0:
+            self._winner = "draw"
+            return
+        if len(alive) == 1:
+            self._winner = "blue" if alive[0] == "blue" else "red"
+            return
+        if not turn_end:
+            return
+        if self._objective:
+            inside = {u.squad for u in self.living() if u.pos in self._objective}
+            for s in SQUADS:
+                self.hold[s] = self.hold[s] + 1 if inside == {s} else 0
+            for s in SQUADS:
+                if self.hold[s] >= self.scenario.hold_turns:
+                    self._winner = "blue" if s == "blue" else "red"
+                    return
+        if self.turn >= self.turn_limit:
+            self._winner = "draw"
+
+    # ------------------------------------------------------------ determinism
+    def canonical_state(self) -> dict[str, object]:
+        """Everything that defines the match from here on, in a canonical JSON-able form."""
+        units = []
+        for uid in sorted(self.units):
+            u = self.units[uid]
+            a = u.active
+            units.append(
+                [
+                    u.id,
+                    u.squad,
+                    u.role,
+                    u.x,
+                    u.y,
+                    u.hp,
+                    u.ammo,
+                    u.grenades,
+                    u.posture,
+                    u.marked_until,
+                    u.stunned,
+                    u.scan_until,
+                    [s.model_dump(mode="json") for s in u.queue],
+                    None
+                    if a is None
+                    else [
+                        a.step.model_dump(mode="json"),
+                        a.elapsed,
+                        a.walked,
+                        [list(t) for t in a.path],
+                        a.stuck,
+                    ],
+                ]
+            )
+        return {
+            "scenario": self.scenario.name,
+            "tick": self.tick,
+            "turn_limit": self.turn_limit,
+            "winner": self._winner,
+            "hold": [self.hold[s] for s in SQUADS],
+            "invalid_steps": self.invalid_steps,
+            "smoke": sorted([x, y, until] for (x, y), until in self.smoke.items()),
+            "units": units,
+            "rng": list(self.rng.getstate()[1]),
+        }
+
+    def state_hash(self) -> str:
+        """sha256 of the canonical state: equal across processes for equal matches."""
+        blob = json.dumps(self.canonical_state(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()

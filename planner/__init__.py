@@ -1,0 +1,1 @@
+"""squadmind planner: turns per-agent snapshots into validated plans (never imports pygame)."""

@@ -1,0 +1,259 @@
+"""The HTTP edge shared by the real-server backends.
+
+One lazily created `httpx.AsyncClient` per backend, explicit timeouts, and the ONE
+place where httpx exceptions become `planner.errors` types. Nothing above this
+module catches an httpx exception.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from planner.errors import (
+    BackendConnectError,
+    BackendError,
+    BackendHTTPStatus,
+    BackendTimeout,
+    ConfigError,
+    ResponseTooLarge,
+)
+
+DEFAULT_MAX_RESPONSE_CHARS = 256 * 1024
+"""Default bound on the model's generated text per response."""
+MAX_BODY_CHARS = 32 * 1024 * 1024
+"""Hard bound on a whole HTTP body (SSE/NDJSON framing included): junk never piles up."""
+ERROR_BODY_CHARS = 500
+"""How much of an error response body is kept in a BackendHTTPStatus."""
+
+
+def default_timeout(
+    connect: float = 5.0, read: float = 60.0, write: float = 10.0, pool: float = 5.0
+) -> httpx.Timeout:
+    """Explicit per-operation timeouts. `read` bounds the gap between two chunks, so a
+    server that stalls mid-stream trips it; the round deadline bounds the total."""
+    return httpx.Timeout(connect=connect, read=read, write=write, pool=pool)
+
+
+def normalize_base_url(url: str) -> str:
+    """'127.0.0.1:11434' -> 'http://127.0.0.1:11434'; no trailing slash."""
+    text = url.strip()
+    if "://" not in text:
+        text = "http://" + text
+    try:
+        parsed = httpx.URL(text)
+    except httpx.InvalidURL as exc:
+        raise ConfigError(f"invalid server URL {url!r}: {exc}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ConfigError(f"invalid server URL {url!r}: expected http(s)://host[:port]")
+    return text.rstrip("/")
+
+
+def is_loopback(url: str) -> bool:
+    host = httpx.URL(url).host
+    return host == "localhost" or host == "::1" or host.startswith("127.")
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Retry-After as seconds from `now`: either delta-seconds or an HTTP-date."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, seconds) if seconds == seconds else None  # NaN -> None
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def _connect_reason(exc: Exception) -> str:
+    text = str(exc).lower()
+    if "refused" in text or "all connection attempts failed" in text:
+        return "connection refused"
+    if "name or service not known" in text or "nodename nor servname" in text:
+        return "unknown host"
+    return str(exc) or type(exc).__name__
+
+
+@contextmanager
+def mapped_errors(where: str) -> Iterator[None]:
+    """Translate httpx exceptions raised inside the block into planner errors.
+
+    `where` names the server for the message (a URL without credentials). The
+    httpx exception stays as `__cause__` for debugging; httpx masks the
+    Authorization header in its reprs, and messages here never include headers.
+    """
+    try:
+        yield
+    except BackendError:
+        raise
+    except httpx.ConnectTimeout as exc:
+        raise BackendTimeout(f"timed out connecting to {where}") from exc
+    except httpx.ConnectError as exc:
+        raise BackendConnectError(f"cannot connect to {where}: {_connect_reason(exc)}") from exc
+    except httpx.ReadTimeout as exc:
+        raise BackendTimeout(f"{where} sent nothing within the read timeout") from exc
+    except httpx.WriteTimeout as exc:
+        raise BackendTimeout(f"timed out sending the request to {where}") from exc
+    except httpx.PoolTimeout as exc:
+        raise BackendTimeout(f"no free connection to {where} within the pool timeout") from exc
+    except httpx.TimeoutException as exc:
+        raise BackendTimeout(f"timed out talking to {where}") from exc
+    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.CloseError) as exc:
+        raise BackendConnectError(f"connection to {where} dropped: {exc}") from exc
+    except httpx.HTTPError as exc:
+        raise BackendConnectError(f"request to {where} failed: {exc}") from exc
+
+
+class TextBudget:
+    """Counts characters against a bound; over it -> ResponseTooLarge."""
+
+    def __init__(self, limit: int, what: str) -> None:
+        self.limit = limit
+        self.what = what
+        self.used = 0
+
+    def spend(self, text: str) -> None:
+        self.used += len(text)
+        if self.used > self.limit:
+            raise ResponseTooLarge(f"{self.what} exceeded {self.limit} characters; cancelled")
+
+
+class HttpEdge:
+    """One backend's connection to one server.
+
+    The client is created on first use, so it belongs to the event loop that uses
+    it; `aclose()` releases it and a later call creates a fresh one.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: httpx.Timeout | None = None,
+        headers: Mapping[str, str] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.base_url = normalize_base_url(base_url)
+        self.timeout = timeout or default_timeout()
+        self._headers = dict(headers or {})
+        self._transport = transport
+        self._now = now
+        self._client: httpx.AsyncClient | None = None
+
+    def __repr__(self) -> str:  # never shows headers (they may hold an API key)
+        return f"HttpEdge({self.base_url!r})"
+
+    def _get_client(self) -> httpx.AsyncClient:
+        if self._client is None or self._client.is_closed:
+            self._client = httpx.AsyncClient(
+                base_url=self.base_url,
+                timeout=self.timeout,
+                headers=self._headers,
+                transport=self._transport,
+                # a proxy from the environment is for remote servers, never for loopback
+                trust_env=not is_loopback(self.base_url),
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    def where(self, path: str) -> str:
+        return f"{self.base_url}{path}"
+
+    @asynccontextmanager
+    async def open(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        timeout: httpx.Timeout | None = None,
+    ) -> AsyncIterator[httpx.Response]:
+        """Send a request and yield the streaming response once its status is 2xx.
+
+        Non-2xx raises BackendHTTPStatus (body truncated, Retry-After parsed). Leaving
+        the block closes the response, which cancels a request still streaming.
+        """
+        where = self.where(path)
+        client = self._get_client()
+        extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+        with mapped_errors(where):
+            request = client.build_request(method, path, json=json_body, **extra)
+            async with _send(client, request) as resp:
+                if resp.status_code >= 300:
+                    raise await self._status_error(resp, where)
+                yield resp
+
+    async def iter_text(self, response: httpx.Response) -> AsyncIterator[str]:
+        """Decoded text as it arrives (multi-byte characters split across chunks are
+        joined by httpx's incremental decoder), with errors mapped."""
+        budget = TextBudget(MAX_BODY_CHARS, f"response body from {response.request.url}")
+        with mapped_errors(str(response.request.url)):
+            async for text in response.aiter_text():
+                budget.spend(text)
+                yield text
+
+    async def read_text(self, response: httpx.Response, limit: int) -> str:
+        """The whole body, bounded by `limit` characters."""
+        budget = TextBudget(limit, f"response body from {response.request.url}")
+        parts: list[str] = []
+        async for text in self.iter_text(response):
+            budget.spend(text)
+            parts.append(text)
+        return "".join(parts)
+
+    async def get_json(
+        self, path: str, *, timeout: httpx.Timeout | None = None, limit: int = 1024 * 1024
+    ) -> Any:
+        """GET a small JSON document (model lists); malformed JSON -> BackendError."""
+        async with self.open("GET", path, timeout=timeout) as resp:
+            text = await self.read_text(resp, limit)
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise BackendError(f"{self.where(path)} did not answer JSON: {text[:80]!r}") from None
+
+    async def _status_error(self, resp: httpx.Response, where: str) -> BackendHTTPStatus:
+        body = ""
+        try:
+            async for text in resp.aiter_text():
+                body += text
+                if len(body) > ERROR_BODY_CHARS:
+                    break
+        except httpx.HTTPError:
+            pass  # the status is the news; a body cut short is fine
+        body = body[:ERROR_BODY_CHARS]
+        retry_after = parse_retry_after(resp.headers.get("retry-after"), self._now())
+        summary = " ".join(body.split())[:200]
+        message = f"HTTP {resp.status_code} from {where}" + (f": {summary}" if summary else "")
+        return BackendHTTPStatus(message, resp.status_code, body, retry_after)
+
+
+@asynccontextmanager
+async def _send(client: httpx.AsyncClient, request: httpx.Request) -> AsyncIterator[httpx.Response]:
+    response = await client.send(request, stream=True)
+    try:
+        yield response
+    finally:
+        await response.aclose()

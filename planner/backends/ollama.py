@@ -1,0 +1,184 @@
+"""Ollama client: `POST /api/chat` streaming NDJSON, `GET /api/tags`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from planner.backends.base import Capabilities, Finished, LLMRequest, StreamEvent, TextDelta, Usage
+from planner.backends.http_edge import DEFAULT_MAX_RESPONSE_CHARS, HttpEdge, TextBudget
+from planner.backends.profiles import get_profile
+from planner.errors import BackendConnectError, BackendError, BackendStreamError
+from planner.stream import NDJSONDecoder
+
+DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
+NS_PER_MS = 1_000_000
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class OllamaMessage(_Lenient):
+    content: str | None = None
+
+
+class OllamaChunk(_Lenient):
+    """One NDJSON line of /api/chat (or the whole non-streaming answer)."""
+
+    message: OllamaMessage | None = None
+    done: bool = False
+    done_reason: str | None = None
+    error: str | None = None
+    prompt_eval_count: int | None = None
+    eval_count: int | None = None
+    total_duration: int | None = None
+    load_duration: int | None = None
+    prompt_eval_duration: int | None = None
+    eval_duration: int | None = None
+
+
+class OllamaModel(_Lenient):
+    name: str = ""
+    model: str = ""
+
+
+class OllamaTags(_Lenient):
+    models: list[OllamaModel] = []
+
+
+def parse_chunk(line: str) -> OllamaChunk:
+    try:
+        chunk = OllamaChunk.model_validate_json(line)
+    except ValidationError:
+        raise BackendStreamError(f"Ollama sent a malformed line: {line[:80]!r}") from None
+    if chunk.error is not None:
+        raise BackendStreamError(f"Ollama error: {chunk.error}")
+    return chunk
+
+
+def usage_of(chunk: OllamaChunk) -> Usage:
+    """Token counts and the nanosecond durations, as ms (the names llama.cpp uses)."""
+    timings: dict[str, float] = {}
+    for key, value in (
+        ("total_ms", chunk.total_duration),
+        ("load_ms", chunk.load_duration),
+        ("prompt_ms", chunk.prompt_eval_duration),
+        ("predicted_ms", chunk.eval_duration),
+    ):
+        if value is not None:
+            timings[key] = value / NS_PER_MS
+    return Usage(
+        prompt_tokens=chunk.prompt_eval_count or 0,
+        completion_tokens=chunk.eval_count or 0,
+        server_timings=timings,
+    )
+
+
+class OllamaBackend:
+    name = "ollama"
+
+    def __init__(
+        self,
+        url: str = DEFAULT_OLLAMA_URL,
+        model: str = "llama3.1",
+        *,
+        timeout: httpx.Timeout | None = None,
+        keep_alive: str | int = "10m",
+        num_ctx: int = 8192,
+        max_response_chars: int = DEFAULT_MAX_RESPONSE_CHARS,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._edge = HttpEdge(url, timeout=timeout, transport=transport)
+        self.url = self._edge.base_url
+        self.model = model
+        self.capabilities: Capabilities = get_profile("ollama").capabilities
+        self.keep_alive = keep_alive
+        self.num_ctx = num_ctx
+        self.max_response_chars = max_response_chars
+
+    def __repr__(self) -> str:
+        return f"OllamaBackend(url={self.url!r}, model={self.model!r})"
+
+    def describe(self) -> str:
+        return f"Ollama at {self.url}, model {self.model}"
+
+    async def aclose(self) -> None:
+        await self._edge.aclose()
+
+    async def list_models(self, timeout: httpx.Timeout | None = None) -> list[str]:
+        data = await self._edge.get_json("/api/tags", timeout=timeout)
+        try:
+            tags = OllamaTags.model_validate(data)
+        except ValidationError:
+            raise BackendError(f"unexpected /api/tags answer from {self.url}") from None
+        return [m.name or m.model for m in tags.models if m.name or m.model]
+
+    def payload(self, request: LLMRequest) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "temperature": request.temperature,
+            "num_ctx": self.num_ctx,
+            "num_predict": request.max_tokens,
+        }
+        if request.seed is not None and self.capabilities.seed:
+            options["seed"] = request.seed
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [
+                {"role": "system", "content": request.system},
+                {"role": "user", "content": request.prompt},
+            ],
+            "stream": request.stream,
+            "options": options,
+            "keep_alive": self.keep_alive,
+        }
+        schema = self._schema_for(request)
+        if schema is not None:
+            body["format"] = schema
+        return body
+
+    def _schema_for(self, request: LLMRequest) -> dict[str, Any] | None:
+        if not self.capabilities.json_schema:
+            return None
+        if self.capabilities.schema_outside_prompt_cache and request.pinned_schema is not None:
+            return request.pinned_schema
+        return request.schema
+
+    async def stream(self, request: LLMRequest) -> AsyncIterator[StreamEvent]:
+        budget = TextBudget(self.max_response_chars, f"response from {self.describe()}")
+        async with self._edge.open("POST", "/api/chat", json_body=self.payload(request)) as resp:
+            if not request.stream:
+                body = await self._edge.read_text(resp, 4 * self.max_response_chars + 65536)
+                for event in _events(parse_chunk(body), budget, final=True):
+                    yield event
+                return
+            decoder = NDJSONDecoder()
+            async for piece in self._edge.iter_text(resp):
+                for line in decoder.feed(piece):
+                    chunk = parse_chunk(line)
+                    for event in _events(chunk, budget, final=chunk.done):
+                        yield event
+                    if chunk.done:
+                        return
+            for line in decoder.finish():  # a last line without its newline
+                chunk = parse_chunk(line)
+                for event in _events(chunk, budget, final=chunk.done):
+                    yield event
+                if chunk.done:
+                    return
+        raise BackendConnectError(f"stream from {self.url} ended before its final line")
+
+
+def _events(chunk: OllamaChunk, budget: TextBudget, *, final: bool) -> list[StreamEvent]:
+    events: list[StreamEvent] = []
+    content = chunk.message.content if chunk.message else None
+    if content:
+        budget.spend(content)
+        events.append(TextDelta(content))
+    if final:
+        events.append(usage_of(chunk))
+        events.append(Finished(chunk.done_reason or "stop"))
+    return events

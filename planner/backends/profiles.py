@@ -1,0 +1,98 @@
+"""Capability profiles per server kind, as data (pydantic-ai style), not if-chains.
+
+`schema_outside_prompt_cache`: local engines (llama.cpp, vLLM, Ollama, LM Studio)
+compile the JSON schema into a grammar that is not part of the cached prompt
+prefix, so they get the per-request schema pinning agent ids and plan count.
+OpenAI's schema is part of the cached prefix, so it gets the static one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import httpx
+
+from planner.backends.base import Capabilities
+from planner.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    label: str
+    """For describe(): 'OpenAI-compatible (llama.cpp) at ...'."""
+    capabilities: Capabilities
+    max_tokens_field: str = "max_tokens"
+    """OpenAI itself deprecated `max_tokens` in favour of `max_completion_tokens`."""
+
+
+PROFILES: dict[str, Profile] = {
+    p.name: p
+    for p in (
+        Profile(
+            "ollama",
+            "Ollama",
+            Capabilities(json_schema=True, schema_outside_prompt_cache=True, cached_tokens=False),
+        ),
+        Profile(
+            "llamacpp",
+            "llama.cpp",
+            # timings.cache_n reports the prefix-cache hit
+            Capabilities(json_schema=True, schema_outside_prompt_cache=True, cached_tokens=True),
+        ),
+        Profile(
+            "vllm",
+            "vLLM",
+            # usage.prompt_tokens_details.cached_tokens (with prefix caching enabled)
+            Capabilities(json_schema=True, schema_outside_prompt_cache=True, cached_tokens=True),
+        ),
+        Profile(
+            "lmstudio",
+            "LM Studio",
+            Capabilities(json_schema=True, schema_outside_prompt_cache=True, cached_tokens=False),
+        ),
+        Profile(
+            "openai",
+            "OpenAI",
+            Capabilities(json_schema=True, schema_outside_prompt_cache=False, cached_tokens=True),
+            max_tokens_field="max_completion_tokens",
+        ),
+        Profile(
+            "generic",
+            "generic",
+            # unknown engine: static schema (safe for any cache), format fallback on 400
+            Capabilities(json_schema=True, schema_outside_prompt_cache=False, cached_tokens=False),
+        ),
+    )
+}
+
+OWNED_BY_PROFILE: dict[str, str] = {"llamacpp": "llamacpp", "vllm": "vllm"}
+"""`/v1/models` `owned_by` values that identify the engine."""
+HOST_PROFILE: dict[str, str] = {"api.openai.com": "openai"}
+
+
+def get_profile(name: str) -> Profile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        known = ", ".join(PROFILES)
+        raise ConfigError(f"unknown server profile {name!r} (known: {known})") from None
+
+
+def profile_for_url(url: str) -> str | None:
+    """A profile known from the host alone, else None (ask /v1/models)."""
+    try:
+        host = httpx.URL(url).host
+    except httpx.InvalidURL:
+        return None
+    return HOST_PROFILE.get(host)
+
+
+def profile_for_owners(owners: Iterable[str]) -> str:
+    """The profile named by the first recognised `owned_by`, else generic."""
+    for owner in owners:
+        found = OWNED_BY_PROFILE.get(owner.strip().lower())
+        if found is not None:
+            return found
+    return "generic"

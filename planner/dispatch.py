@@ -1,0 +1,598 @@
+"""One planning round, in any dispatch mode, with streaming on or off.
+
+`RoundRun.run()` takes a squad's snapshots to a plan for every agent:
+
+1. cache: hits are delivered at once and left out of every request;
+2. LLM tier: batched (one request), sequential (one per agent, in order) or parallel
+   (one per agent, all in flight up to `concurrency`); each streamed plan is validated
+   and delivered the moment the parser emits it;
+3. re-request: agents missing or invalid are asked for once more (alone, or as a
+   smaller batch) at the next LLM tier, if the round's deadline allows;
+4. the rest get a heuristic plan (the emergency plan if that fails), with the cause.
+
+Every request goes through the retry policy and the circuit breaker. Deadlines are
+cancel scopes on the wall clock; on a virtual clock (deterministic headless matches with
+the sim) the timeline is the sim's emission stamps, and a token stamped after the
+deadline counts as not received.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import itertools
+import random
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import anyio
+
+from game.grid import Grid
+from game.snapshot import Snapshot
+from game.steps import Step
+from planner.backends.base import Backend, Finished, LLMRequest, TextDelta, Usage
+from planner.cache import PlanCache, cache_key, similarity_key
+from planner.clock import Clock
+from planner.errors import BackendTimeout, Cause, PlannerError, ResponseTooLarge
+from planner.events import (
+    AgentFellBack,
+    FirstToken,
+    PlanDelivered,
+    PlanEvent,
+    RequestSent,
+    RoundDone,
+    RoundStarted,
+    RoundStats,
+)
+from planner.fallback import TIER_TOOLS, AgentOutcome, Tier, heuristic_plan, next_llm_tier
+from planner.prompts import build_batch_prompt
+from planner.resilience import (
+    BreakerState,
+    CircuitBreaker,
+    RetryPolicy,
+    RoundDeadline,
+    Timeouts,
+    call_with_retry,
+)
+from planner.schema import AgentPlan, plan_json_schema
+from planner.settings import PlannerSettings
+from planner.stream import ParsedPlan, PlanStreamParser, RejectedElement
+from planner.telemetry import AgentTrace, RoundTrace, Telemetry
+from planner.validate import validate_plan
+
+RE_REQUESTED: frozenset[Cause] = frozenset(
+    {"missing_from_batch", "parse_error", "validation_error"}
+)
+"""Faults of the answer, worth asking once more. A request that failed whole (after its
+retries) is not asked again; the server is the problem, and the heuristic is faster."""
+
+TOKENS_PER_PLAN = 60
+"""max_tokens budget per agent asked for (a plan is ~20-40 tokens; room for chatter)."""
+
+
+@dataclass(frozen=True)
+class PlanningRound:
+    """What the game submits: one squad's snapshots for one turn."""
+
+    round_id: int
+    squad: str
+    snapshots: tuple[Snapshot, ...]
+    grid: Grid
+
+
+@dataclass(frozen=True)
+class CachedPlan:
+    steps: tuple[Step, ...]
+    tier: Tier
+
+
+@dataclass
+class PlannerCore:
+    """The long-lived state of the planner loop, shared by every round."""
+
+    backend: Backend
+    clock: Clock
+    cache: PlanCache[CachedPlan]
+    breaker: CircuitBreaker
+    retry: RetryPolicy
+    timeouts: Timeouts
+    rng: random.Random
+    virtual: bool = False
+    """Time comes from the backend's emission stamps, not from the clock."""
+    telemetry: Telemetry = field(default_factory=Telemetry)
+    request_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _schemas: dict[tuple[Tier, int, int], dict[str, object]] = field(default_factory=dict)
+
+    def static_schema(self, tier: Tier, grid: Grid) -> dict[str, object]:
+        key = (tier, grid.width, grid.height)
+        if key not in self._schemas:
+            self._schemas[key] = plan_json_schema(TIER_TOOLS[tier], grid.width, grid.height)
+        return self._schemas[key]
+
+
+@dataclass
+class _Request:
+    request_id: int
+    tier: Tier
+    snaps: dict[int, Snapshot]
+    blocks: dict[int, str]
+    sent_at: float
+    first_token_at: float | None = None
+
+
+class RoundRun:
+    def __init__(
+        self,
+        core: PlannerCore,
+        settings: PlannerSettings,
+        planning: PlanningRound,
+        emit: Callable[[PlanEvent], None],
+    ) -> None:
+        self.core = core
+        self.settings = settings
+        self.round = planning
+        self.emit = emit
+        self.t0 = core.clock.now()
+        self.deadline = RoundDeadline(self.t0, settings.budget_ms)
+        self.latest = self.t0
+        self.pending: dict[int, Snapshot] = {s.me.id: s for s in planning.snapshots}
+        self.causes: dict[int, tuple[Cause, str]] = {}
+        self.cut_short: set[int] = set()
+        """Agents whose stream broke after some of its plans had landed."""
+        self.re_requested: dict[int, Cause] = {}
+        """Agents asked for a second time, with why the first answer failed them."""
+        self.first_token_at: float | None = None
+        self.first_plan_at: float | None = None
+        self.last_plan_at = self.t0
+        self.requests = 0
+        self.retries = 0
+        self.cache_hits = 0
+        self.cache_misses = 0
+        self.tokens = {"prompt": 0, "cached": 0, "completion": 0}
+        self.trace = RoundTrace(
+            planning.round_id,
+            planning.squad,
+            f"{settings.mode} {'streaming' if settings.stream else 'non-streaming'}",
+            self.t0,
+        )
+
+    # ------------------------------------------------------------------ time
+
+    def _now(self, stamp: float | None = None) -> float:
+        """The instant of something that just happened, on this round's timeline."""
+        if self.core.virtual:
+            t = self.core.clock.now() if stamp is None else stamp
+            self.latest = max(self.latest, t)
+            return t
+        return self.core.clock.now()
+
+    def _past_deadline(self, at: float | None = None) -> bool:
+        return self.deadline.expired(self.latest if at is None else at)
+
+    def _catch_up(self) -> None:
+        """Virtual time: the next request leaves when the previous one ended."""
+        if self.core.virtual:
+            clock = self.core.clock
+            ahead = self.latest - clock.now()
+            if ahead > 0 and hasattr(clock, "advance"):
+                clock.advance(ahead)
+
+    def _ms(self, at: float) -> float:
+        return (at - self.t0) * 1000
+
+    # ------------------------------------------------------------------ round
+
+    async def run(self) -> RoundStats:
+        s = self.settings
+        self.emit(
+            RoundStarted(
+                self.round.round_id,
+                self.round.squad,
+                tuple(sorted(self.pending)),
+                s.mode,
+                s.stream,
+                s.start_tier,
+                self.t0,
+            )
+        )
+        if s.cache:
+            self._serve_from_cache()
+        if self.pending:
+            if self.core.virtual:
+                await self._llm_phase()
+            else:
+                with anyio.move_on_after(self.deadline.remaining(self.core.clock.now())):
+                    await self._llm_phase()
+                self.latest = self.core.clock.now()
+        self.fall_back_rest()
+        return self.finish()
+
+    def _serve_from_cache(self) -> None:
+        tier = self.settings.start_tier
+        for agent_id, snap in list(self.pending.items()):
+            block_key, similar = self._cache_keys(snap, tier)
+            started = self.core.clock.now()
+            hit = self.core.cache.lookup(
+                block_key, similar, accept=functools.partial(self._still_valid, snap)
+            )
+            self.core.telemetry.record("cache_lookup", (self.core.clock.now() - started) * 1000)
+            if hit is None:
+                self.core.telemetry.incr("cache_misses")
+                self.cache_misses += 1
+                continue
+            checked = validate_plan_steps(hit.value.steps, snap, self.round.grid, hit.value.tier)
+            if not checked:
+                continue
+            self.core.telemetry.incr("cache_hits")
+            self.cache_hits += 1
+            self._deliver(
+                AgentOutcome(agent_id, checked, hit.value.tier, from_cache=True),
+                request=None,
+                raw="",
+                emitted_at=None,
+                at=self._now(),
+            )
+
+    def _cache_keys(self, snap: Snapshot, tier: Tier) -> tuple[str, str | None]:
+        parts = build_batch_prompt((snap,), tier)
+        model = self.core.backend.model
+        # The agent's line holds no map name: the scenario is part of what the answer depends on.
+        options = {"scenario": snap.scenario, "size": [snap.width, snap.height]}
+        key = cache_key(model, tier.value, options, parts.agent_blocks[snap.me.id])
+        similar = (
+            similarity_key(model, tier.value, options, snap) if self.settings.similarity else None
+        )
+        return key, similar
+
+    def _still_valid(self, snap: Snapshot, plan: CachedPlan) -> bool:
+        return bool(validate_plan_steps(plan.steps, snap, self.round.grid, plan.tier))
+
+    async def _llm_phase(self) -> None:
+        tier = self.settings.start_tier
+        await self._dispatch(list(self.pending.values()), tier)
+        again = [
+            snap
+            for agent_id, snap in self.pending.items()
+            if agent_id in self.cut_short
+            or self.causes.get(agent_id, ("missing_from_batch", ""))[0] in RE_REQUESTED
+        ]
+        if not again or self._past_deadline() or self.core.breaker.state == BreakerState.open:
+            return
+        retry_tier = next_llm_tier(tier) or tier
+        for snap in again:
+            cause, detail = self.causes.pop(snap.me.id, ("missing_from_batch", ""))
+            self.re_requested[snap.me.id] = cause
+            self.emit(
+                AgentFellBack(
+                    self.round.round_id,
+                    self.round.squad,
+                    snap.me.id,
+                    tier,
+                    retry_tier,
+                    cause,
+                    f"re-requested once: {detail}" if detail else "re-requested once",
+                    self._now(),
+                )
+            )
+        self._catch_up()
+        await self._dispatch(again, retry_tier)
+
+    async def _dispatch(self, snaps: Sequence[Snapshot], tier: Tier) -> None:
+        mode = self.settings.mode
+        if mode == "batched":
+            await self._request(snaps, tier)
+        elif mode == "sequential":
+            for snap in sorted(snaps, key=lambda s: s.me.id):
+                if self._past_deadline():
+                    break
+                self._catch_up()
+                await self._request((snap,), tier)
+        else:
+            limit = anyio.Semaphore(self.settings.concurrency)
+
+            async def one(snap: Snapshot) -> None:
+                async with limit:
+                    await self._request((snap,), tier)
+
+            async with anyio.create_task_group() as tg:
+                for snap in sorted(snaps, key=lambda s: s.me.id):
+                    tg.start_soon(one, snap)
+
+    # ------------------------------------------------------------------ one request
+
+    async def _request(self, snaps: Sequence[Snapshot], tier: Tier) -> None:
+        wanted = {s.me.id: s for s in snaps if s.me.id in self.pending}
+        if not wanted:
+            return
+        parts = build_batch_prompt(tuple(wanted.values()), tier)
+        grid = self.round.grid
+        caps = self.core.backend.capabilities
+        ids = parts.agent_ids
+        llm_request = LLMRequest(
+            system=parts.system,
+            prompt=parts.user,
+            agent_ids=ids,
+            schema=self.core.static_schema(tier, grid),
+            pinned_schema=(
+                plan_json_schema(TIER_TOOLS[tier], grid.width, grid.height, ids)
+                if caps.schema_outside_prompt_cache
+                else None
+            ),
+            stream=self.settings.stream,
+            max_tokens=TOKENS_PER_PLAN * len(ids) + 40,
+            seed=self.core.rng.randrange(2**31),
+        )
+        req = _Request(next(self.core.request_ids), tier, wanted, parts.agent_blocks, self._now())
+        self.emit(
+            RequestSent(
+                self.round.round_id,
+                self.round.squad,
+                req.request_id,
+                ids,
+                tier,
+                len(parts.system),
+                len(parts.user),
+                req.sent_at,
+            )
+        )
+        for agent_id in ids:
+            self._trace(agent_id).requested_at = req.sent_at
+
+        def on_retry(attempt: int, exc: PlannerError, wait: float) -> None:
+            self.retries += 1
+            self.core.telemetry.incr("retries")
+
+        try:
+            await call_with_retry(
+                lambda: self._attempt(req, llm_request),
+                self.core.retry,
+                self.core.breaker,
+                self.core.clock,
+                self.core.rng,
+                on_retry=on_retry,
+                deadline=self.deadline,
+            )
+        except PlannerError as exc:
+            self.core.telemetry.incr("errors")
+            at = self._now(exc.at)
+            cause: Cause = "deadline" if self._past_deadline(at) else exc.cause
+            for agent_id in req.snaps:
+                if agent_id in self.pending:
+                    self.causes[agent_id] = (cause, exc.message)
+
+    async def _attempt(self, req: _Request, llm_request: LLMRequest) -> None:
+        """One try; raises only when nothing was delivered (so a retry is safe)."""
+        self.requests += 1
+        self.core.telemetry.incr("requests")
+        expected = [i for i in req.snaps if i in self.pending]
+        parser = PlanStreamParser(expected_ids=expected)
+        delivered_before = len(self.pending)
+        finish_reason = ""
+        chars = 0
+        limit = self.settings.max_response_chars
+        timeout: contextlib.AbstractContextManager[object] = (
+            contextlib.nullcontext()
+            if self.core.virtual
+            else anyio.fail_after(self.core.timeouts.request_s)
+        )
+        try:
+            with timeout:
+                events = self.core.backend.stream(llm_request)
+                async with contextlib.aclosing(events):  # type: ignore[type-var]
+                    async for event in events:
+                        if isinstance(event, TextDelta):
+                            at = self._now(event.emitted_at)
+                            if self.core.virtual and self._past_deadline(at):
+                                self._late(req)
+                                return
+                            self._first_token(req, at)
+                            chars += len(event.text)
+                            if chars > limit:
+                                raise ResponseTooLarge(
+                                    f"response passed {limit} characters; cancelled"
+                                )
+                            for result in parser.feed(event.text):
+                                self._on_result(result, req, event.emitted_at, at)
+                        elif isinstance(event, Usage):
+                            self.tokens["prompt"] += event.prompt_tokens
+                            self.tokens["cached"] += event.cached_tokens
+                            self.tokens["completion"] += event.completion_tokens
+                        elif isinstance(event, Finished):
+                            finish_reason = event.reason
+        except TimeoutError:
+            raise BackendTimeout(
+                f"no complete answer within {self.core.timeouts.request_ms:.0f} ms"
+            ) from None
+        except PlannerError as exc:
+            if len(self.pending) == delivered_before:
+                raise
+            # Some plans already landed: the rest are re-requested, not retried whole.
+            for agent_id in expected:
+                if agent_id in self.pending:
+                    self.causes[agent_id] = (exc.cause, exc.message)
+                    self.cut_short.add(agent_id)
+            return
+        self.core.telemetry.incr("successes")
+        summary = parser.finish()
+        if summary.partial is not None:
+            self._on_result(summary.partial, req, None, self._now())
+        for rejected in summary.rejected:
+            self._on_result(rejected, req, None, self._now())
+        truncated = finish_reason == "length" or summary.trailing_error is not None
+        for agent_id in summary.missing:
+            if agent_id in self.pending and agent_id not in self.causes:
+                detail = summary.trailing_error or f"no plan for agent {agent_id} in the answer"
+                self.causes[agent_id] = (
+                    ("parse_error", detail) if truncated else ("missing_from_batch", detail)
+                )
+
+    def _late(self, req: _Request) -> None:
+        for agent_id in req.snaps:
+            if agent_id in self.pending:
+                self.causes[agent_id] = ("deadline", "plan would arrive after the round deadline")
+        self.latest = max(self.latest, self.deadline.at or self.latest)
+
+    def _first_token(self, req: _Request, at: float) -> None:
+        if req.first_token_at is not None:
+            return
+        req.first_token_at = at
+        ttft = (at - req.sent_at) * 1000
+        self.core.telemetry.record("ttft", ttft)
+        for agent_id in req.snaps:
+            self._trace(agent_id).first_token_at = at
+        if self.first_token_at is None:
+            self.first_token_at = at
+        self.emit(FirstToken(self.round.round_id, self.round.squad, req.request_id, ttft, at))
+
+    def _on_result(
+        self,
+        result: ParsedPlan | RejectedElement,
+        req: _Request,
+        emitted_at: float | None,
+        at: float,
+    ) -> None:
+        if isinstance(result, RejectedElement):
+            agent_id = result.agent_id
+            if agent_id is not None and agent_id in req.snaps and agent_id in self.pending:
+                self.causes.setdefault(agent_id, (result.cause, result.error))
+            return
+        agent_id = result.plan.agent_id
+        snap = req.snaps.get(agent_id)
+        if snap is None or agent_id not in self.pending:
+            return
+        checked = validate_plan(result.plan, snap, self.round.grid, TIER_TOOLS[req.tier])
+        if not checked.valid:
+            reasons = "; ".join(d.reason for d in checked.dropped) or "no legal step"
+            self.causes[agent_id] = ("validation_error", reasons)
+            return
+        start_tier = self.settings.start_tier
+        cause = self.re_requested.get(agent_id)
+        outcome = AgentOutcome(
+            agent_id,
+            checked.steps,
+            req.tier,
+            cause=cause,
+            partial=result.partial,
+            dropped=checked.dropped,
+        )
+        if self.settings.cache and not result.partial:
+            key, similar = self._cache_keys(snap, start_tier)
+            self.core.cache.put(key, CachedPlan(checked.steps, req.tier), similar)
+        self._deliver(outcome, req, result.raw, emitted_at, at)
+
+    # ------------------------------------------------------------------ delivery
+
+    def _deliver(
+        self,
+        outcome: AgentOutcome,
+        request: _Request | None,
+        raw: str,
+        emitted_at: float | None,
+        at: float,
+    ) -> None:
+        agent_id = outcome.agent_id
+        if self.pending.pop(agent_id, None) is None:
+            return
+        plan_wait = self._ms(at)
+        overhead = None
+        if emitted_at is not None and not self.core.virtual:
+            overhead = max(0.0, (self.core.clock.now() - emitted_at) * 1000)
+            self.core.telemetry.record("overhead", overhead)
+        self.core.telemetry.record("plan_wait", plan_wait)
+        if self.first_plan_at is None:
+            self.first_plan_at = at
+        self.last_plan_at = max(self.last_plan_at, at)
+        trace = self._trace(agent_id)
+        trace.delivered_at = at
+        trace.tier = outcome.tier.value
+        trace.cause = outcome.cause
+        trace.from_cache = outcome.from_cache
+        self.emit(
+            PlanDelivered(
+                self.round.round_id,
+                self.round.squad,
+                outcome,
+                plan_wait,
+                overhead,
+                None if request is None else request.request_id,
+                "" if request is None else request.blocks.get(agent_id, ""),
+                raw,
+                at,
+            )
+        )
+
+    def fall_back_rest(self) -> None:
+        if not self.pending:
+            return
+        at = max(self.latest, self._now())
+        if self.core.virtual:
+            deadline_at = self.deadline.at
+            if deadline_at is not None and self._past_deadline(at):
+                at = deadline_at
+        expired = self._past_deadline(at)
+        for agent_id, snap in list(self.pending.items()):
+            cause, detail = self.causes.get(
+                agent_id,
+                ("deadline", "round deadline passed")
+                if expired
+                else ("missing_from_batch", "no plan arrived"),
+            )
+            steps, tier, rule_cause = heuristic_plan(snap, self.core.rng, self.round.grid)
+            self.core.telemetry.record_fallback(tier.value, cause)
+            self.emit(
+                AgentFellBack(
+                    self.round.round_id,
+                    self.round.squad,
+                    agent_id,
+                    self.settings.start_tier,
+                    tier,
+                    cause,
+                    detail,
+                    at,
+                )
+            )
+            self._deliver(
+                AgentOutcome(agent_id, steps, tier, cause=rule_cause or cause),
+                request=None,
+                raw="",
+                emitted_at=None,
+                at=at,
+            )
+
+    def finish(self) -> RoundStats:
+        telemetry = self.core.telemetry
+        ttfp = None if self.first_plan_at is None else self._ms(self.first_plan_at)
+        ttft = None if self.first_token_at is None else self._ms(self.first_token_at)
+        time_to_all = self._ms(self.last_plan_at)
+        if ttfp is not None:
+            telemetry.record("ttfp", ttfp)
+        telemetry.record("time_to_all", time_to_all)
+        self.trace.end = self.last_plan_at
+        stats = RoundStats(
+            ttft_ms=ttft,
+            ttfp_ms=ttfp,
+            time_to_all_ms=time_to_all,
+            requests=self.requests,
+            retries=self.retries,
+            prompt_tokens=self.tokens["prompt"],
+            cached_tokens=self.tokens["cached"],
+            completion_tokens=self.tokens["completion"],
+            cache_hits=self.cache_hits,
+            cache_misses=self.cache_misses,
+            breaker=self.core.breaker.state.value,
+        )
+        self.emit(RoundDone(self.round.round_id, self.round.squad, stats, self.last_plan_at))
+        return stats
+
+    def _trace(self, agent_id: int) -> AgentTrace:
+        return self.trace.agent(agent_id)
+
+
+def validate_plan_steps(
+    steps: tuple[Step, ...], snap: Snapshot, grid: Grid, tier: Tier
+) -> tuple[Step, ...]:
+    """The legal remainder of a stored plan for this agent now (empty: unusable)."""
+    tools = TIER_TOOLS.get(tier)
+    if tools is None:  # rule-tier plans are never cached, but stay safe
+        return ()
+    return validate_plan(AgentPlan(agent_id=snap.me.id, steps=steps), snap, grid, tools).steps

@@ -1,0 +1,123 @@
+"""Immutable events the planner thread sends to the game (Textual style: messages up).
+
+The world drains them once per frame; nothing in them is shared mutable state.
+Every `at` is on the planner's clock (perf_counter seconds, or virtual seconds in a
+deterministic headless match).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from planner.errors import Cause
+from planner.fallback import AgentOutcome, Tier
+
+Mode = Literal["batched", "sequential", "parallel"]
+MODES: tuple[Mode, ...] = ("batched", "sequential", "parallel")
+
+
+@dataclass(frozen=True)
+class RoundStarted:
+    round_id: int
+    squad: str
+    agent_ids: tuple[int, ...]
+    mode: Mode
+    stream: bool
+    start_tier: Tier
+    at: float
+
+
+@dataclass(frozen=True)
+class RequestSent:
+    """One request left for the server (a batch, or one agent in sequential/parallel)."""
+
+    round_id: int
+    squad: str
+    request_id: int
+    agent_ids: tuple[int, ...]
+    tier: Tier
+    system_chars: int
+    user_chars: int
+    at: float
+
+
+@dataclass(frozen=True)
+class FirstToken:
+    round_id: int
+    squad: str
+    request_id: int
+    ttft_ms: float
+    at: float
+
+
+@dataclass(frozen=True)
+class PlanDelivered:
+    round_id: int
+    squad: str
+    outcome: AgentOutcome
+    plan_wait_ms: float
+    overhead_ms: float | None
+    """Delivery minus the instant the backend emitted this plan's closing brace (sim only)."""
+    request_id: int | None
+    """None for cache hits and rule-tier plans."""
+    prompt_block: str
+    """This agent's part of the prompt ('' when no request was made for it)."""
+    raw: str
+    """The raw streamed text of this agent's plan element ('' when none)."""
+    at: float
+
+
+@dataclass(frozen=True)
+class AgentFellBack:
+    round_id: int
+    squad: str
+    agent_id: int
+    from_tier: Tier
+    to_tier: Tier
+    cause: Cause
+    detail: str
+    at: float
+
+
+@dataclass(frozen=True)
+class RoundStats:
+    ttft_ms: float | None
+    ttfp_ms: float | None
+    time_to_all_ms: float
+    requests: int
+    retries: int
+    prompt_tokens: int
+    cached_tokens: int
+    completion_tokens: int
+    cache_hits: int
+    cache_misses: int
+    breaker: str
+
+
+@dataclass(frozen=True)
+class RoundDone:
+    round_id: int
+    squad: str
+    stats: RoundStats
+    at: float
+
+
+@dataclass(frozen=True)
+class RoundCancelled:
+    """Superseded by a newer round for the same squad (or shut down)."""
+
+    round_id: int
+    squad: str
+    at: float
+
+
+PlanEvent = (
+    RoundStarted
+    | RequestSent
+    | FirstToken
+    | PlanDelivered
+    | AgentFellBack
+    | RoundDone
+    | RoundCancelled
+)

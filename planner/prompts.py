@@ -1,0 +1,600 @@
+"""Prompt building: a static prefix, then one compact line per agent.
+
+Layout of every prompt (single agent = a batch of one):
+
+    system  static per tier, byte-identical across rounds, agents and scenarios:
+            instructions, tool doc, output format. It carries nothing per round, so a
+            server's prefix cache stays hot.
+    user    round header   Map village 20x14 turn 5 squad red goal [10,5]
+            agent blocks   one line per agent, ascending agent_id whatever the input order:
+                           <role prompt> {"id":3,"r":"m","p":[4,7],"hp":[6,10],"a":3,...}
+            footer         Ids [3,5]. Return exactly 2 plans.
+
+Role prompts: rifleman and heavy -> tactical, medic -> support, scout -> stealth when
+enemies are in sight, else exploration.
+
+Compact unit encoding (no whitespace, short keys; all values are whole tiles/points):
+  me       id, r (role letter), p [x,y], hp, a (ammo), st (status, omitted when idle),
+           g (grenades, omitted when 0).
+           A current value equal to its maximum is written once (`"hp":10`), otherwise
+           as `[cur,max]`, so the maximum round-trips without costing a number.
+  allies   al: [id, x, y, hp]                   (+max hp when hurt)
+  enemies  en: [id, x, y, hp]                   (+"marked" when marked)
+  cover    cv: [[x,y],...] nearest first
+  smoke    sm: [[x,y],...]                      (omitted when empty)
+Roles, ammo and other statuses of other units are left out (they decode as rifleman,
+0, idle). A simplified line is at most SIMPLIFIED_BLOCK_BUDGET characters: past it
+allies (unhurt and far first), far smoke, far cover, then far enemies are left out.
+The full tier sends every field of every unit (role, maxima, ammo, status, grenades,
+enemy squad) and every cover tile, so it round-trips exactly.
+Turn, scenario, squad and objective go once in the header; a block repeats one only
+when it differs from the header.
+
+`decode_agent_blocks` parses this back into Snapshots (the simulated LLM plans from
+exactly what the prompt shows). Fields a tier leaves out decode as neutral defaults;
+`prompt_view(snap, tier)` is the snapshot as that tier's prompt shows it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cache
+from typing import Any
+
+from game.actions import AOE_AMMO, THROW_RANGE
+from game.snapshot import Role, Snapshot, UnitView
+from game.steps import MAX_STEPS, POSITION_ACTS, SIMPLE_ACTS, TARGET_ACTS
+from planner.fallback import TIER_TOOLS, Tier
+
+
+class Style(StrEnum):
+    """The four role prompts."""
+
+    tactical = "tactical"
+    stealth = "stealth"
+    support = "support"
+    exploration = "exploration"
+
+
+STYLE_PROMPTS: dict[Style, str] = {
+    Style.tactical: "tactical:cover,focus fire",
+    Style.stealth: "stealth:unseen,flank",
+    Style.support: "support:heal allies",
+    Style.exploration: "explore:scout to goal",
+}
+"""Role prompt per style, short enough for the 400-character simplified prompt."""
+
+STYLE_PROMPTS_FULL: dict[Style, str] = {
+    Style.tactical: "Role tactical: hold cover, focus fire on the weakest enemy, reload early.",
+    Style.stealth: "Role stealth: stay out of sight, flank through smoke, mark targets for allies.",
+    Style.support: "Role support: heal hurt allies, stay behind them, smoke to cover retreats.",
+    Style.exploration: "Role exploration: scout toward the objective, scan often, avoid fights.",
+}
+"""Longer role prompts for the full tier."""
+
+ROLE_CODE: dict[Role, str] = {"rifleman": "r", "scout": "s", "medic": "m", "heavy": "h"}
+CODE_ROLE: dict[str, Role] = {code: role for role, code in ROLE_CODE.items()}
+
+DEFAULT_STATUS = "idle"
+MARKED = "marked"
+_UNKNOWN_ROLE: Role = "rifleman"
+"""What the simplified tier's ally and enemy rows (which omit roles) decode as."""
+
+
+class PromptDecodeError(ValueError):
+    """The text holds no round header or a malformed agent block."""
+
+
+@dataclass(frozen=True)
+class ScenarioInfo:
+    name: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class PromptParts:
+    system: str
+    """Static prefix: instructions, tool doc, output format."""
+    user: str
+    """Round header, one block per agent (ascending id), id list, "Return exactly N plans"."""
+    agent_ids: tuple[int, ...]
+    agent_blocks: dict[int, str]
+    """Each agent's line of `user` (the role prompt and its compact snapshot)."""
+
+
+def style_for(snap: Snapshot) -> Style:
+    role = snap.me.role
+    if role == "medic":
+        return Style.support
+    if role == "scout":
+        return Style.stealth if snap.enemies else Style.exploration
+    return Style.tactical
+
+
+# --------------------------------------------------------------------------- system
+
+
+def _tool_doc_simplified(tools: frozenset[str]) -> str:
+    def names(kinds: Iterable[type[Any]]) -> str:
+        return ",".join(n for n in (k.model_fields["act"].default for k in kinds) if n in tools)
+
+    return f"Acts: {names(POSITION_ACTS)} x,y;{names(TARGET_ACTS)} target_id;{names(SIMPLE_ACTS)}."
+
+
+_FULL_TOOL_HELP: dict[str, str] = {
+    "MoveTo": "x,y walk to a tile",
+    "TakeCover": "x,y move to a cover tile (less damage taken)",
+    "ThrowSmoke": f"x,y smoke cloud that blocks sight (1 grenade, range {THROW_RANGE})",
+    "ThrowExplosive": f"x,y explosive, damages an area (1 grenade, range {THROW_RANGE})",
+    "AoEAttack": f"x,y fire at an area in sight (uses {AOE_AMMO} ammo)",
+    "Attack": "target_id shoot a visible enemy (uses ammo)",
+    "Approach": "target_id close in on a unit",
+    "Retreat": "target_id move away from a unit",
+    "MarkTarget": "target_id mark an enemy so allies hit it harder",
+    "Distract": "target_id draw an enemy's attention",
+    "Reload": "refill ammo",
+    "Scan": "look around for enemies",
+    "Wait": "hold position",
+    "Block": "brace, less damage until next turn",
+    "Heal": "heal self or an adjacent hurt ally",
+}
+
+
+def _tool_doc_full(tools: frozenset[str]) -> str:
+    order = [k.model_fields["act"].default for k in (*POSITION_ACTS, *TARGET_ACTS, *SIMPLE_ACTS)]
+    return "Tools:\n" + "\n".join(f"{n} {_FULL_TOOL_HELP[n]}" for n in order if n in tools)
+
+
+_OUTPUT_EXAMPLE = '{"plans":[{"agent_id":3,"steps":[{"act":"Scan"}]}]}'
+
+
+@cache
+def system_prompt(tier: Tier) -> str:
+    """The static prefix for a tier (cached: identical object and bytes every round)."""
+    tools = TIER_TOOLS[tier]
+    if tier == Tier.full_llm:
+        return "\n".join(
+            (
+                "You command a squad on a tile grid (x right, y down, 0-based).",
+                f"Give every listed unit a plan of 1-{MAX_STEPS} steps, run in order.",
+                _tool_doc_full(tools),
+                "Unit JSON: id; r role (r rifleman, s scout, m medic, h heavy); p [x,y];"
+                " hp and a (ammo) as [now,max]; st status; al allies and en visible enemies"
+                " as [id,role,x,y,hp,max_hp,ammo,max_ammo,status,grenades(,squad)];"
+                " g grenades; cv free cover tiles; sm smoke tiles; o objective.",
+                "Only target enemies listed in en; only move onto floor, cover or objective"
+                " tiles inside the map.",
+                f"Reply with JSON only: {_OUTPUT_EXAMPLE}",
+            )
+        )
+    return f"1-{MAX_STEPS} steps per unit. {_tool_doc_simplified(tools)} JSON:{_OUTPUT_EXAMPLE}"
+
+
+# --------------------------------------------------------------------------- encoding
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _cur_max(cur: int, maximum: int) -> int | list[int]:
+    return cur if cur == maximum else [cur, maximum]
+
+
+def _full_unit_row(u: UnitView) -> list[Any]:
+    return [
+        *(u.id, ROLE_CODE[u.role], u.x, u.y, u.hp, u.max_hp),
+        *(u.ammo, u.max_ammo, u.status, u.grenades),
+    ]
+
+
+def _distance(me: UnitView, x: int, y: int) -> int:
+    return max(abs(me.x - x), abs(me.y - y))
+
+
+def _nearest(units: tuple[UnitView, ...], me: UnitView, n: int) -> list[UnitView]:
+    """The n nearest units, kept in snapshot (id) order."""
+    if len(units) <= n:
+        return list(units)
+    keep = set(sorted(range(len(units)), key=lambda i: _distance(me, units[i].x, units[i].y))[:n])
+    return [u for i, u in enumerate(units) if i in keep]
+
+
+def _allies_kept(snap: Snapshot, n: int) -> list[UnitView]:
+    """The n allies most worth knowing about (most hurt, then nearest), in id order."""
+    me = snap.me
+    if me.role == "medic":
+        n = max(n, 1)
+    if len(snap.allies) <= n:
+        return list(snap.allies)
+
+    def worth(u: UnitView) -> tuple[float, int, int]:
+        hurt = (u.max_hp - u.hp) / u.max_hp if u.max_hp > 0 else 0.0
+        return (-hurt, _distance(me, u.x, u.y), u.id)
+
+    keep = {u.id for u in sorted(snap.allies, key=worth)[:n]}
+    return [u for u in snap.allies if u.id in keep]
+
+
+def _encode_common(snap: Snapshot, header: _Header, block: dict[str, Any]) -> dict[str, Any]:
+    # Per-round values live in the header; repeat one only if this agent differs.
+    if snap.turn != header.turn:
+        block["t"] = snap.turn
+    if snap.me.squad != header.squad:
+        block["sq"] = snap.me.squad
+    if snap.objective != header.objective:
+        block["o"] = list(snap.objective) if snap.objective is not None else None
+    return block
+
+
+def _encode_full(snap: Snapshot, header: _Header) -> dict[str, Any]:
+    me = snap.me
+    block: dict[str, Any] = {
+        "id": me.id,
+        "r": ROLE_CODE[me.role],
+        "p": [me.x, me.y],
+        "hp": [me.hp, me.max_hp],
+        "a": [me.ammo, me.max_ammo],
+        "st": me.status,
+        "g": me.grenades,
+        "al": [_full_unit_row(u) for u in snap.allies],
+        "en": [[*_full_unit_row(u), u.squad] for u in snap.enemies],
+        "cv": [list(c) for c in snap.cover],
+    }
+    if snap.smoke:
+        block["sm"] = [list(c) for c in snap.smoke]
+    return _encode_common(snap, header, block)
+
+
+def _marked(u: UnitView) -> tuple[str, ...]:
+    """An enemy's status in the simplified tier: only "marked" (marked targets take more)."""
+    return (MARKED,) if MARKED in u.status.split(",") else ()
+
+
+def _encode_simplified(snap: Snapshot, header: _Header, caps: _Caps) -> dict[str, Any]:
+    me = snap.me
+    block: dict[str, Any] = {
+        "id": me.id,
+        "r": ROLE_CODE[me.role],
+        "p": [me.x, me.y],
+        "hp": _cur_max(me.hp, me.max_hp),
+        "a": _cur_max(me.ammo, me.max_ammo),
+    }
+    if me.status != DEFAULT_STATUS:
+        block["st"] = me.status
+    if me.grenades:
+        block["g"] = me.grenades
+    allies = _allies_kept(snap, caps.allies)
+    if allies:
+        block["al"] = [
+            [u.id, u.x, u.y, u.hp, *(() if u.hp == u.max_hp else (u.max_hp,))] for u in allies
+        ]
+    enemies = _nearest(snap.enemies, me, caps.enemies)
+    if enemies:
+        block["en"] = [[u.id, u.x, u.y, u.hp, *_marked(u)] for u in enemies]
+    if snap.cover[: caps.cover]:
+        block["cv"] = [list(c) for c in snap.cover[: caps.cover]]
+    smoke = sorted(snap.smoke, key=lambda c: _distance(me, *c))[: caps.smoke]
+    if smoke:
+        block["sm"] = [list(c) for c in snap.smoke if c in smoke]
+    return _encode_common(snap, header, block)
+
+
+@dataclass(frozen=True)
+class _Caps:
+    """How many of each list the simplified block keeps (nearest first)."""
+
+    allies: int
+    enemies: int
+    cover: int
+    smoke: int
+
+
+_TRIM_STEPS: tuple[_Caps, ...] = (
+    _Caps(allies=99, enemies=99, cover=3, smoke=2),
+    _Caps(allies=2, enemies=99, cover=3, smoke=1),
+    _Caps(allies=1, enemies=99, cover=2, smoke=1),
+    _Caps(allies=0, enemies=99, cover=2, smoke=0),
+    _Caps(allies=0, enemies=99, cover=1, smoke=0),
+    _Caps(allies=0, enemies=4, cover=1, smoke=0),
+    _Caps(allies=0, enemies=3, cover=1, smoke=0),
+    _Caps(allies=0, enemies=2, cover=1, smoke=0),
+    _Caps(allies=0, enemies=1, cover=1, smoke=0),
+)
+"""Ever tighter caps, tried in order until a block fits SIMPLIFIED_BLOCK_BUDGET.
+Allies go first (hurt ones kept longest; a medic always keeps its most hurt ally),
+enemies last: the nearest enemies and cover matter most for a plan."""
+
+SIMPLIFIED_BLOCK_BUDGET = 158
+"""Most characters of one simplified agent line; keeps a single-agent prompt (system,
+header, one block, footer) within SINGLE_PROMPT_LIMIT on the shipped maps."""
+
+SINGLE_PROMPT_LIMIT = 400
+
+
+def _simplified_line(snap: Snapshot, header: _Header) -> str:
+    prefix = STYLE_PROMPTS[style_for(snap)] + " "
+    line = ""
+    for caps in _TRIM_STEPS:
+        line = prefix + _dumps(_encode_simplified(snap, header, caps))
+        if len(line) <= SIMPLIFIED_BLOCK_BUDGET:
+            break
+    return line
+
+
+def encode_agent_block(snap: Snapshot, tier: Tier) -> str:
+    """One agent's line: role prompt then compact snapshot (header values taken from it)."""
+    return _agent_line(snap, tier, _Header.of(snap))
+
+
+def _agent_line(snap: Snapshot, tier: Tier, header: _Header) -> str:
+    if tier == Tier.full_llm:
+        return f"{STYLE_PROMPTS_FULL[style_for(snap)]} {_dumps(_encode_full(snap, header))}"
+    return _simplified_line(snap, header)
+
+
+# --------------------------------------------------------------------------- header
+
+_NAME_RE = re.compile(r"[\w.-]+")
+_HEADER_RE = re.compile(
+    r"^Map (?P<name>\"(?:[^\"\\]|\\.)*\"|\S+) (?P<w>\d+)x(?P<h>\d+) turn (?P<turn>-?\d+)"
+    r" squad (?P<squad>\"(?:[^\"\\]|\\.)*\"|\S+)(?: goal \[(?P<ox>-?\d+),(?P<oy>-?\d+)\])?$",
+    re.MULTILINE,
+)
+
+
+def _name_token(name: str) -> str:
+    return name if _NAME_RE.fullmatch(name) else _dumps(name)
+
+
+def _name_from_token(token: str) -> str:
+    if token.startswith('"'):
+        value = json.loads(token)
+        if not isinstance(value, str):
+            raise PromptDecodeError("bad name in header")
+        return value
+    return token
+
+
+@dataclass(frozen=True)
+class _Header:
+    name: str
+    width: int
+    height: int
+    turn: int
+    squad: str
+    objective: tuple[int, int] | None
+
+    @classmethod
+    def of(cls, snap: Snapshot, scenario: ScenarioInfo | None = None) -> _Header:
+        info = scenario or ScenarioInfo(snap.scenario, snap.width, snap.height)
+        return cls(info.name, info.width, info.height, snap.turn, snap.me.squad, snap.objective)
+
+    def render(self) -> str:
+        text = (
+            f"Map {_name_token(self.name)} {self.width}x{self.height} turn {self.turn}"
+            f" squad {_name_token(self.squad)}"
+        )
+        if self.objective is not None:
+            text += f" goal [{self.objective[0]},{self.objective[1]}]"
+        return text
+
+
+# --------------------------------------------------------------------------- building
+
+
+def build_batch_prompt(
+    snaps: Sequence[Snapshot], tier: Tier, scenario: ScenarioInfo | None = None
+) -> PromptParts:
+    """Prompt for several agents; blocks in ascending agent_id whatever the input order.
+
+    `scenario` overrides the map name/size taken from the snapshots (all snapshots of a
+    round share them). Duplicate agent ids are an error, not silently merged.
+    """
+    if tier not in TIER_TOOLS:
+        raise ValueError(f"no prompt for tier {tier}")
+    if not snaps:
+        raise ValueError("a prompt needs at least one agent")
+    ordered = sorted(snaps, key=lambda s: s.me.id)
+    ids = tuple(s.me.id for s in ordered)
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"duplicate agent ids in one round: {list(ids)}")
+    header = _Header.of(ordered[0], scenario)
+    blocks = {s.me.id: _agent_line(s, tier, header) for s in ordered}
+    n = len(ids)
+    footer = f"Ids [{','.join(map(str, ids))}]. Return exactly {n} plan{'s' if n != 1 else ''}."
+    user = "\n".join((header.render(), *blocks.values(), footer))
+    return PromptParts(system_prompt(tier), user, ids, blocks)
+
+
+def build_single_prompt(snap: Snapshot, tier: Tier) -> PromptParts:
+    return build_batch_prompt((snap,), tier)
+
+
+def agent_block(parts: PromptParts, agent_id: int) -> str:
+    """The prompt line of one agent, for the inspector."""
+    try:
+        return parts.agent_blocks[agent_id]
+    except KeyError:
+        raise KeyError(f"agent {agent_id} is not in this prompt {list(parts.agent_ids)}") from None
+
+
+def prompt_chars(parts: PromptParts) -> int:
+    """Characters sent: system + user (what the size bounds are about)."""
+    return len(parts.system) + len(parts.user)
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def _int(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PromptDecodeError(f"{what} is not an integer: {value!r}")
+    return value
+
+
+def _pair(value: object, what: str) -> tuple[int, int]:
+    if not isinstance(value, list) or len(value) != 2:
+        raise PromptDecodeError(f"{what} is not [x,y]: {value!r}")
+    return _int(value[0], what), _int(value[1], what)
+
+
+def _cur_max_from(value: object, what: str) -> tuple[int, int]:
+    if isinstance(value, list):
+        return _pair(value, what)
+    cur = _int(value, what)
+    return cur, cur
+
+
+def _role(code: object) -> Role:
+    if not isinstance(code, str) or code not in CODE_ROLE:
+        raise PromptDecodeError(f"unknown role code {code!r}")
+    return CODE_ROLE[code]
+
+
+def _rows(value: object, what: str) -> list[list[Any]]:
+    if not isinstance(value, list) or not all(isinstance(r, list) for r in value):
+        raise PromptDecodeError(f"{what} is not a list of rows")
+    return value
+
+
+def _decode_unit_row(row: list[Any], squad: str, *, is_enemy: bool) -> UnitView:
+    if len(row) == (11 if is_enemy else 10):  # full tier: every field
+        uid, code, x, y, hp, max_hp, ammo, max_ammo, status, grenades = row[:10]
+        squad = row[10] if is_enemy else squad
+        if not isinstance(status, str) or not isinstance(squad, str):
+            raise PromptDecodeError(f"bad status or squad in {row!r}")
+        return UnitView(
+            id=_int(uid, "id"),
+            squad=squad,
+            role=_role(code),
+            x=_int(x, "x"),
+            y=_int(y, "y"),
+            hp=_int(hp, "hp"),
+            max_hp=_int(max_hp, "max_hp"),
+            ammo=_int(ammo, "ammo"),
+            max_ammo=_int(max_ammo, "max_ammo"),
+            status=status,
+            grenades=_int(grenades, "grenades"),
+        )
+    status = DEFAULT_STATUS
+    if is_enemy and len(row) in (4, 5):  # a 5th element is the "marked" flag
+        uid, x, y, hp = row[:4]
+        max_hp = hp
+        if len(row) == 5:
+            if row[4] != MARKED:
+                raise PromptDecodeError(f"bad enemy flag in {row!r}")
+            status = MARKED
+    elif not is_enemy and len(row) in (4, 5):  # max hp only when hurt
+        uid, x, y, hp = row[:4]
+        max_hp = row[4] if len(row) == 5 else hp
+    else:
+        raise PromptDecodeError(f"bad unit row {row!r}")
+    return UnitView(
+        id=_int(uid, "id"),
+        squad=squad,
+        role=_UNKNOWN_ROLE,
+        x=_int(x, "x"),
+        y=_int(y, "y"),
+        hp=_int(hp, "hp"),
+        max_hp=_int(max_hp, "max_hp"),
+        ammo=0,
+        max_ammo=0,
+        status=status,
+    )
+
+
+ENEMY_SQUAD = "enemy"
+"""Squad name decoded for enemies (the prompt does not name their squads)."""
+
+
+def _decode_agent(obj: Mapping[str, Any], header: _Header) -> Snapshot:
+    squad = obj.get("sq", header.squad)
+    if not isinstance(squad, str):
+        raise PromptDecodeError("bad squad")
+    hp, max_hp = _cur_max_from(obj.get("hp"), "hp")
+    ammo, max_ammo = _cur_max_from(obj.get("a"), "a")
+    status = obj.get("st", DEFAULT_STATUS)
+    if not isinstance(status, str):
+        raise PromptDecodeError("bad status")
+    x, y = _pair(obj.get("p"), "p")
+    me = UnitView(
+        id=_int(obj.get("id"), "id"),
+        squad=squad,
+        role=_role(obj.get("r")),
+        x=x,
+        y=y,
+        hp=hp,
+        max_hp=max_hp,
+        ammo=ammo,
+        max_ammo=max_ammo,
+        status=status,
+        grenades=_int(obj.get("g", 0), "g"),
+    )
+    objective: tuple[int, int] | None = header.objective
+    if "o" in obj:
+        objective = None if obj["o"] is None else _pair(obj["o"], "o")
+    return Snapshot(
+        scenario=header.name,
+        turn=_int(obj.get("t", header.turn), "t"),
+        width=header.width,
+        height=header.height,
+        me=me,
+        allies=tuple(
+            _decode_unit_row(r, squad, is_enemy=False) for r in _rows(obj.get("al", []), "al")
+        ),
+        enemies=tuple(
+            _decode_unit_row(r, ENEMY_SQUAD, is_enemy=True) for r in _rows(obj.get("en", []), "en")
+        ),
+        cover=tuple(_pair(c, "cv") for c in _rows(obj.get("cv", []), "cv")),
+        smoke=tuple(_pair(c, "sm") for c in _rows(obj.get("sm", []), "sm")),
+        objective=objective,
+    )
+
+
+_BLOCK_START = '{"id":'
+
+
+def decode_agent_blocks(prompt_text: str) -> list[Snapshot]:
+    """Recover every agent's Snapshot from a built prompt (user part, or system + user).
+
+    Blocks come back in prompt order (ascending agent_id). Raises PromptDecodeError when
+    the text holds no round header or a block is malformed.
+    """
+    match = _HEADER_RE.search(prompt_text)
+    if match is None:
+        raise PromptDecodeError("no round header ('Map ... turn ... squad ...') in prompt")
+    objective = None
+    if match["ox"] is not None:
+        objective = (int(match["ox"]), int(match["oy"]))
+    header = _Header(
+        name=_name_from_token(match["name"]),
+        width=int(match["w"]),
+        height=int(match["h"]),
+        turn=int(match["turn"]),
+        squad=_name_from_token(match["squad"]),
+        objective=objective,
+    )
+    snaps: list[Snapshot] = []
+    for line in prompt_text[match.end() :].splitlines():
+        start = line.find(_BLOCK_START)
+        if start < 0:
+            continue
+        try:
+            obj = json.loads(line[start:])
+        except json.JSONDecodeError as exc:
+            raise PromptDecodeError(f"malformed agent block: {exc}") from None
+        if not isinstance(obj, dict):
+            raise PromptDecodeError("agent block is not an object")
+        snaps.append(_decode_agent(obj, header))
+    return snaps
+
+
+def prompt_view(snap: Snapshot, tier: Tier) -> Snapshot:
+    """The snapshot exactly as `tier`'s prompt shows it (what decoding gives back)."""
+    return decode_agent_blocks(build_single_prompt(snap, tier).user)[0]

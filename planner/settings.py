@@ -1,0 +1,38 @@
+"""What the hotkeys switch: immutable settings, replaced whole, read at each round start."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from planner.events import MODES, Mode
+from planner.fallback import Tier
+
+
+@dataclass(frozen=True)
+class PlannerSettings:
+    mode: Mode = "batched"
+    stream: bool = True
+    cache: bool = True
+    start_tier: Tier = Tier.simplified_llm
+    budget_ms: float = 2500.0
+    """Per-round deadline: past it, agents without a plan get a heuristic one."""
+    concurrency: int = 8
+    """Most requests in flight at once in parallel mode."""
+    similarity: bool = False
+    """Near-identical situations hit the cache (only when the plan still validates)."""
+    max_response_chars: int = 256 * 1024
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"unknown dispatch mode {self.mode!r}; choose from {', '.join(MODES)}")
+        if self.budget_ms <= 0:
+            raise ValueError("budget_ms must be positive")
+        if self.concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+
+    def with_(self, **changes: Any) -> PlannerSettings:
+        return replace(self, **changes)
+
+    def next_mode(self) -> PlannerSettings:
+        return replace(self, mode=MODES[(MODES.index(self.mode) + 1) % len(MODES)])

@@ -1,0 +1,461 @@
+"""The simulated LLM server as a pure model: what it answers and when each token leaves.
+
+No I/O and no clock of its own: callers pass the arrival instant and get back a
+`SimResponse` with the exact text, its ~4-character tokens and the absolute instant
+each token leaves. The in-process backend (`planner.backends.sim`) and the loopback
+HTTP server (`planner.simserver`) only pace and carry what this model decided, so both
+give the same answer at the same times for the same seed.
+
+Timing model (per request, all instants absolute):
+- queue: a request waits for a free decode slot (`num_parallel` slots; 1 is a default
+  Ollama, K > 1 is vLLM-style continuous batching). Slot order = call order.
+- then `overhead`, then prefill of the prompt tokens the prefix cache does not hold;
+  the first token leaves at the end of prefill (ttft = queue + overhead + prefill);
+- token i (0-based) leaves at first + i / rate. With K > 1 the rate is
+  decode / (1 + 0.05 * (active - 1)), `active` being the sequences decoding when the
+  request gets its slot (a modest per-sequence slowdown, fixed for the request so the
+  schedule of a stream already running never changes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from game.heuristic import plan as heuristic_plan
+from game.snapshot import Snapshot
+from game.steps import MAX_STEPS, Attack, Scan, Step
+from planner.prompts import decode_agent_blocks
+
+BATCH_SLOWDOWN = 0.05
+"""Per extra concurrent sequence, the fraction by which each sequence's decode slows."""
+
+CHARS_PER_TOKEN = 4
+PREFIX_CACHE_ENTRIES = 64
+"""How many past prompts the prefix cache remembers (oldest forgotten first)."""
+
+NOISE_SCAN_FIRST = 0.15
+"""Chance a plan starts with a Scan the heuristic did not ask for."""
+NOISE_OTHER_TARGET = 0.15
+"""Chance an Attack picks another visible enemy than the heuristic's."""
+
+RETRY_AFTER_S = 1
+"""Retry-After (whole seconds, as HTTP sends it) of an injected 429."""
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    prefill_tps: float
+    decode_tps: float
+    overhead_s: float
+
+
+PRESETS: dict[str, Preset] = {
+    # Published llama.cpp figures for a 7-8B Q4 model (see DESIGN.md).
+    "gpu": Preset("gpu", 3500.0, 110.0, 0.030),
+    "mac": Preset("mac", 500.0, 45.0, 0.030),
+    "cpu": Preset("cpu", 60.0, 15.0, 0.030),
+    "instant": Preset("instant", math.inf, math.inf, 0.0),
+}
+
+
+def get_preset(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown sim preset {name!r} (known: {', '.join(PRESETS)})") from None
+
+
+def count_tokens(text: str) -> int:
+    """Tokens ~= 4 characters."""
+    return -(-len(text) // CHARS_PER_TOKEN)
+
+
+def tokenize(text: str) -> list[str]:
+    """Split into the ~4-character tokens the sim emits (token k holds chars 4k..4k+3)."""
+    return [text[i : i + CHARS_PER_TOKEN] for i in range(0, len(text), CHARS_PER_TOKEN)]
+
+
+def render_chat(messages: Sequence[tuple[str, str]]) -> str:
+    """The text the server 'prefills' for (role, content) messages, like a chat template."""
+    return "".join(f"<|{role}|>\n{content}\n" for role, content in messages)
+
+
+# --- faults -------------------------------------------------------------------------
+
+FaultKind = Literal[
+    "malformed_json",
+    "truncation",
+    "wrong_ids",
+    "missing_agents",
+    "prose_fences",
+    "http_500",
+    "http_429",
+    "stall",
+    "disconnect",
+]
+FAULT_KINDS: tuple[FaultKind, ...] = FaultKind.__args__  # type: ignore[attr-defined]
+HTTP_FAULTS: frozenset[FaultKind] = frozenset({"http_500", "http_429"})
+CUT_FAULTS: frozenset[FaultKind] = frozenset({"stall", "disconnect"})
+
+
+@dataclass(frozen=True)
+class FaultConfig:
+    """Chance per request of each fault kind (at most one fault per request)."""
+
+    rates: Mapping[FaultKind, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for kind, rate in self.rates.items():
+            if kind not in FAULT_KINDS:
+                raise ValueError(f"unknown fault kind {kind!r}")
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"fault rate for {kind} must be in [0, 1], got {rate}")
+        if sum(self.rates.values()) > 1.0 + 1e-9:
+            raise ValueError("fault rates add up to more than 1")
+
+    @classmethod
+    def none(cls) -> FaultConfig:
+        return cls()
+
+    @classmethod
+    def uniform(cls, rate: float) -> FaultConfig:
+        """A total fault rate spread evenly over every kind."""
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"fault rate must be in [0, 1], got {rate}")
+        return cls({kind: rate / len(FAULT_KINDS) for kind in FAULT_KINDS})
+
+    @classmethod
+    def only(cls, kind: FaultKind, rate: float = 1.0) -> FaultConfig:
+        return cls({kind: rate})
+
+    def pick(self, rng: random.Random) -> FaultKind | None:
+        u = rng.random()
+        total = 0.0
+        for kind in FAULT_KINDS:  # fixed order, so a seed always picks the same kind
+            total += self.rates.get(kind, 0.0)
+            if u < total:
+                return kind
+        return None
+
+
+# --- the reply text -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    plan_ends: tuple[tuple[int, int], ...]
+    """(agent_id, index in `text` of that plan's closing brace), in text order."""
+
+
+def _step_wire(step: Step) -> dict[str, Any]:
+    # Only the step's own fields, "act" first (as a model would write it).
+    fields = step.model_dump()
+    return {"act": fields.pop("act"), **fields}
+
+
+def serialise(plans: Sequence[tuple[int, Sequence[Step]]]) -> Reply:
+    """Compact wire JSON `{"plans":[...]}` and where each plan object closes."""
+    text = '{"plans":['
+    ends: list[tuple[int, int]] = []
+    for i, (agent_id, steps) in enumerate(plans):
+        obj = {"agent_id": agent_id, "steps": [_step_wire(s) for s in steps]}
+        text += ("," if i else "") + json.dumps(obj, separators=(",", ":"))
+        ends.append((agent_id, len(text) - 1))
+    return Reply(text + "]}", tuple(ends))
+
+
+def _noisy(steps: list[Step], snap: Snapshot, rng: random.Random) -> list[Step]:
+    # Seeded noise so the sim is not a perfect copy of the heuristic tier.
+    out = list(steps)
+    if rng.random() < NOISE_OTHER_TARGET:
+        target = next((s.target_id for s in out if isinstance(s, Attack)), None)
+        others = [e.id for e in snap.enemies if e.id != target]
+        if target is not None and others:
+            new = rng.choice(others)
+            out = [
+                s.model_copy(update={"target_id": new})
+                if getattr(s, "target_id", None) == target
+                else s
+                for s in out
+            ]
+    scan_first = rng.random() < NOISE_SCAN_FIRST
+    if scan_first and len(out) < MAX_STEPS and not (out and isinstance(out[0], Scan)):
+        out.insert(0, Scan())
+    return out[:MAX_STEPS] or [Scan()]
+
+
+def compose_plans(
+    snapshots: Sequence[Snapshot], rng: random.Random
+) -> list[tuple[int, list[Step]]]:
+    """Plan each agent block, in prompt order, with the heuristic plus seeded noise."""
+    return [(snap.me.id, _noisy(list(heuristic_plan(snap, rng)), snap, rng)) for snap in snapshots]
+
+
+def _derive_rng(*parts: object) -> random.Random:
+    # hashlib, never hash(): the same inputs must give the same stream in every process.
+    digest = hashlib.sha256("\x00".join(map(str, parts)).encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+def apply_plan_fault(
+    kind: FaultKind | None, plans: list[tuple[int, list[Step]]], rng: random.Random
+) -> list[tuple[int, list[Step]]]:
+    if not plans:
+        return plans
+    if kind == "wrong_ids":
+        i = rng.randrange(len(plans))
+        known = {agent_id for agent_id, _ in plans}
+        bogus = max(known) + 1 + rng.randrange(50)
+        plans = [*plans[:i], (bogus, plans[i][1]), *plans[i + 1 :]]
+    elif kind == "missing_agents":
+        i = rng.randrange(len(plans))
+        plans = plans[:i] + plans[i + 1 :]
+    return plans
+
+
+PROSE_BEFORE = "Sure! Here are the plans for your squad:\n```json\n"
+PROSE_AFTER = "\n```\nEach unit acts on its own plan."
+
+
+def apply_text_fault(kind: FaultKind | None, reply: Reply, rng: random.Random) -> Reply:
+    text = reply.text
+    if kind == "malformed_json":
+        colons = [i for i, c in enumerate(text) if c == ":"]
+        if colons:
+            at = rng.choice(colons)
+            return Reply(text[:at] + "=" + text[at + 1 :], reply.plan_ends)
+    elif kind == "truncation":
+        cut = rng.randrange(len(text) // 3, len(text) - 1)
+        return Reply(text[:cut], tuple(e for e in reply.plan_ends if e[1] < cut))
+    elif kind == "prose_fences":
+        shift = len(PROSE_BEFORE)
+        ends = tuple((agent_id, at + shift) for agent_id, at in reply.plan_ends)
+        return Reply(PROSE_BEFORE + text + PROSE_AFTER, ends)
+    return reply
+
+
+# --- the response and its schedule --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SimResponse:
+    """Everything one request gets, with absolute instants on the caller's clock."""
+
+    request_id: int
+    arrival: float
+    fault: FaultKind | None
+    status: int
+    """HTTP status: 200, or 500/429 for an injected error (then there are no tokens)."""
+    retry_after: float | None
+    text: str
+    """The whole text the server would send (stall/disconnect send only `cut_after` tokens)."""
+    tokens: tuple[str, ...]
+    token_times: tuple[float, ...]
+    plan_tokens: tuple[tuple[int, int], ...]
+    """(agent_id, index of the token carrying its closing brace), in emission order."""
+    cut_after: int | None
+    """For stall/disconnect: how many tokens leave before the stream stops."""
+    finish_reason: str
+    """stop | length"""
+    start: float
+    """The request got its decode slot."""
+    overhead_s: float
+    prefill_s: float
+    """Prefill of the prompt tokens the prefix cache did not hold."""
+    first_token_at: float
+    end: float
+    prompt_tokens: int
+    cached_tokens: int
+
+    @property
+    def completion_tokens(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def sent_tokens(self) -> int:
+        return len(self.tokens) if self.cut_after is None else self.cut_after
+
+    @property
+    def queue_s(self) -> float:
+        return self.start - self.arrival
+
+    @property
+    def decode_s(self) -> float:
+        return self.end - self.first_token_at
+
+    def server_timings(self) -> dict[str, float]:
+        return {
+            "queue_ms": self.queue_s * 1000.0,
+            "overhead_ms": self.overhead_s * 1000.0,
+            "prefill_ms": self.prefill_s * 1000.0,
+            "decode_ms": self.decode_s * 1000.0,
+        }
+
+
+def _common_prefix_len(a: str, b: str) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+class SimModel:
+    """The server's state: decode slots, prefix cache, request counter, emissions.
+
+    Deterministic for a seed and a call order. Only mutated from one thread (the
+    caller's event loop); `emissions_copy()` may be read from any thread.
+    """
+
+    def __init__(
+        self,
+        preset: Preset,
+        seed: int = 0,
+        num_parallel: int = 1,
+        faults: FaultConfig | None = None,
+    ) -> None:
+        if num_parallel < 1:
+            raise ValueError("num_parallel must be at least 1")
+        self.preset = preset
+        self.seed = seed
+        self.num_parallel = num_parallel
+        self.faults = faults or FaultConfig.none()
+        self._slot_free: list[float] = [-math.inf] * num_parallel
+        self._seen: list[str] = []
+        self._next_id = 1
+        self._lock = threading.Lock()
+        self.emissions: dict[int, list[tuple[int, float]]] = {}
+        """request id -> (agent_id, instant its plan's closing brace left), in order."""
+
+    @property
+    def model_name(self) -> str:
+        return f"sim-{self.preset.name}"
+
+    def record_emission(self, request_id: int, agent_id: int, at: float) -> None:
+        with self._lock:
+            self.emissions.setdefault(request_id, []).append((agent_id, at))
+
+    def emissions_copy(self) -> dict[int, list[tuple[int, float]]]:
+        with self._lock:
+            return {rid: list(v) for rid, v in self.emissions.items()}
+
+    def _cached_tokens(self, rendered: str, prompt_tokens: int) -> int:
+        best = max((_common_prefix_len(rendered, s) for s in self._seen), default=0)
+        if rendered in self._seen:
+            self._seen.remove(rendered)
+        self._seen.append(rendered)
+        del self._seen[:-PREFIX_CACHE_ENTRIES]
+        # Like llama.cpp, the last prompt token is always evaluated again.
+        return max(0, min(best // CHARS_PER_TOKEN, prompt_tokens - 1))
+
+    def _take_slot(self, arrival: float) -> tuple[int, float, int]:
+        slot = min(range(self.num_parallel), key=lambda j: (self._slot_free[j], j))
+        start = max(arrival, self._slot_free[slot])
+        others = sum(1 for j, t in enumerate(self._slot_free) if j != slot and t > start)
+        return slot, start, 1 + others
+
+    def respond(
+        self,
+        arrival: float,
+        messages: Sequence[tuple[str, str]],
+        *,
+        request_seed: int | None = None,
+        max_tokens: int | None = None,
+    ) -> SimResponse:
+        """Decide the whole answer to one request arriving at `arrival`."""
+        request_id = self._next_id
+        self._next_id += 1
+        fault_rng = _derive_rng(self.seed, "fault", request_id)
+        fault = self.faults.pick(fault_rng)
+        p = self.preset
+        rendered = render_chat(messages)
+        prompt_tokens = count_tokens(rendered)
+
+        if fault in HTTP_FAULTS:
+            # Rejected before admission: no slot, no prefill, nothing cached.
+            at = arrival + p.overhead_s
+            return SimResponse(
+                request_id=request_id,
+                arrival=arrival,
+                fault=fault,
+                status=500 if fault == "http_500" else 429,
+                retry_after=float(RETRY_AFTER_S) if fault == "http_429" else None,
+                text="",
+                tokens=(),
+                token_times=(),
+                plan_tokens=(),
+                cut_after=None,
+                finish_reason="stop",
+                start=arrival,
+                overhead_s=p.overhead_s,
+                prefill_s=0.0,
+                first_token_at=at,
+                end=at,
+                prompt_tokens=prompt_tokens,
+                cached_tokens=0,
+            )
+
+        user_text = "\n".join(content for role, content in messages if role != "system")
+        try:
+            snapshots = list(decode_agent_blocks(user_text))
+        except ValueError:  # a prompt that is not ours: answer with no plans, never crash
+            snapshots = []
+        reply_rng = _derive_rng(self.seed, request_seed, rendered)
+        plans = apply_plan_fault(fault, compose_plans(snapshots, reply_rng), fault_rng)
+        reply = apply_text_fault(fault, serialise(plans), fault_rng)
+
+        tokens = tokenize(reply.text)
+        finish_reason = "length" if fault == "truncation" else "stop"
+        if max_tokens is not None and len(tokens) > max(0, max_tokens):
+            tokens = tokens[: max(0, max_tokens)]
+            finish_reason = "length"
+        plan_tokens = tuple(
+            (agent_id, at // CHARS_PER_TOKEN)
+            for agent_id, at in reply.plan_ends
+            if at // CHARS_PER_TOKEN < len(tokens)
+        )
+
+        cached = self._cached_tokens(rendered, prompt_tokens)
+        slot, start, active = self._take_slot(arrival)
+        rate = p.decode_tps / (1.0 + BATCH_SLOWDOWN * (active - 1))
+        prefill_s = (prompt_tokens - cached) / p.prefill_tps
+        first = start + p.overhead_s + prefill_s
+        times = tuple(first + i / rate for i in range(len(tokens)))
+        end = times[-1] if times else first
+        self._slot_free[slot] = end
+
+        cut_after: int | None = None
+        if fault in CUT_FAULTS:
+            n = len(tokens)
+            cut_after = fault_rng.randrange(n // 4, max(n // 4 + 1, (3 * n) // 4))
+            plan_tokens = tuple(pt for pt in plan_tokens if pt[1] < cut_after)
+
+        return SimResponse(
+            request_id=request_id,
+            arrival=arrival,
+            fault=fault,
+            status=200,
+            retry_after=None,
+            text="".join(tokens),
+            tokens=tuple(tokens),
+            token_times=times,
+            plan_tokens=plan_tokens,
+            cut_after=cut_after,
+            finish_reason=finish_reason,
+            start=start,
+            overhead_s=p.overhead_s,
+            prefill_s=prefill_s,
+            first_token_at=first,
+            end=end,
+            prompt_tokens=prompt_tokens,
+            cached_tokens=cached,
+        )

@@ -1,0 +1,662 @@
+"""Incremental decoders for streamed LLM output: SSE and NDJSON lines, and plans.
+
+Everything here is pure (no I/O, no clock) and works on `str` chunks of any size,
+including single characters. Each decoder exposes `feed(text)` and `finish()` in the
+style of httpx's `LineDecoder`, and its total work is linear in the text it is fed:
+no buffer is ever re-scanned or re-joined on later chunks.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pydantic import TypeAdapter, ValidationError
+
+from game.steps import MAX_STEPS
+from planner.errors import Cause
+from planner.schema import AgentPlan
+
+# SSE lines end only at CRLF, CR or LF (str.splitlines() would also split on \v, \f,
+# \x1c-\x1e, \x85, \u2028 and \u2029, which may legally appear inside data).
+_SSE_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+@dataclass(frozen=True)
+class SSEEvent:
+    """One dispatched server-sent event."""
+
+    event: str = "message"
+    data: str = ""
+    """The event's data lines joined by "\\n"."""
+    id: str | None = None
+    """The last event id seen on the stream so far (it persists, as the SSE spec says)."""
+
+
+class _LineSplitter:
+    """Splits a stream of str chunks into lines ended by CRLF, CR or LF.
+
+    A CR that ends a chunk is taken as a line end at once; an LF opening the next
+    chunk is then swallowed, so a CRLF split across chunks is still one line end.
+    """
+
+    def __init__(self) -> None:
+        self._partial: list[str] = []  # pieces of the unterminated line, joined once
+        self._after_cr = False
+
+    def feed(self, text: str) -> list[str]:
+        if self._after_cr and text:
+            self._after_cr = False
+            if text[0] == "\n":
+                text = text[1:]
+        lines: list[str] = []
+        start = 0
+        for match in _SSE_LINE_END.finditer(text):
+            end = match.start()
+            if match.end() == len(text) and match.group() == "\r":
+                self._after_cr = True
+            if self._partial:
+                self._partial.append(text[start:end])
+                lines.append("".join(self._partial))
+                self._partial.clear()
+            else:
+                lines.append(text[start:end])
+            start = match.end()
+        if start < len(text):
+            self._partial.append(text[start:])
+        return lines
+
+    def finish(self) -> str | None:
+        """The unterminated last line, if any."""
+        self._after_cr = False
+        if not self._partial:
+            return None
+        line = "".join(self._partial)
+        self._partial.clear()
+        return line
+
+
+class SSEDecoder:
+    """Decodes a text/event-stream into `SSEEvent`s (WHATWG server-sent events rules).
+
+    Fields `data`, `event` and `id` are kept (`retry` and unknown fields are ignored);
+    lines starting with ":" are comments; one space after the colon is stripped; a
+    blank line dispatches the event if it had at least one data line. An event not
+    closed by a blank line when the stream ends is discarded, as the spec says.
+    """
+
+    def __init__(self) -> None:
+        self._lines = _LineSplitter()
+        self._started = False
+        self._data: list[str] = []
+        self._event = ""
+        self._last_id: str | None = None
+
+    def feed(self, text: str) -> list[SSEEvent]:
+        if not self._started and text:
+            self._started = True
+            if text[0] == "\ufeff":  # a byte-order mark may open the stream
+                text = text[1:]
+        events: list[SSEEvent] = []
+        for line in self._lines.feed(text):
+            event = self._line(line)
+            if event is not None:
+                events.append(event)
+        return events
+
+    def finish(self) -> list[SSEEvent]:
+        # The unterminated last line can still be a field, but with no blank line
+        # after it the pending event is never dispatched.
+        tail = self._lines.finish()
+        if tail is not None:
+            self._line(tail)
+        self._data.clear()
+        self._event = ""
+        return []
+
+    def _line(self, line: str) -> SSEEvent | None:
+        if not line:
+            return self._dispatch()
+        if line[0] == ":":
+            return None
+        name, colon, value = line.partition(":")
+        if colon and value[:1] == " ":
+            value = value[1:]
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        elif name == "id" and "\0" not in value:
+            self._last_id = value
+        return None
+
+    def _dispatch(self) -> SSEEvent | None:
+        if not self._data:
+            self._event = ""
+            return None
+        event = SSEEvent(
+            event=self._event or "message", data="\n".join(self._data), id=self._last_id
+        )
+        self._data.clear()
+        self._event = ""
+        return event
+
+
+class NDJSONDecoder:
+    """Splits newline-delimited JSON (Ollama's stream) into complete non-blank lines.
+
+    Lines end at LF; a CR before the LF is dropped. The lines are not parsed here.
+    `finish()` returns the last line if the stream ended without a newline.
+    """
+
+    def __init__(self) -> None:
+        self._partial: list[str] = []
+
+    def feed(self, text: str) -> list[str]:
+        lines: list[str] = []
+        start = 0
+        while True:
+            end = text.find("\n", start)
+            if end < 0:
+                break
+            if self._partial:
+                self._partial.append(text[start:end])
+                line = "".join(self._partial)
+                self._partial.clear()
+            else:
+                line = text[start:end]
+            self._keep(line, lines)
+            start = end + 1
+        if start < len(text):
+            self._partial.append(text[start:])
+        return lines
+
+    def finish(self) -> list[str]:
+        lines: list[str] = []
+        if self._partial:
+            self._keep("".join(self._partial), lines)
+            self._partial.clear()
+        return lines
+
+    @staticmethod
+    def _keep(line: str, lines: list[str]) -> None:
+        if line.endswith("\r"):
+            line = line[:-1]
+        if line.strip():
+            lines.append(line)
+
+
+# --- the streaming plan parser ------------------------------------------------------
+
+_OPENER = re.compile(r"[{\[]")
+# Inside a string only these matter. A raw newline is illegal in a JSON string; taking
+# it as the string's end re-synchronises the scanner after an unterminated string in
+# pretty-printed output (the element holding it is rejected by json.loads anyway).
+_STRING_STOP = re.compile(r'["\\\n]')
+_WHITESPACE = frozenset(" \t\r\n")
+_CLOSER_OF = {"}": "{", "]": "["}
+_KEY_CAP = 16
+"""Longest key captured while scanning (only agent_id, steps and plans matter)."""
+_LAX_INT: TypeAdapter[int] = TypeAdapter(int)
+
+
+@dataclass(frozen=True)
+class ParsedPlan:
+    """A plan that passed the schema, for an agent of this round, first of its id."""
+
+    plan: AgentPlan
+    raw: str
+    """The element's text as received (for partial plans: the truncated text)."""
+    partial: bool = False
+    """Recovered from a truncated last element: only its completed steps are kept."""
+    dropped_steps: int = 0
+    """Steps past `max_steps` that were cut off (the first `max_steps` are kept)."""
+
+
+@dataclass(frozen=True)
+class RejectedElement:
+    """An element of the plans array that could not become a plan."""
+
+    agent_id: int | None
+    """The element's agent id when it could be read, even from malformed JSON."""
+    cause: Cause
+    """parse_error (not JSON, or truncated) or validation_error (wrong shape, id not
+    in this round, or a duplicate of an id that already has a plan)."""
+    error: str
+    raw: str
+
+
+ParseResult = ParsedPlan | RejectedElement
+
+
+@dataclass(frozen=True)
+class ParseSummary:
+    """What `PlanStreamParser.finish()` learned once the text ended."""
+
+    missing: tuple[int, ...]
+    """Expected ids with no plan (a partial plan counts as a plan), ascending."""
+    partial: ParsedPlan | None
+    """The truncated last element's completed steps, when it had an id and a step."""
+    rejected: tuple[RejectedElement, ...]
+    """Rejections found only at the end (a truncated element that could not be
+    recovered); those already returned by `feed()` are not repeated here."""
+    trailing_error: str | None
+    """Why the text did not end as one complete plans document (truncated, no
+    plans found), or None."""
+
+
+class _Element:
+    """Book-keeping for one open element object of the plans array.
+
+    Offsets are relative to the element's first character, so slices of its text can
+    be taken once, when it closes (or when the text ends).
+    """
+
+    __slots__ = (
+        "agent_id_span",
+        "agent_id_start",
+        "is_root",
+        "pieces",
+        "saw_agent_id",
+        "start",
+        "step_spans",
+        "step_start",
+        "steps_open",
+    )
+
+    def __init__(self, start: int, is_root: bool) -> None:
+        self.start = start
+        self.is_root = is_root
+        """A top-level object: a single bare plan, or the {"plans": [...]} wrapper."""
+        self.pieces: list[str] = []
+        self.saw_agent_id = False
+        self.agent_id_start = -1
+        self.agent_id_span: tuple[int, int] | None = None
+        self.steps_open = False
+        self.step_start = -1
+        self.step_spans: list[tuple[int, int]] = []
+
+
+class PlanStreamParser:
+    """Turns streamed LLM text into per-agent plans the moment each object closes.
+
+    Accepts {"plans": [...]}, a bare [...] or a single bare plan object, with prose
+    or Markdown fences around it. A single pass tracks nesting, strings and escapes
+    character by character, carrying its state across chunks; each element's text is
+    decoded with json.loads exactly once, when its closing brace arrives, so the total
+    work is linear in the text (`work` counts it).
+
+    Policies: a plan with more than `max_steps` steps keeps its first `max_steps`
+    (the most immediate orders; `ParsedPlan.dropped_steps` says how many were cut).
+    For a duplicated id the first valid plan wins. One bad element does not spoil the
+    others: an element that breaks off where the next one begins (a `{` where a key
+    belongs, a step object opening with "agent_id", or a string cut by a raw newline)
+    is rejected as parse_error and scanning resumes at the new element.
+    """
+
+    def __init__(self, expected_ids: Iterable[int] | None = None, max_steps: int = MAX_STEPS):
+        if not 1 <= max_steps <= MAX_STEPS:
+            raise ValueError(f"max_steps must be within 1..{MAX_STEPS}, got {max_steps}")
+        self._expected = None if expected_ids is None else frozenset(expected_ids)
+        self._max_steps = max_steps
+        self._delivered: set[int] = set()
+        self._finished = False
+        self._pos = 0  # characters consumed before the current chunk
+        self._stack: list[str] = []
+        self._in_string = False
+        self._escape = False
+        self._key: list[str] | None = None  # pieces of the key being captured
+        self._key_len = 0
+        self._last_string: str | None = None
+        self._key_opens_object = False  # the last string was first in its object
+        self._prev = ""  # last significant character outside strings
+        self._array_depth: int | None = None  # stack depth inside the plans array
+        self._elem: _Element | None = None
+        self._found_plans = False
+        self.work = 0
+        """Characters scanned plus characters handed to json.loads (for tests)."""
+
+    # -- public -----------------------------------------------------------------
+
+    def feed(self, text: str) -> list[ParseResult]:
+        if self._finished:
+            raise RuntimeError("feed() after finish()")
+        out: list[ParseResult] = []
+        i, n = 0, len(text)
+        while i < n:
+            if self._in_string:
+                i = self._scan_string(text, i)
+                continue
+            if not self._stack:  # outside any JSON value: skip prose up to an opener
+                match = _OPENER.search(text, i)
+                if match is None:
+                    self.work += n - i
+                    break
+                self.work += match.start() - i
+                i = match.start()
+            self.work += 1
+            c = text[i]
+            if c in _WHITESPACE:
+                pass
+            elif c == '"':
+                self._open_string()
+            elif c == "{" or c == "[":
+                self._open(c, text, i, out)
+            elif c == "}" or c == "]":
+                self._close(c, text, i, out)
+            else:
+                if c == ":":
+                    self._colon(text, i, out)
+                elif c == ",":
+                    self._comma(i)
+                self._prev = c
+            i += 1
+        elem = self._elem
+        if elem is not None:
+            elem.pieces.append(text[max(0, elem.start - self._pos) :])
+        self._pos += n
+        return out
+
+    def finish(self) -> ParseSummary:
+        if self._finished:
+            raise RuntimeError("finish() called twice")
+        self._finished = True
+        partial: ParsedPlan | None = None
+        rejected: list[RejectedElement] = []
+        trailing: str | None = None
+        elem = self._elem
+        if elem is not None and not (elem.is_root and not elem.saw_agent_id):
+            result = self._recover(elem)
+            if isinstance(result, ParsedPlan):
+                partial = result
+            else:
+                rejected.append(result)
+        if self._stack:
+            trailing = "the response ended inside the JSON (truncated)"
+        elif not self._found_plans:
+            trailing = "no JSON plans found in the response"
+        missing: tuple[int, ...] = ()
+        if self._expected is not None:
+            missing = tuple(sorted(self._expected - self._delivered))
+        return ParseSummary(missing, partial, tuple(rejected), trailing)
+
+    # -- scanning ---------------------------------------------------------------
+
+    def _scan_string(self, text: str, i: int) -> int:
+        if self._escape:
+            self._escape = False
+            self._capture(text[i])
+            self.work += 1
+            return i + 1
+        match = _STRING_STOP.search(text, i)
+        if match is None:
+            self._capture(text[i:])
+            self.work += len(text) - i
+            return len(text)
+        j = match.start()
+        self._capture(text[i:j])
+        self.work += j + 1 - i
+        if text[j] == "\\":
+            self._capture("\\")
+            self._escape = True
+        else:  # the closing quote, or a raw newline that ends a broken string
+            self._in_string = False
+            # After a broken string the scanner acts as if a comma followed, so an
+            # element starting on the next line is seen where a key belongs.
+            self._prev = '"' if text[j] == '"' else ","
+            key = self._key
+            self._last_string = None if key is None else "".join(key)
+            self._key = None
+        return j + 1
+
+    def _capture(self, piece: str) -> None:
+        if self._key is not None and piece:
+            self._key_len += len(piece)
+            if self._key_len > _KEY_CAP:
+                self._key = None  # too long to be a key we care about
+            else:
+                self._key.append(piece)
+
+    def _open_string(self) -> None:
+        self._in_string = True
+        elem = self._elem
+        depth = len(self._stack) - self._elem_depth()
+        # Keys matter at the element's level, and in a step ("agent_id" there means
+        # the element broke off and the next began inside its steps array).
+        wanted = elem is not None and (depth == 0 or (depth == 2 and elem.step_start >= 0))
+        self._key = [] if wanted else None
+        self._key_opens_object = self._prev == "{"
+        self._key_len = 0
+        self._last_string = None
+
+    def _elem_depth(self) -> int:
+        return (self._array_depth or 0) + 1
+
+    def _open(self, c: str, text: str, i: int, out: list[ParseResult]) -> None:
+        stack = self._stack
+        elem = self._elem
+        prev = self._prev
+        if c == "{" and elem is not None and stack[-1] == "{" and prev in ("{", ","):
+            # A '{' where a key belongs: the open element broke off and a new one
+            # begins here. Reject the broken one and resume at the plans array.
+            if not (elem.is_root and not elem.saw_agent_id):
+                raw = self._element_text(elem, text, i).rstrip().rstrip(",").rstrip()
+                out.append(self._broken(elem, raw, "element not closed before the next began"))
+            if elem.is_root:  # no plans array to return to: this starts a fresh value
+                self._array_depth = None
+                del stack[:]
+            else:
+                del stack[self._elem_depth() - 1 :]
+            self._elem = elem = None
+        stack.append(c)
+        self._prev = c
+        depth = len(stack)
+        if depth == 1:
+            if c == "[":
+                self._array_depth = 1
+            else:  # a bare plan, or the wrapper: told apart by the "plans" key
+                self._array_depth = 0
+                self._start_element(i, is_root=True)
+            return
+        if elem is None:
+            if c == "{" and depth == self._elem_depth() and self._array_depth:
+                self._start_element(i, is_root=False)
+            return
+        elem_depth = self._elem_depth()
+        # A key right before (`"steps": [`) says what this array holds.
+        if c == "[" and depth == elem_depth + 1 and prev == ":" and self._last_string:
+            if self._last_string == "steps":
+                elem.steps_open = True
+            elif self._last_string == "plans" and elem.is_root:
+                # It was the {"plans": [...]} wrapper: its elements are the plans.
+                self._elem = None
+                self._array_depth = 2
+                self._found_plans = True
+        elif c == "{" and elem.steps_open and depth == elem_depth + 2:
+            elem.step_start = self._pos + i - elem.start
+
+    def _split_at_step(
+        self, elem: _Element, text: str, end: int, out: list[ParseResult]
+    ) -> _Element:
+        """Reject `elem` up to its open step and restart at that step's brace."""
+        begin = elem.step_start
+        before = "".join(elem.pieces)
+        so_far = before + text[max(0, elem.start - self._pos) : end]
+        if not (elem.is_root and not elem.saw_agent_id):
+            raw = so_far[:begin].rstrip().rstrip(",").rstrip()
+            out.append(self._broken(elem, raw, "element not closed before the next began"))
+        new = _Element(elem.start + begin, elem.is_root)
+        if begin < len(before):
+            new.pieces.append(before[begin:])
+        del self._stack[self._elem_depth() - 1 :]
+        self._stack.append("{")
+        self._elem = new
+        return new
+
+    def _close(self, c: str, text: str, i: int, out: list[ParseResult]) -> None:
+        stack = self._stack
+        opener = _CLOSER_OF[c]
+        self._prev = c
+        if stack[-1] == opener:
+            stack.pop()
+        else:
+            # Mismatched closer: unwind to its opener if there is one, else ignore it.
+            # The raw text keeps the mistake, so json.loads rejects the element.
+            for j in range(len(stack) - 1, -1, -1):
+                if stack[j] == opener:
+                    del stack[j:]
+                    break
+            else:
+                return
+        depth = len(stack)
+        elem = self._elem
+        if elem is not None:
+            elem_depth = self._elem_depth()
+            if depth < elem_depth:
+                self._end_agent_id(elem, i)
+                raw = self._element_text(elem, text, i + 1)
+                self._elem = None
+                result = self._element_closed(elem, raw)
+                if result is not None:
+                    out.append(result)
+            elif elem.steps_open:
+                if depth == elem_depth + 1 and c == "}" and elem.step_start >= 0:
+                    elem.step_spans.append((elem.step_start, self._pos + i + 1 - elem.start))
+                    elem.step_start = -1
+                elif depth == elem_depth:
+                    elem.steps_open = False
+        if self._array_depth is not None and depth < self._array_depth:
+            self._array_depth = None  # the plans array (or the root value) closed
+        if not stack:
+            self._array_depth = None
+
+    def _colon(self, text: str, i: int, out: list[ParseResult]) -> None:
+        elem = self._elem
+        if elem is None or self._prev != '"' or self._last_string != "agent_id":
+            return
+        depth = len(self._stack) - self._elem_depth()
+        if depth == 2 and elem.step_start >= 0 and self._key_opens_object:
+            # A step that opens with an "agent_id" key: the element was never closed,
+            # and what looked like its next step is really the next element. (Only
+            # as the first key: a chatty extra "agent_id" later in a step is ignored.)
+            elem = self._split_at_step(elem, text, i, out)
+            depth = 0
+        if depth == 0:
+            elem.saw_agent_id = True
+            elem.agent_id_start = self._pos + i + 1 - elem.start
+            elem.agent_id_span = None
+
+    def _comma(self, i: int) -> None:
+        elem = self._elem
+        if elem is not None and len(self._stack) == self._elem_depth():
+            self._end_agent_id(elem, i)
+        self._last_string = None
+
+    def _end_agent_id(self, elem: _Element, i: int) -> None:
+        if elem.agent_id_start >= 0 and elem.agent_id_span is None:
+            elem.agent_id_span = (elem.agent_id_start, self._pos + i - elem.start)
+
+    def _start_element(self, i: int, is_root: bool) -> None:
+        self._elem = _Element(self._pos + i, is_root)
+        if not is_root:
+            self._found_plans = True
+
+    def _element_text(self, elem: _Element, text: str, end: int) -> str:
+        begin = max(0, elem.start - self._pos)
+        return "".join([*elem.pieces, text[begin:end]])
+
+    # -- turning an element into a result ---------------------------------------
+
+    def _element_closed(self, elem: _Element, raw: str) -> ParseResult | None:
+        if elem.is_root and not elem.saw_agent_id:
+            return None  # prose in braces, or a wrapper without a plans array
+        self._found_plans = True
+        self.work += len(raw)
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            return RejectedElement(self._read_id(elem, raw), "parse_error", f"bad JSON: {exc}", raw)
+        return self._accept(value, raw, elem, partial=False)
+
+    def _broken(self, elem: _Element, raw: str, why: str) -> RejectedElement:
+        self._found_plans = True
+        return RejectedElement(self._read_id(elem, raw), "parse_error", why, raw)
+
+    def _recover(self, elem: _Element) -> ParseResult:
+        """The truncated last element: keep its completed steps if it had an id."""
+        self._found_plans = True
+        raw = "".join(elem.pieces)
+        agent_id = self._read_id(elem, raw)
+        if agent_id is None or not elem.step_spans:
+            return RejectedElement(
+                agent_id, "parse_error", "truncated before an id and one step completed", raw
+            )
+        steps: list[object] = []
+        for begin, end in elem.step_spans:
+            self.work += end - begin
+            try:
+                steps.append(json.loads(raw[begin:end]))
+            except json.JSONDecodeError as exc:
+                return RejectedElement(agent_id, "parse_error", f"bad JSON step: {exc}", raw)
+        return self._accept({"agent_id": agent_id, "steps": steps}, raw, elem, partial=True)
+
+    def _read_id(self, elem: _Element, raw: str) -> int | None:
+        if elem.agent_id_span is None:
+            return None
+        begin, end = elem.agent_id_span
+        return _as_int_or_none(raw[begin:end].strip())
+
+    def _accept(self, value: object, raw: str, elem: _Element, partial: bool) -> ParseResult:
+        if not isinstance(value, dict):
+            return RejectedElement(
+                None, "validation_error", f"element is a {type(value).__name__}, not an object", raw
+            )
+        dropped = 0
+        steps = value.get("steps")
+        if isinstance(steps, list) and len(steps) > self._max_steps:
+            dropped = len(steps) - self._max_steps
+            value = {**value, "steps": steps[: self._max_steps]}
+        try:
+            plan = AgentPlan.model_validate(value)
+        except ValidationError as exc:
+            agent_id = _as_int_or_none(value.get("agent_id"))
+            if agent_id is None:
+                agent_id = self._read_id(elem, raw)
+            return RejectedElement(agent_id, "validation_error", _describe(exc), raw)
+        agent_id = plan.agent_id
+        if self._expected is not None and agent_id not in self._expected:
+            expected = ", ".join(map(str, sorted(self._expected)))
+            error = f"unknown agent_id {agent_id} (this round: {expected})"
+            return RejectedElement(agent_id, "validation_error", error, raw)
+        if agent_id in self._delivered:
+            return RejectedElement(
+                agent_id, "validation_error", f"duplicate agent_id {agent_id}", raw
+            )
+        self._delivered.add(agent_id)
+        return ParsedPlan(plan, raw, partial, dropped)
+
+
+def _as_int_or_none(value: object) -> int | None:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return None
+    if isinstance(value, bool):
+        return None
+    try:
+        return _LAX_INT.validate_python(value)
+    except ValidationError:
+        return None
+
+
+def _describe(exc: ValidationError, limit: int = 3) -> str:
+    errors = exc.errors(include_url=False)
+    parts = [
+        f"{'.'.join(map(str, err['loc'])) or 'element'}: {err['msg']}" for err in errors[:limit]
+    ]
+    if len(errors) > limit:
+        parts.append(f"and {len(errors) - limit} more")
+    return "; ".join(parts)

@@ -1,0 +1,286 @@
+"""Planner telemetry: counters, latency histograms, and Chrome trace export of rounds.
+
+Histograms use exponential buckets (each bound GROWTH times the last, from MIN_MS), so
+a p95 estimate is within one bucket (~19%) whatever the scale; while few samples have
+been seen, percentiles come from the exact recent samples instead.
+
+The telemetry object is owned by the planner thread; `snapshot()` returns plain copies
+for the overlay and reports. Timing words are those of DESIGN.md (ttft, ttfp,
+time_to_all, plan_wait, overhead) plus cache_lookup.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from bisect import bisect_left
+from collections import Counter, deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from planner.errors import CAUSES
+
+METRICS: tuple[str, ...] = ("ttft", "ttfp", "time_to_all", "plan_wait", "overhead", "cache_lookup")
+COUNTERS: tuple[str, ...] = (
+    "requests",
+    "successes",
+    "errors",
+    "retries",
+    "breaker_openings",
+    "cache_hits",
+    "cache_misses",
+    "cache_evictions",
+)
+
+MIN_MS = 0.001
+GROWTH = 2**0.25
+N_BUCKETS = 120
+"""Upper bounds from 1 us to ~1.1e6 ms (18 minutes); larger values land in the last."""
+EXACT_SAMPLES = 512
+"""Recent samples kept exactly; percentiles are exact while the count is within this."""
+
+_BOUNDS: tuple[float, ...] = tuple(MIN_MS * GROWTH**i for i in range(N_BUCKETS))
+
+
+class Histogram:
+    """Latency histogram in milliseconds."""
+
+    def __init__(self) -> None:
+        self.counts = [0] * (N_BUCKETS + 1)
+        self.count = 0
+        self.total = 0.0
+        self.min = math.inf
+        self.max = -math.inf
+        self._recent: deque[float] = deque(maxlen=EXACT_SAMPLES)
+
+    def record(self, ms: float) -> None:
+        if not math.isfinite(ms):
+            return
+        ms = max(0.0, ms)
+        self.counts[bisect_left(_BOUNDS, ms)] += 1
+        self.count += 1
+        self.total += ms
+        self.min = min(self.min, ms)
+        self.max = max(self.max, ms)
+        self._recent.append(ms)
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.count if self.count else math.nan
+
+    def percentile(self, q: float) -> float:
+        """q in [0, 100]; nan when empty. Nearest-rank on exact samples while they
+        cover every sample, else the geometric middle of the bucket holding the rank."""
+        if not self.count:
+            return math.nan
+        rank = max(1, math.ceil(q / 100 * self.count))
+        if self.count <= len(self._recent):
+            return sorted(self._recent)[rank - 1]
+        seen = 0
+        for i, n in enumerate(self.counts):
+            seen += n
+            if seen >= rank:
+                lo = _BOUNDS[i - 1] if i > 0 else 0.0
+                hi = _BOUNDS[i] if i < N_BUCKETS else self.max
+                mid = math.sqrt(lo * hi) if lo > 0 else hi
+                return min(max(mid, self.min), self.max)
+        return self.max  # pragma: no cover - ranks never exceed the count
+
+    def summary(self) -> dict[str, float | int]:
+        return {
+            "count": self.count,
+            "mean": self.mean,
+            "min": self.min if self.count else math.nan,
+            "max": self.max if self.count else math.nan,
+            "p50": self.percentile(50),
+            "p95": self.percentile(95),
+            "p99": self.percentile(99),
+        }
+
+
+class Telemetry:
+    def __init__(self) -> None:
+        self.counters: Counter[str] = Counter(dict.fromkeys(COUNTERS, 0))
+        self.fallbacks_by_tier: Counter[str] = Counter()
+        self.fallbacks_by_cause: Counter[str] = Counter()
+        self.histograms: dict[str, Histogram] = {m: Histogram() for m in METRICS}
+
+    def incr(self, name: str, n: int = 1) -> None:
+        if name not in COUNTERS:
+            raise KeyError(f"unknown counter {name!r}")
+        self.counters[name] += n
+
+    def record(self, metric: str, ms: float) -> None:
+        try:
+            self.histograms[metric].record(ms)
+        except KeyError:
+            raise KeyError(f"unknown metric {metric!r}") from None
+
+    def record_fallback(self, tier: str, cause: str) -> None:
+        """An agent dropped to `tier` because of `cause` (one of planner.errors.CAUSES)."""
+        if cause not in CAUSES:
+            raise ValueError(f"unknown cause {cause!r}")
+        self.fallbacks_by_tier[str(tier)] += 1
+        self.fallbacks_by_cause[cause] += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        """Plain, JSON-ready copies (nan percentiles become None)."""
+        return {
+            "counters": dict(self.counters),
+            "fallbacks": {
+                "by_tier": dict(self.fallbacks_by_tier),
+                "by_cause": dict(self.fallbacks_by_cause),
+            },
+            "latency_ms": {
+                m: {k: _json_number(v) for k, v in h.summary().items()}
+                for m, h in self.histograms.items()
+            },
+        }
+
+
+def _json_number(v: float | int) -> float | int | None:
+    return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
+# --------------------------------------------------------------------------- traces
+
+
+@dataclass
+class AgentTrace:
+    """One agent's instants in a round (clock seconds; None = did not happen)."""
+
+    agent_id: int
+    requested_at: float | None = None
+    first_token_at: float | None = None
+    delivered_at: float | None = None
+    tier: str | None = None
+    cause: str | None = None
+    from_cache: bool = False
+
+
+@dataclass
+class RoundTrace:
+    """A planning round as the service saw it; filled in as the round runs."""
+
+    round_id: int
+    squad: str
+    mode: str
+    """batched | sequential | parallel (+ streaming on/off, free text)."""
+    start: float
+    agents: dict[int, AgentTrace] = field(default_factory=dict)
+    end: float | None = None
+
+    def agent(self, agent_id: int) -> AgentTrace:
+        """The agent's record, created on first use."""
+        rec = self.agents.get(agent_id)
+        if rec is None:
+            rec = self.agents[agent_id] = AgentTrace(agent_id)
+        return rec
+
+    def finish_time(self) -> float:
+        times = [a.delivered_at for a in self.agents.values() if a.delivered_at is not None]
+        if self.end is not None:
+            times.append(self.end)
+        return max(times, default=self.start)
+
+
+def _us(seconds: float, origin: float) -> float:
+    return round((seconds - origin) * 1_000_000, 3)
+
+
+def to_chrome_trace(rounds: Iterable[RoundTrace]) -> list[dict[str, Any]]:
+    """Chrome trace events (JSON array format; opens in Perfetto and chrome://tracing).
+
+    One process per squad, thread 0 for the rounds, one thread per agent. Rounds and
+    each agent's request-to-delivery are "X" (complete) events (cache hits are marked in
+    name and args); first tokens, and agents left without a plan, are "i" (instant)
+    events. ts/dur in microseconds from the first round.
+    """
+    rounds = list(rounds)
+    if not rounds:
+        return []
+    origin = min(r.start for r in rounds)
+    pids: dict[str, int] = {}
+    named: set[tuple[int, int]] = set()
+    events: list[dict[str, Any]] = []
+
+    def meta(pid: int, tid: int, kind: str, name: str) -> None:
+        events.append({"ph": "M", "pid": pid, "tid": tid, "name": kind, "args": {"name": name}})
+
+    for r in rounds:
+        if r.squad not in pids:
+            pids[r.squad] = len(pids) + 1
+            meta(pids[r.squad], 0, "process_name", f"squad {r.squad}")
+            meta(pids[r.squad], 0, "thread_name", "rounds")
+        pid = pids[r.squad]
+        events.append(
+            {
+                "name": f"round {r.round_id} ({r.mode})",
+                "cat": "round",
+                "ph": "X",
+                "pid": pid,
+                "tid": 0,
+                "ts": _us(r.start, origin),
+                "dur": _us(r.finish_time(), r.start),
+                "args": {"round": r.round_id, "mode": r.mode, "agents": sorted(r.agents)},
+            }
+        )
+        for a in sorted(r.agents.values(), key=lambda a: a.agent_id):
+            tid = a.agent_id
+            if (pid, tid) not in named:
+                named.add((pid, tid))
+                meta(pid, tid, "thread_name", f"agent {tid}")
+            args = {
+                "round": r.round_id,
+                "tier": a.tier,
+                "cause": a.cause,
+                "from_cache": a.from_cache,
+            }
+            begin = a.requested_at if a.requested_at is not None else r.start
+            if a.delivered_at is not None:
+                events.append(
+                    {
+                        "name": f"agent {tid}: {a.tier or '?'}"
+                        + (" (cache)" if a.from_cache else ""),
+                        "cat": "plan",
+                        "ph": "X",
+                        "pid": pid,
+                        "tid": tid,
+                        "ts": _us(begin, origin),
+                        "dur": _us(a.delivered_at, begin),
+                        "args": args,
+                    }
+                )
+            if a.first_token_at is not None:
+                events.append(
+                    {
+                        "name": "first token",
+                        "cat": "token",
+                        "ph": "i",
+                        "s": "t",
+                        "pid": pid,
+                        "tid": tid,
+                        "ts": _us(a.first_token_at, origin),
+                        "args": {"round": r.round_id},
+                    }
+                )
+            if a.delivered_at is None:
+                events.append(
+                    {
+                        "name": "no plan",
+                        "cat": "plan",
+                        "ph": "i",
+                        "s": "t",
+                        "pid": pid,
+                        "tid": tid,
+                        "ts": _us(r.finish_time(), origin),
+                        "args": args,
+                    }
+                )
+    return events
+
+
+def trace_json(rounds: Iterable[RoundTrace]) -> str:
+    """The trace as a JSON document (object format, displayTimeUnit ms)."""
+    return json.dumps({"traceEvents": to_chrome_trace(rounds), "displayTimeUnit": "ms"})

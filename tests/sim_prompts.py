@@ -1,0 +1,59 @@
+"""Shared by the sim tests: real prompts built from hand-made snapshots."""
+
+from __future__ import annotations
+
+from game.snapshot import Snapshot, UnitView
+from planner.backends.base import LLMRequest
+from planner.fallback import Tier
+from planner.prompts import build_batch_prompt
+
+
+def unit(uid: int, x: int, y: int, *, squad: str = "red", hp: int = 10, ammo: int = 3) -> UnitView:
+    return UnitView(
+        id=uid,
+        squad=squad,
+        role="rifleman",
+        x=x,
+        y=y,
+        hp=hp,
+        max_hp=10,
+        ammo=ammo,
+        max_ammo=6,
+        status="idle",
+    )
+
+
+def snapshot(uid: int, x: int, y: int, *, ammo: int = 3, hp: int = 10) -> Snapshot:
+    return Snapshot(
+        scenario="test",
+        turn=1,
+        width=16,
+        height=12,
+        me=unit(uid, x, y, ammo=ammo, hp=hp),
+        allies=(),
+        enemies=(unit(90, x + 3, y, squad="blue"), unit(91, x + 4, y + 1, squad="blue")),
+        cover=((x + 1, y),),
+        smoke=(),
+        objective=(8, 6),
+    )
+
+
+def squad(n: int) -> list[Snapshot]:
+    return [snapshot(uid, 1 + uid % 5, 1 + uid // 5, ammo=uid % 4) for uid in range(1, n + 1)]
+
+
+def request(n: int = 3, *, stream: bool = True, seed: int | None = None) -> LLMRequest:
+    snaps = squad(n)
+    parts = build_batch_prompt(snaps, Tier.simplified_llm)
+    return LLMRequest(
+        system=parts.system,
+        prompt=parts.user,
+        agent_ids=parts.agent_ids,
+        stream=stream,
+        seed=seed,
+    )
+
+
+def messages(n: int = 3) -> list[tuple[str, str]]:
+    req = request(n)
+    return [("system", req.system), ("user", req.prompt)]

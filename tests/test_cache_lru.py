@@ -1,0 +1,149 @@
+"""Prompt cache: keys, LRU order, counters, TTL in virtual time, similarity accept/reject."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from game.snapshot import Snapshot, UnitView
+from planner.cache import (
+    DEFAULT_CAPACITY,
+    PlanCache,
+    cache_key,
+    similarity_key,
+)
+from planner.clock import VirtualClock
+from planner.errors import ConfigError
+
+
+def test_key_depends_on_every_part_and_not_on_option_order() -> None:
+    base = cache_key("m", "simplified_llm", {"a": 1, "b": 2}, "block")
+    assert base == cache_key("m", "simplified_llm", {"b": 2, "a": 1}, "block")
+    assert len(base) == 64
+    others = {
+        cache_key("m2", "simplified_llm", {"a": 1, "b": 2}, "block"),
+        cache_key("m", "full_llm", {"a": 1, "b": 2}, "block"),
+        cache_key("m", "simplified_llm", {"a": 1, "b": 3}, "block"),
+        cache_key("m", "simplified_llm", {"a": 1, "b": 2}, "block!"),
+    }
+    assert base not in others and len(others) == 4
+
+
+def test_lru_order_eviction_and_counters() -> None:
+    cache: PlanCache[str] = PlanCache(3)
+    for k in "abc":
+        cache.put(k, k.upper())
+    assert cache.get("a") == "A"  # a becomes most recent
+    cache.put("d", "D")  # evicts b, the least recently used
+    assert cache.keys_lru_first() == ["c", "a", "d"]
+    assert cache.get("b") is None
+    cache.put("c", "C2")  # refresh moves c to the end, no eviction
+    assert cache.keys_lru_first() == ["a", "d", "c"]
+    assert cache.get("c") == "C2"
+    stats = cache.stats
+    assert (stats.hits, stats.misses, stats.evictions, stats.size) == (2, 1, 1, 3)
+    assert stats.hit_ratio == pytest.approx(2 / 3)
+    assert cache.invalidate("a") and not cache.invalidate("a")
+    assert len(cache) == 2
+
+
+def test_capacity_from_env() -> None:
+    assert PlanCache[str].from_env({}).capacity == DEFAULT_CAPACITY == 4096
+    assert PlanCache[str].from_env({"LLM_CACHE_CAP": " 12 "}).capacity == 12
+    for bad in ("lots", "0", "-3", "1.5"):
+        with pytest.raises(ConfigError, match="LLM_CACHE_CAP"):
+            PlanCache[str].from_env({"LLM_CACHE_CAP": bad})
+
+
+def test_ttl_expires_entries_in_virtual_time() -> None:
+    clock = VirtualClock()
+    cache: PlanCache[int] = PlanCache(10, ttl=5.0, clock=clock)
+    cache.put("k", 1)
+    clock.advance(4.999)
+    assert cache.get("k") == 1
+    clock.advance(0.001)
+    assert cache.get("k") is None
+    assert cache.stats.expirations == 1 and cache.stats.size == 0
+    with pytest.raises(ValueError, match="needs a clock"):
+        PlanCache[int](10, ttl=1.0)
+
+
+def unit(uid: int, x: int, y: int, hp: int = 100, squad: str = "red") -> UnitView:
+    return UnitView(
+        id=uid,
+        squad=squad,
+        role="rifleman",
+        x=x,
+        y=y,
+        hp=hp,
+        max_hp=100,
+        ammo=8,
+        max_ammo=8,
+        status="idle",
+    )
+
+
+def snap(x: int, y: int, hp: int = 100, ex: int = 10) -> Snapshot:
+    return Snapshot(
+        scenario="village",
+        turn=3,
+        width=32,
+        height=24,
+        me=unit(1, x, y, hp),
+        allies=(),
+        enemies=(unit(9, ex, y, squad="blue"),),
+        cover=(),
+        smoke=(),
+        objective=(15, 12),
+    )
+
+
+def test_similarity_key_buckets_near_identical_situations() -> None:
+    key = similarity_key("m", "simplified_llm", {}, snap(4, 4, 100))
+    assert key == similarity_key("m", "simplified_llm", {}, snap(5, 5, 90, ex=11))
+    assert key != similarity_key("m", "simplified_llm", {}, snap(8, 4, 100))  # moved away
+    assert key != similarity_key("m", "simplified_llm", {}, snap(4, 4, 20))  # badly hurt
+    assert key != similarity_key("m", "full_llm", {}, snap(4, 4, 100))
+
+
+def test_similarity_hit_only_when_the_plan_still_validates() -> None:
+    cache: PlanCache[str] = PlanCache(10, similarity=True)
+    near = similarity_key("m", "t", {}, snap(4, 4))
+    cache.put("exact-1", "plan-1", similar_key=near)
+    rejected = cache.lookup("exact-2", near, accept=lambda plan: False)
+    assert rejected is None
+    accepted = cache.lookup("exact-2", near, accept=lambda plan: plan == "plan-1")
+    assert accepted is not None and accepted.similar and accepted.value == "plan-1"
+    exact = cache.lookup("exact-1", near, accept=lambda plan: False)
+    assert exact is not None and not exact.similar
+    stats = cache.stats
+    assert (stats.hits, stats.misses, stats.similar_hits, stats.similar_rejects) == (2, 1, 1, 1)
+
+
+def test_similarity_is_off_by_default_and_follows_evictions() -> None:
+    plain: PlanCache[str] = PlanCache(10)
+    plain.put("a", "A", similar_key="s")
+    assert plain.lookup("b", "s", accept=lambda p: True) is None
+    one: PlanCache[str] = PlanCache(1, similarity=True)
+    one.put("a", "A", similar_key="s")
+    one.put("b", "B", similar_key="t")  # evicts a and its similarity entry
+    assert one.lookup("x", "s", accept=lambda p: True) is None
+    hit = one.lookup("x", "t", accept=lambda p: True)
+    assert hit is not None and hit.value == "B"
+
+
+def test_hit_lookup_is_fast_at_full_capacity() -> None:
+    cache: PlanCache[int] = PlanCache(4096)
+    keys = [cache_key("m", "t", {}, f"block {i}") for i in range(4096)]
+    for i, k in enumerate(keys):
+        cache.put(k, i)
+    samples = []
+    for k in keys[::8]:
+        t0 = time.perf_counter()
+        cache.get(k)
+        samples.append(time.perf_counter() - t0)
+    samples.sort()
+    # Generous bound (the bench measures the real p95): only catches an O(n) lookup.
+    assert samples[int(len(samples) * 0.95)] < 0.001
+    assert cache.stats.hits == len(samples)

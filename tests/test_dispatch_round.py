@@ -1,0 +1,193 @@
+"""One planning round: delivery order, cache, re-requests, deadlines, every fault kind."""
+
+from __future__ import annotations
+
+import pytest
+
+from planner.backends.sim import SimBackend
+from planner.clock import VirtualClock
+from planner.errors import BackendHTTPStatus
+from planner.events import AgentFellBack, PlanDelivered, RequestSent, RoundDone
+from planner.fallback import Tier
+from planner.settings import PlannerSettings
+from planner.simmodel import FAULT_KINDS, FaultConfig
+from tests.planning_helpers import (
+    ScriptedBackend,
+    make_core,
+    plan_json,
+    planning_round,
+    run_round,
+)
+
+
+def delivered(events: list[object]) -> list[PlanDelivered]:
+    return [e for e in events if isinstance(e, PlanDelivered)]
+
+
+def test_each_plan_is_delivered_in_stream_order_the_moment_it_closes() -> None:
+    planning = planning_round()
+    ids = [s.me.id for s in planning.snapshots]
+    order = [ids[2], ids[0], ids[1], *ids[3:]]
+    text = '{"plans":[' + ",".join(plan_json(i) for i in order) + "]}"
+    backend = ScriptedBackend([text], chunk=5)
+    seen_at: dict[int, int] = {}
+    events: list[object] = []
+
+    def emit(event: object) -> None:
+        events.append(event)
+        if isinstance(event, PlanDelivered):
+            seen_at[event.outcome.agent_id] = backend.yielded
+
+    import anyio
+
+    from planner.dispatch import RoundRun
+
+    anyio.run(RoundRun(make_core(backend), PlannerSettings(), planning, emit).run)
+    assert [e.outcome.agent_id for e in delivered(events)] == order
+    total = backend.yielded
+    # Streaming: the first plan landed long before the answer was complete.
+    assert seen_at[order[0]] < total // 2
+    assert sorted(seen_at.values()) == [seen_at[i] for i in order]
+    assert all(e.outcome.tier == Tier.simplified_llm for e in delivered(events))
+
+
+def test_non_streaming_delivers_everything_at_the_end() -> None:
+    planning = planning_round()
+    ids = [s.me.id for s in planning.snapshots]
+    sim = SimBackend.create("gpu", seed=3, clock=VirtualClock())
+    core = make_core(sim, sim.clock)  # type: ignore[arg-type]
+    events = run_round(core, PlannerSettings(stream=False), planning)
+    plans = delivered(events)
+    assert sorted(e.outcome.agent_id for e in plans) == sorted(ids)
+    llm = [e for e in plans if e.outcome.tier == Tier.simplified_llm]
+    assert len({e.at for e in llm}) == 1  # one whole answer, one instant
+
+
+def test_cache_hits_skip_the_request() -> None:
+    planning = planning_round()
+    ids = [s.me.id for s in planning.snapshots]
+    text = '{"plans":[' + ",".join(plan_json(i) for i in ids) + "]}"
+    backend = ScriptedBackend([text])
+    core = make_core(backend)
+    run_round(core, PlannerSettings(), planning)
+    assert len(backend.requests) == 1
+    second = run_round(core, PlannerSettings(), planning)
+    assert len(backend.requests) == 1  # nothing left to ask
+    plans = delivered(second)
+    assert sorted(e.outcome.agent_id for e in plans) == sorted(ids)
+    assert all(e.outcome.from_cache and e.request_id is None for e in plans)
+    done = next(e for e in second if isinstance(e, RoundDone))
+    assert done.stats.cache_hits == len(ids) and done.stats.requests == 0
+    # With the cache off the same round goes back to the server.
+    backend.replies.append(text)
+    run_round(core, PlannerSettings(cache=False), planning)
+    assert len(backend.requests) == 2
+
+
+def test_a_missing_agent_is_re_requested_alone() -> None:
+    planning = planning_round()
+    ids = sorted(s.me.id for s in planning.snapshots)
+    missing = ids[1]
+    first = '{"plans":[' + ",".join(plan_json(i) for i in ids if i != missing) + "]}"
+    second = '{"plans":[' + plan_json(missing) + "]}"
+    backend = ScriptedBackend([first, second])
+    events = run_round(make_core(backend), PlannerSettings(), planning)
+    assert [r.agent_ids for r in backend.requests] == [tuple(ids), (missing,)]
+    fell = [e for e in events if isinstance(e, AgentFellBack)]
+    assert [(e.agent_id, e.cause) for e in fell] == [(missing, "missing_from_batch")]
+    outcome = {e.outcome.agent_id: e.outcome for e in delivered(events)}[missing]
+    assert outcome.tier == Tier.simplified_llm and outcome.cause == "missing_from_batch"
+
+
+def test_full_tier_failure_is_re_requested_at_the_simplified_tier() -> None:
+    planning = planning_round()
+    ids = sorted(s.me.id for s in planning.snapshots)
+    replies = ["this is not json at all", '{"plans":[' + ",".join(map(plan_json, ids)) + "]}"]
+    backend = ScriptedBackend(list(replies))
+    settings = PlannerSettings(start_tier=Tier.full_llm)
+    events = run_round(make_core(backend), settings, planning)
+    sent = [e for e in events if isinstance(e, RequestSent)]
+    assert [e.tier for e in sent] == [Tier.full_llm, Tier.simplified_llm]
+    assert "Approach" in backend.requests[0].system
+    assert "Approach" not in backend.requests[1].system
+    assert {e.outcome.tier for e in delivered(events)} == {Tier.simplified_llm}
+    assert {e.outcome.cause for e in delivered(events)} == {"parse_error"}
+
+
+def test_an_illegal_plan_is_a_validation_error_and_falls_back() -> None:
+    planning = planning_round()
+    ids = sorted(s.me.id for s in planning.snapshots)
+    bad = (
+        '{"plans":['
+        + ",".join(f'{{"agent_id":{i},"steps":[{{"act":"MoveTo","x":0,"y":0}}]}}' for i in ids)
+        + "]}"
+    )
+    backend = ScriptedBackend([bad, bad])
+    events = run_round(make_core(backend), PlannerSettings(), planning)
+    plans = delivered(events)
+    assert {e.outcome.tier for e in plans} <= {Tier.heuristic, Tier.emergency}
+    assert {e.outcome.cause for e in plans} == {"validation_error"}
+    assert len(plans) == len(ids)
+
+
+def test_past_the_deadline_agents_get_a_heuristic_plan() -> None:
+    planning = planning_round()
+    clock = VirtualClock()
+    sim = SimBackend.create("cpu", seed=1, clock=clock)  # 15 tokens/s: far too slow
+    events = run_round(make_core(sim, clock), PlannerSettings(budget_ms=300), planning)  # type: ignore[arg-type]
+    plans = delivered(events)
+    assert len(plans) == len(planning.snapshots)
+    assert {e.outcome.tier for e in plans} == {Tier.heuristic}
+    assert {e.outcome.cause for e in plans} == {"deadline"}
+    assert max(e.plan_wait_ms for e in plans) == pytest.approx(300)
+
+
+def test_transient_errors_are_retried_and_4xx_is_not() -> None:
+    planning = planning_round()
+    ids = sorted(s.me.id for s in planning.snapshots)
+    good = '{"plans":[' + ",".join(map(plan_json, ids)) + "]}"
+    backend = ScriptedBackend([BackendHTTPStatus("busy", 503), good])
+    events = run_round(make_core(backend), PlannerSettings(), planning)
+    assert len(backend.requests) == 2
+    assert {e.outcome.tier for e in delivered(events)} == {Tier.simplified_llm}
+    done = next(e for e in events if isinstance(e, RoundDone))
+    assert done.stats.retries == 1
+
+    backend = ScriptedBackend([BackendHTTPStatus("bad request", 400), good])
+    events = run_round(make_core(backend), PlannerSettings(), planning)
+    assert len(backend.requests) == 1
+    assert {e.outcome.cause for e in delivered(events)} == {"http_status"}
+
+
+def test_an_open_breaker_routes_straight_to_the_heuristic() -> None:
+    planning = planning_round()
+    backend = ScriptedBackend([])
+    core = make_core(backend)
+    for _ in range(core.breaker.threshold):
+        core.breaker.record_failure()
+    events = run_round(core, PlannerSettings(), planning)
+    assert backend.requests == []
+    assert {e.outcome.cause for e in delivered(events)} == {"circuit_open"}
+    assert {e.outcome.tier for e in delivered(events)} == {Tier.heuristic}
+
+
+@pytest.mark.parametrize("mode", ["batched", "sequential", "parallel"])
+@pytest.mark.parametrize("kind", FAULT_KINDS)
+def test_every_fault_kind_still_gives_every_agent_a_plan(mode: str, kind: str) -> None:
+    clock = VirtualClock()
+    sim = SimBackend.create("gpu", seed=7, clock=clock, faults=FaultConfig.only(kind))  # type: ignore[arg-type]
+    core = make_core(sim, clock)  # type: ignore[arg-type]
+    settings = PlannerSettings(mode=mode, cache=False)  # type: ignore[arg-type]
+    for round_id in range(1, 4):
+        planning = planning_round(round_id)
+        events = run_round(core, settings, planning)
+        plans = delivered(events)
+        assert sorted(e.outcome.agent_id for e in plans) == sorted(
+            s.me.id for s in planning.snapshots
+        )
+        for e in plans:
+            assert e.outcome.steps
+            if e.outcome.tier in (Tier.heuristic, Tier.emergency):
+                assert e.outcome.cause is not None  # the reason is recorded
+        assert any(isinstance(e, RoundDone) for e in events)
+        clock.advance(3.0)

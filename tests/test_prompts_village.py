@@ -1,0 +1,116 @@
+"""Prompt-size bounds and decoding on real snapshots: 20 seeded turns of `village`."""
+
+from __future__ import annotations
+
+import random
+from functools import cache
+
+from game import heuristic, scenarios
+from game.controllers import HeuristicController
+from game.snapshot import Snapshot, take
+from game.world import World
+from planner.fallback import Tier
+from planner.prompts import (
+    SINGLE_PROMPT_LIMIT,
+    build_batch_prompt,
+    build_single_prompt,
+    decode_agent_blocks,
+    prompt_chars,
+)
+
+TURNS = 20
+MAX_AGENT_COST = 220
+
+
+@cache
+def village_rounds(turns: int = TURNS) -> tuple[tuple[Snapshot, ...], ...]:
+    """Each squad's snapshots at the start of each of `turns` turns of heuristic play.
+
+    A match that ends early is followed by a fresh one with the next seed, so exactly
+    `turns` turns are seen whatever the outcome of each match.
+    """
+    rounds: list[tuple[Snapshot, ...]] = []
+    played = 0
+    seed = 0
+    while played < turns:
+        world = World(scenarios.load("village"), random.Random(seed))
+        ctl = HeuristicController(random.Random(seed))
+        while played < turns and world.winner is None:
+            for squad in ("red", "blue"):
+                rounds.append(tuple(take(world, u.id) for u in world.living(squad)))
+            for squad in ("red", "blue"):
+                for uid, steps in ctl.plan_turn(world, squad).items():
+                    world.assign_plan(uid, steps)
+            world.step_turn()
+            played += 1
+        seed += 1
+    return tuple(rounds)
+
+
+def all_snaps() -> list[Snapshot]:
+    return [s for rnd in village_rounds() for s in rnd]
+
+
+def test_village_gives_enough_variety() -> None:
+    snaps = all_snaps()
+    assert len(snaps) >= TURNS * 6
+    assert any(s.enemies for s in snaps)
+    assert any(s.me.hp < s.me.max_hp for s in snaps)
+
+
+def test_single_simplified_prompt_within_400_chars_for_every_agent() -> None:
+    sizes = [prompt_chars(build_single_prompt(s, Tier.simplified_llm)) for s in all_snaps()]
+    assert max(sizes) <= SINGLE_PROMPT_LIMIT == 400
+
+
+def test_full_prompt_carries_more_than_simplified() -> None:
+    for s in all_snaps():
+        simple = build_single_prompt(s, Tier.simplified_llm)
+        full = build_single_prompt(s, Tier.full_llm)
+        assert prompt_chars(full) > 2 * prompt_chars(simple)
+        for tool in ("ThrowExplosive", "AoEAttack", "MarkTarget", "Distract", "Heal", "Block"):
+            assert tool in full.system
+            assert tool not in simple.system
+
+
+def test_each_added_agent_costs_at_most_220_chars() -> None:
+    for rnd in village_rounds():
+        for k in range(1, len(rnd)):
+            before = prompt_chars(build_batch_prompt(rnd[:k], Tier.simplified_llm))
+            after = prompt_chars(build_batch_prompt(rnd[: k + 1], Tier.simplified_llm))
+            assert 0 < after - before <= MAX_AGENT_COST
+
+
+def test_full_tier_round_trips_exactly() -> None:
+    for rnd in village_rounds():
+        parts = build_batch_prompt(rnd, Tier.full_llm)
+        assert decode_agent_blocks(parts.user) == list(rnd)
+        assert decode_agent_blocks(parts.system + "\n" + parts.user) == list(rnd)
+
+
+def test_simplified_tier_keeps_what_the_heuristic_needs() -> None:
+    """The sim plans from the decoded prompt; own state, objective and the nearest enemy
+    and cover survive exactly, and nearly every plan matches the one from the real view."""
+    same = total = 0
+    for rnd in village_rounds():
+        decoded = decode_agent_blocks(build_batch_prompt(rnd, Tier.simplified_llm).user)
+        for snap, back in zip(sorted(rnd, key=lambda s: s.me.id), decoded, strict=True):
+            assert back.me == snap.me
+            assert (back.turn, back.width, back.height) == (snap.turn, snap.width, snap.height)
+            assert back.objective == snap.objective
+            assert back.cover == snap.cover[: len(back.cover)]
+            assert set(back.smoke) <= set(snap.smoke)
+            assert {e.id for e in back.enemies} <= {e.id for e in snap.enemies}
+            if snap.enemies:
+                assert back.enemies, "the nearest enemy is always kept"
+            for e in back.enemies:
+                real = next(r for r in snap.enemies if r.id == e.id)
+                assert (e.x, e.y, e.hp) == (real.x, real.y, real.hp)
+            for a in back.allies:
+                real = next(r for r in snap.allies if r.id == a.id)
+                assert (a.x, a.y, a.hp, a.max_hp) == (real.x, real.y, real.hp, real.max_hp)
+            total += 1
+            plan_real = heuristic.plan(snap, random.Random(1))
+            plan_back = heuristic.plan(back, random.Random(1))
+            same += plan_real == plan_back
+    assert same >= 0.8 * total
