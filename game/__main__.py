@@ -1,34 +1,94 @@
-"""`python -m game`: the window (later) or a headless match."""
+"""`python -m game`: the window, or a headless match with `--headless`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
-from game.cli import CONTROLLERS, build_parser, fail
-from game.headless import controller_rng, run_match, write_report
-from game.scenarios import SQUADS, MapError, Scenario, load, load_file
+from game.cli import build_parser, fail
+from game.headless import play, result_of, write_report
+from game.launch import Launch, build
+from game.scenarios import MapError, Scenario, load, load_file
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.turns <= 0:
+    if args.turns is not None and args.turns <= 0:
         fail(f"--turns must be a positive integer, got {args.turns}")
     scenario = _scenario(args)
-    if not args.headless:
-        print("window mode not built yet; use --headless", file=sys.stderr)
-        return 2
-    names = {"blue": args.blue, "red": args.red}
-    controllers = {s: CONTROLLERS[names[s]](controller_rng(args.seed, s)) for s in SQUADS}
-    result = run_match(scenario, args.seed, args.turns, controllers, names)
+    if args.headless:
+        return _headless(args, scenario)
+    return _window(args, scenario)
+
+
+def _headless(args: argparse.Namespace, scenario: Scenario) -> int:
+    launch = build(args, scenario, window=False)
+    session = launch.session
+    if launch.backend is not None:
+        clock = "virtual clock" if launch.virtual else "wall clock"
+        print(f"planner: {launch.backend_reason}; {clock}", file=sys.stderr)
+    try:
+        play(session, realtime=not launch.virtual and launch.backend is not None)
+    except KeyboardInterrupt:
+        session.close()
+        print(f"{args.scenario}: interrupted", file=sys.stderr)
+        return 130
+    session.close()
+    names = {"red": args.red, "blue": args.blue}
+    result = result_of(session, names, _planning_report(args, launch))
     print(result.summary())
     if args.report:
-        try:
-            write_report(args.report, result)
-        except OSError as exc:
-            fail(f"cannot write report {args.report}: {exc.strerror or exc}")
+        _write(args.report, lambda path: write_report(path, result))
+    if args.trace and launch.backend is not None:
+        _write(args.trace, lambda path: Path(path).write_text(session.trace_json(), "utf-8"))
     return 0
+
+
+def _planning_report(args: argparse.Namespace, launch: Launch) -> dict[str, Any]:
+    if launch.backend is None:
+        return {}
+    settings = launch.session.settings
+    return {
+        "backend": launch.backend.name,
+        "backend_reason": launch.backend_reason,
+        "model": launch.backend.model,
+        "clock": "virtual" if launch.virtual else "wall",
+        "mode": settings.mode,
+        "stream": settings.stream,
+        "cache": settings.cache,
+        "start_tier": settings.start_tier.value,
+        "budget_ms": settings.budget_ms,
+        **launch.session.result_summary(),
+    }
+
+
+def _window(args: argparse.Namespace, scenario: Scenario) -> int:
+    from game.ui.app import run_window  # pygame only when a window is wanted
+
+    launch = build(args, scenario, window=True)
+    print(f"planner: {launch.backend_reason}", file=sys.stderr)
+    try:
+        return run_window(
+            launch.session,
+            size=args.size,
+            frames=args.frames,
+            screenshot=args.screenshot,
+            script=args.script,
+        )
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        launch.session.close()
+
+
+def _write(path: str, writer: Any) -> None:
+    try:
+        writer(path)
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror or exc}")
 
 
 def _scenario(args: argparse.Namespace) -> Scenario:

@@ -1,7 +1,7 @@
-"""The command line: one argparse parser, easy to extend (the lead adds LLM flags).
+"""The command line: one argparse parser for the window and for headless matches.
 
-Errors are one line on stderr and exit code 2 (argparse's usual two-line usage
-+ error is replaced by a single line).
+Errors are one line on stderr and exit code 2 (argparse's usual two-line usage +
+error is replaced by a single line).
 """
 
 from __future__ import annotations
@@ -21,7 +21,15 @@ CONTROLLERS: dict[str, ControllerFactory] = {
     "heuristic": HeuristicController,
     "random": RandomController,
 }
-"""Controller name -> factory taking the squad's seeded RNG. Add entries to offer more."""
+"""Rule controllers by name -> factory taking the squad's seeded RNG."""
+LLM = "llm"
+"""The squad is planned by the LLM planner (not a rule controller)."""
+SQUAD_CHOICES = (LLM, *sorted(CONTROLLERS))
+
+BACKENDS = ("auto", "sim", "ollama", "openai")
+MODES = ("batched", "sequential", "parallel")
+TIERS = ("simplified", "full")
+SIM_PRESETS = ("gpu", "mac", "cpu", "instant")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -31,50 +39,169 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def build_parser(controllers: dict[str, ControllerFactory] | None = None) -> OneLineParser:
-    choices = sorted(controllers or CONTROLLERS)
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT") from None
+    if w < 640 or h < 400:
+        raise argparse.ArgumentTypeError(f"window {text} is too small (at least 640x400)")
+    return w, h
+
+
+def build_parser() -> OneLineParser:
     p = OneLineParser(
         prog=PROG,
-        description="squadmind: a tactical grid game whose squads are planned by an LLM.",
+        description=(
+            "squadmind: a tactical grid game whose red squad is planned by an LLM, and a "
+            "visual debugger for LLM planning. With no options it opens the window; you "
+            "command blue."
+        ),
+        epilog=(
+            "Environment: OLLAMA_HOST, OLLAMA_MODEL, OPENAI_API_KEY, LLM_CACHE_CAP, "
+            "LLM_RETRY_MAX, LLM_BREAKER_THRESHOLD, LLM_TIMEOUT_MS."
+        ),
     )
-    p.add_argument(
-        "--headless",
-        action="store_true",
-        help="play a whole match with no window and print a one-line summary",
-    )
-    p.add_argument(
+    match = p.add_argument_group("match")
+    match.add_argument(
         "--scenario",
         default="village",
         metavar="NAME",
-        help="scenario from assets/maps (skirmish, village, siege; default: village)",
+        help="scenario from assets/maps: skirmish, village, siege (default: village)",
     )
-    p.add_argument(
-        "--map",
-        metavar="PATH",
-        help="load a custom map file instead of --scenario (format: see game/scenarios.py)",
+    match.add_argument(
+        "--map", metavar="PATH", help="play a custom map file instead (format: game/scenarios.py)"
     )
-    p.add_argument(
+    match.add_argument(
         "--turns",
         type=int,
-        default=40,
+        default=None,
         metavar="N",
-        help="turn limit for this match (positive; a draw if nobody wins; default: 40)",
+        help="turn limit; a draw if nobody has won by then (default: the map's limit)",
     )
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="RNG seed (default: 0)")
-    p.add_argument(
-        "--report", metavar="PATH", help="write the JSON match report to PATH (headless)"
-    )
-    p.add_argument(
-        "--blue",
-        choices=choices,
-        default="heuristic",
-        help="controller of the blue squad (default: heuristic)",
-    )
-    p.add_argument(
+    match.add_argument("--seed", type=int, default=0, metavar="S", help="RNG seed (default: 0)")
+    match.add_argument(
         "--red",
-        choices=choices,
+        choices=SQUAD_CHOICES,
+        default=LLM,
+        help="who plans the red squad (default: llm)",
+    )
+    match.add_argument(
+        "--blue",
+        choices=SQUAD_CHOICES,
         default="heuristic",
-        help="controller of the red squad (default: heuristic)",
+        help="who plans blue in headless matches (the window: you do; default: heuristic)",
+    )
+
+    llm = p.add_argument_group("LLM backend")
+    llm.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="auto",
+        help="auto: Ollama if one answers at OLLAMA_HOST or 127.0.0.1:11434 with a model, "
+        "else the built-in simulated LLM (default: auto)",
+    )
+    llm.add_argument("--url", metavar="URL", help="server URL for --backend ollama/openai")
+    llm.add_argument("--model", metavar="NAME", help="model name (default: OLLAMA_MODEL/first)")
+    llm.add_argument(
+        "--sim-preset",
+        choices=SIM_PRESETS,
+        default="gpu",
+        help="latency of the simulated LLM (default: gpu: 3500 prefill, 110 decode tok/s)",
+    )
+    llm.add_argument(
+        "--num-parallel",
+        type=_positive_int,
+        default=1,
+        metavar="K",
+        help="sequences the simulated server decodes at once (1 like Ollama; default: 1)",
+    )
+    llm.add_argument(
+        "--faults",
+        type=_rate,
+        default=0.0,
+        metavar="RATE",
+        help="simulated LLM: chance per request of an injected fault, 0..1 (default: 0)",
+    )
+
+    plan = p.add_argument_group("planner")
+    plan.add_argument(
+        "--mode", choices=MODES, default="batched", help="dispatch mode (default: batched)"
+    )
+    plan.add_argument("--no-stream", action="store_true", help="deliver plans only when whole")
+    plan.add_argument("--no-cache", action="store_true", help="turn the prompt cache off")
+    plan.add_argument(
+        "--tier", choices=TIERS, default="simplified", help="start tier (default: simplified)"
+    )
+    plan.add_argument(
+        "--budget-ms",
+        type=_positive_float,
+        default=2500.0,
+        metavar="MS",
+        help="per-round deadline; late agents get a heuristic plan (default: 2500)",
+    )
+    plan.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=8,
+        metavar="N",
+        help="most requests in flight in parallel mode (default: 8)",
+    )
+
+    run = p.add_argument_group("headless")
+    run.add_argument("--headless", action="store_true", help="play a whole match with no window")
+    run.add_argument("--report", metavar="PATH", help="write the JSON match report to PATH")
+    run.add_argument(
+        "--realtime",
+        action="store_true",
+        help="run on the wall clock (a real server always does; the sim defaults to its "
+        "virtual clock, which is deterministic and does not wait)",
+    )
+    run.add_argument("--trace", metavar="PATH", help="write planning rounds as a Chrome trace")
+
+    window = p.add_argument_group("window")
+    window.add_argument(
+        "--size", type=_size, default=(1280, 800), metavar="WxH", help="window size"
+    )
+    window.add_argument(
+        "--frames",
+        type=_positive_int,
+        metavar="N",
+        help="run N frames, print frame times and exit (for tests, docs, benchmarks)",
+    )
+    window.add_argument("--screenshot", metavar="PATH", help="save a PNG after the last frame")
+    window.add_argument(
+        "--script", metavar="PATH", help="scripted input events (format: game/ui/script.py)"
     )
     return p
 

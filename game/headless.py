@@ -1,20 +1,24 @@
 """Headless matches: play a whole match with no window and report the result.
 
-Pure apart from `write_report`: controllers and the world get seeded RNGs, the
-clock is only read for the printed elapsed time (never part of the report).
+Every match runs through `Session`, the same loop as the window: rule controllers
+plan at each turn start and LLM squads go through the planner. With the sim on its
+virtual clock the whole match is deterministic; `--realtime` paces ticks on the wall
+clock (a real server needs that).
 """
 
 from __future__ import annotations
 
 import json
 import random
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from game.controllers import Controller
-from game.scenarios import SQUADS, Scenario
-from game.world import TICKS_PER_TURN, World
+from game.scenarios import Scenario
+from game.session import Session
+from game.world import TICK_SECONDS, TICKS_PER_TURN, World
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,8 @@ class MatchResult:
     invalid_by_squad: dict[str, int]
     ticks: int
     controllers: dict[str, str] = field(default_factory=dict)
+    planning: dict[str, Any] = field(default_factory=dict)
+    """Planner settings and statistics, for matches with LLM squads."""
 
     def report(self) -> dict[str, Any]:
         return {
@@ -45,18 +51,26 @@ class MatchResult:
             "invalid_steps": self.invalid_steps,
             "invalid_by_squad": dict(self.invalid_by_squad),
             "controllers": dict(self.controllers),
+            **self.planning,
         }
 
     def summary(self) -> str:
         alive = " ".join(f"{s}={n}" for s, n in self.units_alive.items())
-        return (
+        line = (
             f"{self.scenario} seed={self.seed} turns={self.turns} winner={self.winner} "
             f"alive {alive} invalid_steps={self.invalid_steps} hash={self.state_hash[:16]}"
         )
-
-
-def new_world(scenario: Scenario, seed: int, turn_limit: int) -> World:
-    return World(scenario, random.Random(seed), turn_limit=turn_limit)
+        if self.planning:
+            p = self.planning
+            share = p.get("llm_plan_share")
+            ttfp = p.get("latency_ms", {}).get("ttfp_p50")
+            line += (
+                f" | {p['mode']}{'' if p['stream'] else ' non-streaming'}"
+                f" llm_plans={'-' if share is None else f'{share:.0%}'}"
+                f" ttfp_p50={'-' if ttfp is None else f'{ttfp:.0f}ms'}"
+                f" requests={p['llm_requests']}"
+            )
+        return line
 
 
 def controller_rng(seed: int, squad: str) -> random.Random:
@@ -71,25 +85,38 @@ def run_match(
     controllers: dict[str, Controller],
     names: dict[str, str] | None = None,
 ) -> MatchResult:
-    """Play up to `turns` turns (a draw if nobody has won by then)."""
+    """Play up to `turns` turns between rule controllers (a draw if nobody has won)."""
     if turns <= 0:
         raise ValueError(f"turns must be positive, got {turns}")
-    world = new_world(scenario, seed, turns)
-    while world.winner is None:
-        if world.tick % TICKS_PER_TURN == 0:
-            for squad in SQUADS:
-                for uid, steps in controllers[squad].plan_turn(world, squad).items():
-                    world.assign_plan(uid, steps)
-        world.step_tick()
-    return result_of(world, seed, names or {})
+    session = Session(scenario, seed, turns, controllers)
+    session.run_to_end()
+    return result_of(session, names or {})
 
 
-def result_of(world: World, seed: int, names: dict[str, str]) -> MatchResult:
-    turns_played = -(-world.tick // TICKS_PER_TURN)
+def play(session: Session, *, realtime: bool) -> None:
+    """Run to the end; on the wall clock each tick waits for its absolute instant."""
+    if not realtime:
+        session.run_to_end()
+        return
+    start = time.perf_counter()
+    while not session.finished:
+        due = start + session.world.tick * TICK_SECONDS
+        delay = due - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        session.step_tick()
+
+
+def result_of(
+    session: Session,
+    names: dict[str, str],
+    planning: dict[str, Any] | None = None,
+) -> MatchResult:
+    world: World = session.world
     return MatchResult(
         scenario=world.scenario.name,
-        seed=seed,
-        turns=turns_played,
+        seed=session.seed,
+        turns=-(-world.tick // TICKS_PER_TURN),
         turn_limit=world.turn_limit,
         winner=world.winner or "draw",
         state_hash=world.state_hash(),
@@ -98,6 +125,7 @@ def result_of(world: World, seed: int, names: dict[str, str]) -> MatchResult:
         invalid_by_squad=dict(world.invalid_by_squad),
         ticks=world.tick,
         controllers=dict(names),
+        planning=planning or {},
     )
 
 

@@ -13,7 +13,7 @@ This module and `__main__` are the only places where game meets planner.
 from __future__ import annotations
 
 import random
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -31,8 +31,10 @@ from planner.fallback import LLM_TIERS, Tier, heuristic_plan
 from planner.schema import AgentPlan
 from planner.service import Planner
 from planner.settings import PlannerSettings
+from planner.telemetry import RoundTrace, trace_json
 from planner.validate import validate_plan
 
+TRACES_KEPT = 2000
 MAX_TICKS_PER_UPDATE = 8
 """A long frame (a stall, a breakpoint) may not make the world sprint to catch up."""
 
@@ -79,6 +81,7 @@ class Session:
         self.world = World(self.scenario, random.Random(self.seed), turn_limit=self.turn_limit)
         self.log = PlanningLog()
         self.round_stats: list[RoundStats] = []
+        self.traces: deque[RoundTrace] = deque(maxlen=TRACES_KEPT)
         self.late_drops: Counter[str] = Counter()
         """Steps of delivered plans that the world had made illegal by the time they landed."""
         self._current_round: dict[str, int] = {}
@@ -165,7 +168,10 @@ class Session:
     # ------------------------------------------------------------------ turns and plans
 
     def _start_turn(self) -> None:
-        for squad, controller in self.controllers.items():
+        for squad in SQUADS:
+            controller = self.controllers.get(squad)
+            if controller is None:
+                continue
             for unit_id, steps in controller.plan_turn(self.world, squad).items():
                 self.world.assign_plan(unit_id, steps)
         if self.planner is None:
@@ -188,6 +194,8 @@ class Session:
         self.log.apply(event)
         if isinstance(event, RoundDone):
             self.round_stats.append(event.stats)
+            if event.trace is not None:
+                self.traces.append(event.trace)
         elif (
             isinstance(event, PlanDelivered)
             and self._current_round.get(event.squad) == event.round_id
@@ -238,6 +246,10 @@ class Session:
             self.planner.close()
 
     # ------------------------------------------------------------------ results
+
+    def trace_json(self) -> str:
+        """The planning rounds as Chrome trace-event JSON (open it in Perfetto)."""
+        return trace_json(self.traces)
 
     def result_summary(self) -> dict[str, Any]:
         """The match result and its planning statistics (end screen and headless report)."""

@@ -36,10 +36,12 @@ from planner.clock import Clock
 from planner.errors import BackendTimeout, Cause, PlannerError, ResponseTooLarge
 from planner.events import (
     AgentFellBack,
+    ChunkReceived,
     FirstToken,
     PlanDelivered,
     PlanEvent,
     RequestSent,
+    ResponseEnded,
     RoundDone,
     RoundStarted,
     RoundStats,
@@ -111,6 +113,15 @@ class PlannerCore:
 
 
 @dataclass
+class _Answer:
+    """What one attempt's stream said besides text."""
+
+    chars: int = 0
+    finish_reason: str = ""
+    usage: Usage | None = None
+
+
+@dataclass
 class _Request:
     request_id: int
     tier: Tier
@@ -118,6 +129,8 @@ class _Request:
     blocks: dict[int, str]
     sent_at: float
     first_token_at: float | None = None
+    last_at: float = 0.0
+    """The latest instant this request's stream reached (its own timeline)."""
 
 
 class RoundRun:
@@ -322,7 +335,10 @@ class RoundRun:
             max_tokens=TOKENS_PER_PLAN * len(ids) + 40,
             seed=self.core.rng.randrange(2**31),
         )
-        req = _Request(next(self.core.request_ids), tier, wanted, parts.agent_blocks, self._now())
+        sent_at = self._now()
+        req = _Request(
+            next(self.core.request_ids), tier, wanted, parts.agent_blocks, sent_at, last_at=sent_at
+        )
         self.emit(
             RequestSent(
                 self.round.round_id,
@@ -333,6 +349,8 @@ class RoundRun:
                 len(parts.system),
                 len(parts.user),
                 req.sent_at,
+                parts.system,
+                parts.user,
             )
         )
         for agent_id in ids:
@@ -367,9 +385,7 @@ class RoundRun:
         expected = [i for i in req.snaps if i in self.pending]
         parser = PlanStreamParser(expected_ids=expected)
         delivered_before = len(self.pending)
-        finish_reason = ""
-        chars = 0
-        limit = self.settings.max_response_chars
+        answer = _Answer()
         timeout: contextlib.AbstractContextManager[object] = (
             contextlib.nullcontext()
             if self.core.virtual
@@ -377,33 +393,18 @@ class RoundRun:
         )
         try:
             with timeout:
-                events = self.core.backend.stream(llm_request)
-                async with contextlib.aclosing(events):  # type: ignore[type-var]
-                    async for event in events:
-                        if isinstance(event, TextDelta):
-                            at = self._now(event.emitted_at)
-                            if self.core.virtual and self._past_deadline(at):
-                                self._late(req)
-                                return
-                            self._first_token(req, at)
-                            chars += len(event.text)
-                            if chars > limit:
-                                raise ResponseTooLarge(
-                                    f"response passed {limit} characters; cancelled"
-                                )
-                            for result in parser.feed(event.text):
-                                self._on_result(result, req, event.emitted_at, at)
-                        elif isinstance(event, Usage):
-                            self.tokens["prompt"] += event.prompt_tokens
-                            self.tokens["cached"] += event.cached_tokens
-                            self.tokens["completion"] += event.completion_tokens
-                        elif isinstance(event, Finished):
-                            finish_reason = event.reason
+                if not await self._consume(req, llm_request, parser, answer):
+                    self._late(req)
+                    self._ended(req, answer, "late")
+                    return
         except TimeoutError:
-            raise BackendTimeout(
+            error = BackendTimeout(
                 f"no complete answer within {self.core.timeouts.request_ms:.0f} ms"
-            ) from None
+            )
+            self._ended(req, answer, "error", error)
+            raise error from None
         except PlannerError as exc:
+            self._ended(req, answer, "error", exc)
             if len(self.pending) == delivered_before:
                 raise
             # Some plans already landed: the rest are re-requested, not retried whole.
@@ -413,18 +414,90 @@ class RoundRun:
                     self.cut_short.add(agent_id)
             return
         self.core.telemetry.incr("successes")
+        self._ended(req, answer, answer.finish_reason or "stop")
         summary = parser.finish()
+        end = self._end_of(req)
         if summary.partial is not None:
-            self._on_result(summary.partial, req, None, self._now())
+            self._on_result(summary.partial, req, None, end)
         for rejected in summary.rejected:
-            self._on_result(rejected, req, None, self._now())
-        truncated = finish_reason == "length" or summary.trailing_error is not None
+            self._on_result(rejected, req, None, end)
+        truncated = answer.finish_reason == "length" or summary.trailing_error is not None
         for agent_id in summary.missing:
             if agent_id in self.pending and agent_id not in self.causes:
                 detail = summary.trailing_error or f"no plan for agent {agent_id} in the answer"
                 self.causes[agent_id] = (
                     ("parse_error", detail) if truncated else ("missing_from_batch", detail)
                 )
+
+    async def _consume(
+        self,
+        req: _Request,
+        llm_request: LLMRequest,
+        parser: PlanStreamParser,
+        answer: _Answer,
+    ) -> bool:
+        """Feed the stream to the parser; False if (virtual time) it ran past the deadline."""
+        limit = self.settings.max_response_chars
+        events = self.core.backend.stream(llm_request)
+        async with contextlib.aclosing(events):  # type: ignore[type-var]
+            async for event in events:
+                if isinstance(event, TextDelta):
+                    at = self._now(event.emitted_at)
+                    if self.core.virtual and self._past_deadline(at):
+                        return False
+                    req.last_at = max(req.last_at, at)
+                    self._first_token(req, at)
+                    self.emit(
+                        ChunkReceived(
+                            self.round.round_id,
+                            self.round.squad,
+                            req.request_id,
+                            event.text,
+                            at,
+                            event.emitted_at,
+                        )
+                    )
+                    answer.chars += len(event.text)
+                    if answer.chars > limit:
+                        raise ResponseTooLarge(f"response passed {limit} characters; cancelled")
+                    for result in parser.feed(event.text):
+                        self._on_result(result, req, event.emitted_at, at)
+                elif isinstance(event, Usage):
+                    answer.usage = event
+                    self.tokens["prompt"] += event.prompt_tokens
+                    self.tokens["cached"] += event.cached_tokens
+                    self.tokens["completion"] += event.completion_tokens
+                elif isinstance(event, Finished):
+                    answer.finish_reason = event.reason
+        return True
+
+    def _ended(
+        self, req: _Request, answer: _Answer, how: str, error: PlannerError | None = None
+    ) -> None:
+        usage = answer.usage or Usage()
+        at = (
+            self._now(error.at) if error is not None and error.at is not None else self._end_of(req)
+        )
+        self.emit(
+            ResponseEnded(
+                self.round.round_id,
+                self.round.squad,
+                req.request_id,
+                how,
+                "" if error is None else error.message,
+                "" if error is None else error.cause,
+                getattr(error, "status", 0) or 0,
+                getattr(error, "retry_after", None),
+                usage.prompt_tokens,
+                usage.cached_tokens,
+                usage.completion_tokens,
+                at,
+            )
+        )
+
+    def _end_of(self, req: _Request) -> float:
+        """Now, on this request's timeline (virtual: its last chunk's instant)."""
+        return req.last_at if self.core.virtual else self.core.clock.now()
 
     def _late(self, req: _Request) -> None:
         for agent_id in req.snaps:
@@ -581,7 +654,9 @@ class RoundRun:
             cache_misses=self.cache_misses,
             breaker=self.core.breaker.state.value,
         )
-        self.emit(RoundDone(self.round.round_id, self.round.squad, stats, self.last_plan_at))
+        self.emit(
+            RoundDone(self.round.round_id, self.round.squad, stats, self.last_plan_at, self.trace)
+        )
         return stats
 
     def _trace(self, agent_id: int) -> AgentTrace:

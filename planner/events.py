@@ -12,6 +12,7 @@ from typing import Literal
 
 from planner.errors import Cause
 from planner.fallback import AgentOutcome, Tier
+from planner.telemetry import RoundTrace
 
 Mode = Literal["batched", "sequential", "parallel"]
 MODES: tuple[Mode, ...] = ("batched", "sequential", "parallel")
@@ -39,6 +40,45 @@ class RequestSent:
     tier: Tier
     system_chars: int
     user_chars: int
+    at: float
+    system: str = ""
+    """The static prefix sent (shared, not copied: the same string every round)."""
+    prompt: str = ""
+    """The per-round part sent."""
+
+
+@dataclass(frozen=True)
+class ChunkReceived:
+    """One text delta as the backend handed it over (the raw stream, for the inspector
+    and for match records)."""
+
+    round_id: int
+    squad: str
+    request_id: int
+    text: str
+    at: float
+    emitted_at: float | None
+
+
+@dataclass(frozen=True)
+class ResponseEnded:
+    """A request's answer is over: how it ended, and what the server said it cost."""
+
+    round_id: int
+    squad: str
+    request_id: int
+    finish_reason: str
+    """stop | length | cancelled | error | late (cut by the deadline)"""
+    error: str
+    """'' unless the request failed: the error's message."""
+    error_cause: str
+    """'' or the failure's cause (timeout, connect, http_status, oversize...)."""
+    error_status: int
+    """HTTP status of a failed request (0 when none)."""
+    retry_after: float | None
+    prompt_tokens: int
+    cached_tokens: int
+    completion_tokens: int
     at: float
 
 
@@ -101,6 +141,8 @@ class RoundDone:
     squad: str
     stats: RoundStats
     at: float
+    trace: RoundTrace | None = None
+    """The round's instants for Chrome-trace export (finished; not mutated after)."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +157,8 @@ class RoundCancelled:
 PlanEvent = (
     RoundStarted
     | RequestSent
+    | ChunkReceived
+    | ResponseEnded
     | FirstToken
     | PlanDelivered
     | AgentFellBack

@@ -15,6 +15,10 @@ Timing model (per request, all instants absolute):
   decode / (1 + 0.05 * (active - 1)), `active` being the sequences decoding when the
   request gets its slot (a modest per-sequence slowdown, fixed for the request so the
   schedule of a stream already running never changes).
+- A stream cut short (stall, disconnect, client gone) keeps its slot until its scheduled
+  end; injected 500/429 are refused before admission and take no slot.
+- Prefix cache: the longest prefix shared with one of the last 64 prompts is not
+  prefilled again (whole tokens; the last prompt token is always evaluated, as in llama.cpp).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import hashlib
 import json
 import math
 import random
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +35,7 @@ from typing import Any, Literal
 
 from game.heuristic import plan as heuristic_plan
 from game.snapshot import Snapshot
-from game.steps import MAX_STEPS, Attack, Scan, Step
+from game.steps import FULL_TOOLS, MAX_STEPS, STEP_TYPES, Approach, Attack, MoveTo, Scan, Step
 from planner.prompts import decode_agent_blocks
 
 BATCH_SLOWDOWN = 0.05
@@ -193,11 +198,58 @@ def _noisy(steps: list[Step], snap: Snapshot, rng: random.Random) -> list[Step]:
     return out[:MAX_STEPS] or [Scan()]
 
 
+def offered_tools(system_text: str) -> frozenset[str]:
+    """The actions a prompt's tool doc offers (a model only uses what it is offered)."""
+    return frozenset(act for act in STEP_TYPES if re.search(rf"\b{act}\b", system_text))
+
+
+def _near(snap: Snapshot, tx: int, ty: int) -> tuple[int, int]:
+    """A tile to walk to for reaching (tx, ty): a known cover tile close to it, else the
+    free neighbour of it nearest to me (the prompt shows no walls, so it may be one)."""
+    me = snap.me
+    taken = {(u.x, u.y) for u in (*snap.allies, *snap.enemies)}
+    cover = [c for c in snap.cover if c not in taken and max(abs(c[0] - tx), abs(c[1] - ty)) <= 3]
+    if cover:
+        return min(cover, key=lambda c: (max(abs(c[0] - tx), abs(c[1] - ty)), c[1], c[0]))
+    around = [
+        (tx + dx, ty + dy)
+        for dy in (-1, 0, 1)
+        for dx in (-1, 0, 1)
+        if (dx or dy)
+        and (tx + dx, ty + dy) not in taken
+        and 0 <= tx + dx < snap.width
+        and 0 <= ty + dy < snap.height
+    ]
+    if not around:
+        return (me.x, me.y)
+    return min(around, key=lambda t: (abs(t[0] - me.x) + abs(t[1] - me.y), t[1], t[0]))
+
+
+def within_tools(steps: Sequence[Step], snap: Snapshot, tools: frozenset[str]) -> list[Step]:
+    """The plan restated with only offered tools: Approach becomes a MoveTo next to the
+    target; actions with no offered equivalent are left out; never empty."""
+    units = {u.id: u for u in (*snap.allies, *snap.enemies)}
+    out: list[Step] = []
+    for step in steps:
+        if step.act in tools:
+            out.append(step)
+        elif isinstance(step, Approach) and "MoveTo" in tools and step.target_id in units:
+            target = units[step.target_id]
+            x, y = _near(snap, target.x, target.y)
+            if (x, y) != (snap.me.x, snap.me.y):
+                out.append(MoveTo(x=x, y=y))
+    return out[:MAX_STEPS] or [Scan()]
+
+
 def compose_plans(
-    snapshots: Sequence[Snapshot], rng: random.Random
+    snapshots: Sequence[Snapshot], rng: random.Random, tools: frozenset[str] = FULL_TOOLS
 ) -> list[tuple[int, list[Step]]]:
-    """Plan each agent block, in prompt order, with the heuristic plus seeded noise."""
-    return [(snap.me.id, _noisy(list(heuristic_plan(snap, rng)), snap, rng)) for snap in snapshots]
+    """Plan each agent block, in prompt order, with the heuristic plus seeded noise, using
+    only the tools offered."""
+    return [
+        (snap.me.id, within_tools(_noisy(list(heuristic_plan(snap, rng)), snap, rng), snap, tools))
+        for snap in snapshots
+    ]
 
 
 def _derive_rng(*parts: object) -> random.Random:
@@ -410,7 +462,9 @@ class SimModel:
         except ValueError:  # a prompt that is not ours: answer with no plans, never crash
             snapshots = []
         reply_rng = _derive_rng(self.seed, request_seed, rendered)
-        plans = apply_plan_fault(fault, compose_plans(snapshots, reply_rng), fault_rng)
+        system_text = "\n".join(content for role, content in messages if role == "system")
+        tools = offered_tools(system_text) or FULL_TOOLS
+        plans = apply_plan_fault(fault, compose_plans(snapshots, reply_rng, tools), fault_rng)
         reply = apply_text_fault(fault, serialise(plans), fault_rng)
 
         tokens = tokenize(reply.text)

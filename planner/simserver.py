@@ -420,6 +420,7 @@ class SimHTTP:
         if not stream:
             await self._whole_after(http, r)
             await http.json(200, final(r.text))
+            self._record_whole(r)
             return
         await http.start(200, NDJSON_TYPE)
         async for text in self._paced(http, r):
@@ -475,6 +476,7 @@ class SimHTTP:
             }
             whole = {**head, "object": "chat.completion", "choices": [choice], "usage": usage}
             await http.json(200, {**whole, "system_fingerprint": "sim"})
+            self._record_whole(r)
             return
 
         def chunk(delta: dict[str, Any], finish: str | None) -> bytes:
@@ -523,16 +525,22 @@ class SimHTTP:
             await self._until(r.token_times[i])
             yield r.tokens[i]
             if i in brace_at:
-                self.sim.record_emission(r.request_id, brace_at[i], r.token_times[i])
+                # When the brace really left (after the send), not when it was due: a
+                # server that wakes late must not count its lateness as the client's.
+                self.sim.record_emission(r.request_id, brace_at[i], self.clock.now())
         await self._cut(http, r)
 
     async def _whole_after(self, http: _Http, r: SimResponse) -> None:
         if r.cut_after is None:
             await self._until(r.end)
-            for agent_id, _ in r.plan_tokens:
-                self.sim.record_emission(r.request_id, agent_id, r.end)
         else:
             await self._cut(http, r)
+
+    def _record_whole(self, r: SimResponse) -> None:
+        """A whole answer's braces all left with its body (call once it is sent)."""
+        sent = self.clock.now()
+        for agent_id, _ in r.plan_tokens:
+            self.sim.record_emission(r.request_id, agent_id, sent)
 
     async def _cut(self, http: _Http, r: SimResponse) -> None:
         if r.fault == "stall":

@@ -10,6 +10,10 @@ tile in bounds, walkable (and cover, for TakeCover: terrain is static), target a
 (or for Approach, any unit) the agent knows of, no throw past the grenades left, and no
 Attack with an empty magazine before any Reload. Anything that may become legal by
 the time the step runs is kept: the world re-checks every step when applying it.
+
+One repair is made rather than a drop: a MoveTo onto an impassable tile (the compact
+prompt shows no walls or water, so any model makes this mistake) goes to the nearest
+walkable tile within REPAIR_RADIUS instead, and the repair is listed with its reason.
 """
 
 from __future__ import annotations
@@ -47,11 +51,17 @@ class DroppedStep:
     reason: str
 
 
+REPAIR_RADIUS = 2
+"""How far (in tiles) a MoveTo onto a wall or water may be moved to a walkable tile."""
+
+
 @dataclass(frozen=True)
 class ValidatedPlan:
     agent_id: int
     steps: tuple[Step, ...]
     dropped: tuple[DroppedStep, ...] = ()
+    repaired: tuple[DroppedStep, ...] = ()
+    """Steps kept in a corrected form: the original step and what was done to it."""
 
     @property
     def valid(self) -> bool:
@@ -97,8 +107,36 @@ def _static_reason(step: Step, snap: Snapshot, grid: Grid) -> str | None:
     return None
 
 
+def _nearest_walkable(grid: Grid, snap: Snapshot, x: int, y: int) -> tuple[int, int] | None:
+    me = (snap.me.x, snap.me.y)
+    best: tuple[tuple[int, int, int, int], tuple[int, int]] | None = None
+    for dy in range(-REPAIR_RADIUS, REPAIR_RADIUS + 1):
+        for dx in range(-REPAIR_RADIUS, REPAIR_RADIUS + 1):
+            tx, ty = x + dx, y + dy
+            if (tx, ty) == me or not grid.walkable(tx, ty):
+                continue
+            rank = (max(abs(dx), abs(dy)), abs(tx - me[0]) + abs(ty - me[1]), ty, tx)
+            if best is None or rank < best[0]:
+                best = (rank, (tx, ty))
+    return None if best is None else best[1]
+
+
+def _repair(step: Step, snap: Snapshot, grid: Grid) -> MoveTo | None:
+    """A MoveTo onto wall or water, moved to the nearest walkable tile (None: no repair)."""
+    if not isinstance(step, MoveTo) or not grid.in_bounds(step.x, step.y):
+        return None
+    if grid.walkable(step.x, step.y):
+        return None
+    tile = _nearest_walkable(grid, snap, step.x, step.y)
+    return None if tile is None else MoveTo(x=tile[0], y=tile[1])
+
+
 def _check_steps(
-    steps: Iterable[Step], snap: Snapshot, grid: Grid, tools: frozenset[str]
+    steps: Iterable[Step],
+    snap: Snapshot,
+    grid: Grid,
+    tools: frozenset[str],
+    repaired: list[DroppedStep] | None = None,
 ) -> tuple[tuple[Step, ...], tuple[DroppedStep, ...]]:
     kept: list[Step] = []
     dropped: list[DroppedStep] = []
@@ -106,6 +144,13 @@ def _check_steps(
     grenades = snap.me.grenades  # nothing refills them, so throws past the count must fail
     for index, step in enumerate(steps):
         reason: str | None
+        fixed = _repair(step, snap, grid) if repaired is not None else None
+        if fixed is not None and repaired is not None:
+            where = grid.tile(step.x, step.y) if isinstance(step, MoveTo) else "?"
+            repaired.append(
+                DroppedStep(index, step, f"tile is {where}: moved to ({fixed.x},{fixed.y})")
+            )
+            step = fixed
         if step.act not in tools:
             reason = f"tool {step.act} not allowed in this tier"
         elif not kept:
@@ -136,8 +181,9 @@ def validate_plan(
         return ValidatedPlan(
             snap.me.id, (), tuple(DroppedStep(i, s, wrong) for i, s in enumerate(plan.steps))
         )
-    steps, dropped = _check_steps(plan.steps, snap, grid, tools)
-    return ValidatedPlan(plan.agent_id, steps, dropped)
+    repaired: list[DroppedStep] = []
+    steps, dropped = _check_steps(plan.steps, snap, grid, tools, repaired)
+    return ValidatedPlan(plan.agent_id, steps, dropped, tuple(repaired))
 
 
 def legal_steps(steps: Iterable[Step], snap: Snapshot, grid: Grid) -> tuple[Step, ...]:

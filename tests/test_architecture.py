@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-GAME_MAY_USE_PLANNER = {"session", "__main__", "cli", "headless", "replay"}
+GAME_MAY_USE_PLANNER = {"session", "__main__", "launch", "record"}
 UI_PLANNER_API = {"planner.events", "planner.settings", "planner.fallback", "planner.errors"}
 PURE = [
     "game/world.py",

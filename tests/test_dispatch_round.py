@@ -119,7 +119,7 @@ def test_an_illegal_plan_is_a_validation_error_and_falls_back() -> None:
     ids = sorted(s.me.id for s in planning.snapshots)
     bad = (
         '{"plans":['
-        + ",".join(f'{{"agent_id":{i},"steps":[{{"act":"MoveTo","x":0,"y":0}}]}}' for i in ids)
+        + ",".join(f'{{"agent_id":{i},"steps":[{{"act":"Attack","target_id":999}}]}}' for i in ids)
         + "]}"
     )
     backend = ScriptedBackend([bad, bad])

@@ -98,11 +98,15 @@ def test_static_problems_are_dropped_anywhere() -> None:
         ThrowSmoke(x=12, y=0),  # out of bounds
     ]
     result = check(steps)
-    assert result.steps == (Scan(),)
-    assert [d.index for d in result.dropped] == [1, 2, 3, 4, 5]
+    # Moves onto wall and water are repaired to a walkable tile nearby, not dropped.
+    assert [d.index for d in result.repaired] == [1, 2]
+    assert "wall" in result.repaired[0].reason and "water" in result.repaired[1].reason
+    assert result.steps[0] == Scan() and len(result.steps) == 3
+    assert all(isinstance(s, MoveTo) for s in result.steps[1:])
+    assert [d.index for d in result.dropped] == [3, 4, 5]
     reasons = [d.reason for d in result.dropped]
-    assert "wall" in reasons[0] and "water" in reasons[1] and "out of bounds" in reasons[2]
-    assert "not cover" in reasons[3] and "out of bounds" in reasons[4]
+    assert "out of bounds" in reasons[0]
+    assert "not cover" in reasons[1] and "out of bounds" in reasons[2]
 
 
 def test_targets_must_be_known_and_hostile() -> None:
@@ -135,7 +139,7 @@ def test_ammo_and_grenades_are_tracked_conservatively() -> None:
 
 
 def test_a_plan_with_no_legal_step_is_invalid() -> None:
-    result = check([Attack(target_id=5), MoveTo(x=5, y=2)])
+    result = check([Attack(target_id=5), MoveTo(x=10, y=0)])  # invisible target, off the map
     assert not result.valid and result.steps == ()
     assert result.cause == "validation_error"
     assert len(result.dropped) == 2
@@ -150,3 +154,54 @@ def test_a_plan_for_another_agent_is_invalid() -> None:
 
 def test_legal_steps_allows_every_tool() -> None:
     assert legal_steps([Heal(), Scan()], snap(hp=50), GRID) == (Heal(), Scan())
+
+
+def test_a_move_onto_water_or_wall_is_repaired_to_the_nearest_walkable_tile() -> None:
+    import random
+
+    from game.scenarios import load
+    from game.snapshot import take
+    from game.steps import MoveTo, Scan
+    from game.world import World
+    from planner.schema import AgentPlan
+    from planner.validate import REPAIR_RADIUS, validate_plan
+
+    scenario = load("village")
+    world = World(scenario, random.Random(1))
+    unit = next(iter(world.living("red")))
+    snap = take(world, unit.id)
+    grid = scenario.grid
+    blocked = next(
+        (x, y)
+        for y in range(grid.height)
+        for x in range(grid.width)
+        if not grid.walkable(x, y)
+        and any(grid.walkable(x + dx, y + dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1) if dx or dy)
+    )
+    plan = AgentPlan(agent_id=unit.id, steps=(MoveTo(x=blocked[0], y=blocked[1]), Scan()))
+    checked = validate_plan(plan, snap, grid, frozenset({"MoveTo", "Scan"}))
+    assert checked.valid and not checked.dropped
+    fixed = checked.steps[0]
+    assert isinstance(fixed, MoveTo) and grid.walkable(fixed.x, fixed.y)
+    assert max(abs(fixed.x - blocked[0]), abs(fixed.y - blocked[1])) <= REPAIR_RADIUS
+    assert len(checked.repaired) == 1 and "moved to" in checked.repaired[0].reason
+
+
+def test_an_out_of_bounds_move_is_dropped_not_repaired() -> None:
+    import random
+
+    from game.scenarios import load
+    from game.snapshot import take
+    from game.steps import MoveTo, Scan
+    from game.world import World
+    from planner.schema import AgentPlan
+    from planner.validate import validate_plan
+
+    scenario = load("village")
+    world = World(scenario, random.Random(1))
+    unit = next(iter(world.living("red")))
+    plan = AgentPlan(agent_id=unit.id, steps=(MoveTo(x=500, y=2), Scan()))
+    checked = validate_plan(
+        plan, take(world, unit.id), scenario.grid, frozenset({"MoveTo", "Scan"})
+    )
+    assert [d.index for d in checked.dropped] == [0] and not checked.repaired

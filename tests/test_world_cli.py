@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def run_cli(*args: str, hashseed: str = "0") -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONHASHSEED": hashseed, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
-        [sys.executable, "-m", "game", *args],
+        [sys.executable, "-m", "game", "--backend", "sim", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -96,9 +96,11 @@ def test_in_process_match_with_random_side(
     assert "skirmish seed=1" in capsys.readouterr().out
 
 
-def test_window_mode_not_built_yet(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([]) == 2
-    assert "use --headless" in capsys.readouterr().err
+def test_window_mode_runs_frames_and_saves_a_screenshot(tmp_path: Path) -> None:
+    shot = tmp_path / "shot.png"
+    args = ["--backend", "sim", "--sim-preset", "instant", "--scenario", "skirmish"]
+    assert main([*args, "--frames", "5", "--screenshot", str(shot)]) == 0
+    assert shot.stat().st_size > 1000
 
 
 def test_help_documents_every_flag(capsys: pytest.CaptureFixture[str]) -> None:

@@ -30,7 +30,9 @@ class SessionLike(Protocol):
     @property
     def log(self) -> PlanningLog: ...
     @property
-    def player_squad(self) -> str: ...
+    def player_squad(self) -> str | None:
+        """The human's squad (None: spectating; the view then follows blue)."""
+
     @property
     def llm_squads(self) -> tuple[str, ...]: ...
     @property

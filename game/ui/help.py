@@ -1,7 +1,7 @@
 """The help overlay (H or F1): every control, in one place.
 
 `CONTROLS` is the single list the overlay shows; keep it in step with `input.py`
-(a test checks that every bound key appears here).
+(tests/test_ui_controls.py checks that every bound letter key appears here).
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ import pygame
 from game.ui import theme
 from game.ui.overlay import dim
 
-CONTROLS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+Sections = tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+
+CONTROLS: Sections = (
     (
         "Planner (each switch takes effect from the next round)",
         (
@@ -54,24 +56,22 @@ CONTROLS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
 )
 
 
-def draw_help(surf: pygame.Surface, area: pygame.Rect, fonts: theme.Fonts) -> None:
-    dim(surf, area)
+def _column_size(fonts: theme.Fonts, sections: Sections) -> tuple[int, int, int]:
+    """(key column width, total width, height) of one column of sections."""
     lh = fonts.line_height()
-    rows = sum(len(items) + 2 for _, items in CONTROLS)
-    key_w = max(fonts.width(k) for _, items in CONTROLS for k, _ in items) + 24
-    text_w = max(fonts.width(d) for _, items in CONTROLS for _, d in items)
-    head_w = max(fonts.width(h) for h, _ in CONTROLS)
-    panel = pygame.Rect(0, 0, max(key_w + text_w, head_w) + 40, rows * lh + 60)
-    panel.width = min(panel.width, area.width - 10)
-    panel.height = min(panel.height, area.height - 10)
-    panel.center = area.center
-    pygame.draw.rect(surf, theme.PANEL, panel, border_radius=8)
-    pygame.draw.rect(surf, theme.PANEL_EDGE, panel, 2, border_radius=8)
-    x, y = panel.x + 20, panel.y + 14
-    title = fonts.text("Controls", theme.TEXT, size=theme.TITLE_SIZE, bold=True)
-    surf.blit(title, (x, y))
-    y += title.get_height() + 6
-    for heading, items in CONTROLS:
+    key_w = max(fonts.text(k, bold=True).get_width() for _, items in sections for k, _ in items)
+    text_w = max(fonts.width(d) for _, items in sections for _, d in items)
+    head_w = max(fonts.text(h, bold=True).get_width() for h, _ in sections)
+    rows = sum(len(items) + 1 for _, items in sections)
+    height = rows * lh + (len(sections) - 1) * (lh // 2) + 2 * len(sections)
+    return key_w + 24, max(key_w + 24 + text_w, head_w), height
+
+
+def _draw_column(
+    surf: pygame.Surface, fonts: theme.Fonts, sections: Sections, x: int, y: int, key_w: int
+) -> None:
+    lh = fonts.line_height()
+    for heading, items in sections:
         surf.blit(fonts.text(heading, theme.TEXT_WARN, bold=True), (x, y))
         y += lh + 2
         for key, desc in items:
@@ -79,3 +79,24 @@ def draw_help(surf: pygame.Surface, area: pygame.Rect, fonts: theme.Fonts) -> No
             surf.blit(fonts.text(desc, theme.TEXT_DIM), (x + key_w, y))
             y += lh
         y += lh // 2
+
+
+def draw_help(surf: pygame.Surface, area: pygame.Rect, fonts: theme.Fonts) -> None:
+    """Two columns (planner and view | your squad) in a panel centred on `area`."""
+    dim(surf, area)
+    columns = (CONTROLS[:2], CONTROLS[2:])
+    sizes = [_column_size(fonts, c) for c in columns]
+    gap = 40
+    title = fonts.text("Controls", theme.TEXT, size=theme.TITLE_SIZE, bold=True)
+    width = sum(w for _, w, _ in sizes) + gap + 40
+    height = title.get_height() + 10 + max(h for _, _, h in sizes) + 30
+    panel = pygame.Rect(0, 0, min(width, area.width - 10), min(height, area.height - 10))
+    panel.center = area.center
+    pygame.draw.rect(surf, theme.PANEL, panel, border_radius=8)
+    pygame.draw.rect(surf, theme.PANEL_EDGE, panel, 2, border_radius=8)
+    x, y = panel.x + 20, panel.y + 14
+    surf.blit(title, (x, y))
+    y += title.get_height() + 10
+    for sections, (key_w, col_w, _) in zip(columns, sizes, strict=True):
+        _draw_column(surf, fonts, sections, x, y, key_w)
+        x += col_w + gap

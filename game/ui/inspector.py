@@ -20,7 +20,8 @@ from game.ui import theme
 from game.world import World
 
 MONO_SIZE = 16
-SECTION_LINES = {"prompt": 6, "raw": 8, "plan": 8, "dropped": 4}
+SECTION_LINES = {"snapshot": 6, "prompt": 3, "raw": 4, "validated": 3, "dropped": 3, "tier": 6}
+"""Most wrapped lines shown per section (by the first word of its title), so all fit."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ def inspector_lines(
         if state.cause is not None:
             parts.append(f"cause {state.cause}")
         parts.append(f"plan_wait {theme.fmt_ms(state.plan_wait_ms)}")
-        lines.append(Line(" · ".join(parts), theme.TIER_COLOURS[state.tier], kind="sans"))
+        lines.append(Line(" · ".join(parts), theme.TIER_COLOURS[state.tier]))
 
     lines.append(Line("Snapshot (now)", kind="head", gap_before=6))
     if snap is None:

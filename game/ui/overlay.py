@@ -157,12 +157,14 @@ def draw_badges(
 ) -> None:
     """Above each shown LLM agent with a plan: tier colour, cache mark, plan_wait.
 
-    Agents still waiting get the board's thinking dots instead.
+    Agents still waiting get the board's thinking dots instead. A badge that would
+    cover another is lifted above it, with a short line back to its unit.
     """
-    for uid in sorted(shown):
-        state = log.agents.get(uid)
-        u = world.units.get(uid)
-        if state is None or u is None or not u.alive or state.waiting or state.tier is None:
+    placed: list[pygame.Rect] = []
+    units = [world.units[uid] for uid in shown if uid in world.units]
+    for u in sorted(units, key=lambda u: (-u.y, u.x)):  # bottom rows first, so lifts go up
+        state = log.agents.get(u.id)
+        if state is None or not u.alive or state.waiting or state.tier is None:
             continue
         img = fonts.text(
             badge_text(state.plan_wait_ms), theme.BACKGROUND, size=BADGE_SIZE, bold=True
@@ -170,7 +172,15 @@ def draw_badges(
         cache_w = 16 if state.from_cache else 0
         box = pygame.Rect(0, 0, img.get_width() + 8 + cache_w, img.get_height())
         cx, _ = lay.centre(u.x, u.y)
-        box.midbottom = (cx, lay.tile_rect(u.x, u.y).top + 1)
+        anchor = (cx, lay.tile_rect(u.x, u.y).top + 1)
+        box.midbottom = anchor
+        for _ in range(4):
+            if box.collidelist(placed) < 0:
+                break
+            box.bottom = min(r.top for r in placed if r.colliderect(box)) - 1
+        placed.append(box)
+        if box.bottom < anchor[1] - 2:
+            pygame.draw.line(surf, theme.TIER_COLOURS[state.tier], (cx, box.bottom), anchor, 1)
         pygame.draw.rect(surf, theme.TIER_COLOURS[state.tier], box, border_radius=4)
         pygame.draw.rect(surf, theme.BACKGROUND, box, 1, border_radius=4)
         surf.blit(img, (box.x + 4 + cache_w, box.y))
@@ -229,22 +239,39 @@ def dim(surf: pygame.Surface, area: pygame.Rect) -> None:
 
 # ---------------------------------------------------------------- end of match
 def _fmt_value(value: Any) -> str:
+    if value is None:
+        return "-"
     if isinstance(value, float):
         return f"{value:.1f}" if abs(value) >= 10 else f"{value:.3g}"
     if isinstance(value, dict):
-        return ", ".join(f"{k} {_fmt_value(v)}" for k, v in value.items())
+        return ", ".join(f"{k} {_fmt_value(v)}" for k, v in value.items()) or "none"
     if isinstance(value, list | tuple):
-        return ", ".join(_fmt_value(v) for v in value)
+        return ", ".join(_fmt_value(v) for v in value) or "none"
     return str(value)
 
 
+END_LINE_CHARS = 72
+
+
 def end_lines(session: SessionLike) -> list[str]:
-    """The end screen's statistics: the session's summary, one "key: value" per line."""
+    """The end screen's statistics: the session's summary, "key: value" lines wrapped
+    at commas so a long entry (latency percentiles) stays inside the panel."""
     try:
         summary = session.result_summary()
     except Exception as exc:  # a broken summary must not take the window down
         return [f"(no statistics: {exc})"]
-    return [f"{k.replace('_', ' ')}: {_fmt_value(v)}" for k, v in summary.items()]
+    out: list[str] = []
+    for key, value in summary.items():
+        line = f"{key.replace('_', ' ')}: "
+        for i, part in enumerate(_fmt_value(value).split(", ")):
+            piece = part if i == 0 else ", " + part
+            if len(line) + len(piece) > END_LINE_CHARS and line.strip():
+                out.append(line.rstrip(", "))
+                line = "    " + part
+            else:
+                line += piece
+        out.append(line)
+    return out
 
 
 def draw_end_screen(
@@ -258,7 +285,7 @@ def draw_end_screen(
         title, colour = "Draw", theme.TEXT_WARN
     else:
         title, colour = f"Defeat: {winner} wins", theme.TEXT_BAD
-    lines = end_lines(session)[:18]
+    lines = end_lines(session)[:28]
     lh = fonts.line_height()
     big = fonts.text(title, colour, size=theme.BIG_SIZE, bold=True)
     hint = fonts.text("Enter or R: new match    Esc: quit", theme.TEXT_DIM)

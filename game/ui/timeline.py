@@ -169,7 +169,12 @@ class Waterfall:
         if marks and row_h >= 14:
             colour = theme.CACHE_MARK if bar.cause is None else theme.FALLBACK_MARK
             img = self.fonts.text(marks, colour, size=theme.SMALL_SIZE, bold=True)
-            x = rect.right + 4
-            if x + img.get_width() > plot.right:
-                x = max(plot.x, rect.x - img.get_width() - 4)
-            surf.blit(img, (x, y + (row_h - img.get_height()) // 2))
+            ty = y + (row_h - img.get_height()) // 2
+            if rect.right + 4 + img.get_width() <= plot.right:
+                surf.blit(img, (rect.right + 4, ty))
+            elif rect.width >= img.get_width() + 8:
+                # No room after the bar: write inside it, dark on the tier colour.
+                dark = self.fonts.text(marks, theme.BACKGROUND, size=theme.SMALL_SIZE, bold=True)
+                surf.blit(dark, (rect.right - 4 - dark.get_width(), ty))
+            else:
+                surf.blit(img, (max(plot.x, rect.x - img.get_width() - 4), ty))

@@ -8,7 +8,7 @@ fresh one inside whichever event loop later uses it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import anyio
 import httpx
@@ -59,10 +59,17 @@ def _reason_of(exc: BackendError) -> str:
     return message.rsplit(": ", 1)[-1] if ": " in message else message
 
 
-def _sim(preset: str, seed: int, why: str) -> tuple[Backend, str]:
-    from planner.backends.sim import SimBackend  # lazily: only when the sim is used
+SimFactory = Callable[[], Backend]
+"""Builds the sim the way the caller needs it (its clock, concurrency, faults)."""
 
-    backend = SimBackend.create(preset, seed)
+
+def _sim(preset: str, seed: int, why: str, make_sim: SimFactory | None) -> tuple[Backend, str]:
+    if make_sim is not None:
+        backend = make_sim()
+    else:
+        from planner.backends.sim import SimBackend  # lazily: only when the sim is used
+
+        backend = SimBackend.create(preset, seed)
     return backend, f"{backend.describe()} ({why})"
 
 
@@ -83,12 +90,14 @@ async def choose_backend(
     sim_preset: str,
     seed: int,
     env: Mapping[str, str],
+    *,
+    make_sim: SimFactory | None = None,
 ) -> tuple[Backend, str]:
     """The backend to use and a one-line human reason for the choice."""
     if kind == "sim":
-        return _sim(sim_preset, seed, "chosen by --backend sim")
+        return _sim(sim_preset, seed, "chosen by --backend sim", make_sim)
     if kind == "auto":
-        return await _auto(url, model, sim_preset, seed, env)
+        return await _auto(url, model, sim_preset, seed, env, make_sim)
     if kind == "ollama":
         return await _named_ollama(url, model, env)
     if kind == "openai":
@@ -97,7 +106,12 @@ async def choose_backend(
 
 
 async def _auto(
-    url: str | None, model: str | None, sim_preset: str, seed: int, env: Mapping[str, str]
+    url: str | None,
+    model: str | None,
+    sim_preset: str,
+    seed: int,
+    env: Mapping[str, str],
+    make_sim: SimFactory | None,
 ) -> tuple[Backend, str]:
     base = ollama_url(url, env)
     wanted = model or env.get("OLLAMA_MODEL") or None
@@ -105,13 +119,13 @@ async def _auto(
     try:
         models = await _probe_ollama(probe, AUTO_PROBE_S)
     except BackendError as exc:
-        return _sim(sim_preset, seed, f"no Ollama at {base}: {_reason_of(exc)}")
+        return _sim(sim_preset, seed, f"no Ollama at {base}: {_reason_of(exc)}", make_sim)
     if models is None:
-        return _sim(sim_preset, seed, f"no answer from Ollama at {base} within 300 ms")
+        return _sim(sim_preset, seed, f"no answer from Ollama at {base} within 300 ms", make_sim)
     chosen = pick_model(wanted, models)
     if chosen is None:
         missing = f"no model {wanted}" if wanted else "no models"
-        return _sim(sim_preset, seed, f"Ollama at {base} has {missing}")
+        return _sim(sim_preset, seed, f"Ollama at {base} has {missing}", make_sim)
     backend = OllamaBackend(base, chosen)
     return backend, f"{backend.describe()} (found by auto)"
 

@@ -81,6 +81,12 @@ class SimBackend:
         else:
             await anyio.lowlevel.checkpoint()
 
+    async def _emit_at(self, instant: float) -> float:
+        """Wait for a token's instant; the instant it really leaves (a sleep wakes a little
+        late, and that lateness is the sim's, not the planner's overhead)."""
+        await self._until(instant)
+        return max(instant, self.clock.now()) if self.pace else instant
+
     async def _play(self, r: SimResponse, streaming: bool) -> AsyncIterator[StreamEvent]:
         if r.status != 200:
             await self._until(r.end)
@@ -97,16 +103,15 @@ class SimBackend:
         brace_at = {index: agent_id for agent_id, index in r.plan_tokens}
         if streaming:
             for i in range(sent):
-                at = r.token_times[i]
-                await self._until(at)
+                at = await self._emit_at(r.token_times[i])
                 if i in brace_at:
                     self.sim.record_emission(r.request_id, brace_at[i], at)
                 yield TextDelta(r.tokens[i], emitted_at=at)
         elif r.cut_after is None:
-            await self._until(r.end)
+            end = await self._emit_at(r.end)
             for agent_id, _ in r.plan_tokens:
-                self.sim.record_emission(r.request_id, agent_id, r.end)
-            yield TextDelta(r.text, emitted_at=r.end)
+                self.sim.record_emission(r.request_id, agent_id, end)
+            yield TextDelta(r.text, emitted_at=end)
 
         last = r.token_times[sent - 1] if streaming and sent else r.arrival
         if r.fault == "stall":

@@ -1,0 +1,138 @@
+"""From command-line arguments to a running Session: backend, planner, controllers.
+
+The one place that decides how a match is timed: the built-in sim in a headless match
+runs on a virtual clock (deterministic, no waiting) unless `--realtime`; a real server,
+and the window, always run on the wall clock with the planner's background thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import anyio
+
+from game.cli import CONTROLLERS, LLM, fail
+from game.controllers import Controller
+from game.headless import controller_rng
+from game.scenarios import SQUADS, Scenario
+from game.session import Session
+from planner.backends.base import Backend
+from planner.backends.select import choose_backend
+from planner.backends.sim import SimBackend
+from planner.clock import Clock, MonotonicClock, VirtualClock
+from planner.errors import ConfigError
+from planner.fallback import Tier
+from planner.service import Planner, PlannerService, VirtualPlanner
+from planner.settings import PlannerSettings
+from planner.simmodel import FaultConfig
+
+TIER_NAMES = {"simplified": Tier.simplified_llm, "full": Tier.full_llm}
+
+
+@dataclass(frozen=True)
+class Launch:
+    session: Session
+    backend: Backend | None
+    backend_reason: str
+    virtual: bool
+
+
+def planner_settings(args: argparse.Namespace) -> PlannerSettings:
+    return PlannerSettings(
+        mode=args.mode,
+        stream=not args.no_stream,
+        cache=not args.no_cache,
+        start_tier=TIER_NAMES[args.tier],
+        budget_ms=args.budget_ms,
+        concurrency=args.concurrency,
+    )
+
+
+def _sim_factory(args: argparse.Namespace, clock: Clock) -> Callable[[], Backend]:
+    faults = FaultConfig.uniform(args.faults) if args.faults else None
+
+    def make() -> Backend:
+        return SimBackend.create(
+            args.sim_preset, args.seed, clock, num_parallel=args.num_parallel, faults=faults
+        )
+
+    return make
+
+
+def choose(args: argparse.Namespace, clock: Clock) -> tuple[Backend, str]:
+    """The backend the arguments ask for; a one-line exit if it cannot be had."""
+    try:
+        return anyio.run(
+            lambda: choose_backend(
+                args.backend,
+                args.url,
+                args.model,
+                args.sim_preset,
+                args.seed,
+                os.environ,
+                make_sim=_sim_factory(args, clock),
+            )
+        )
+    except ConfigError as exc:
+        fail(exc.message)
+
+
+def fault_control(backend: Backend) -> Callable[[float], None] | None:
+    if not isinstance(backend, SimBackend):
+        return None
+    sim = backend.sim
+
+    def set_rate(rate: float) -> None:
+        sim.faults = FaultConfig.uniform(rate) if rate > 0 else FaultConfig.none()
+
+    return set_rate
+
+
+def build(args: argparse.Namespace, scenario: Scenario, *, window: bool) -> Launch:
+    """A session for the window (blue is the player's) or for a headless match."""
+    turn_limit = args.turns if args.turns is not None else scenario.turn_limit
+    owners = {"red": args.red, "blue": "player" if window else args.blue}
+    controllers: dict[str, Controller] = {
+        squad: CONTROLLERS[owner](controller_rng(args.seed, squad))
+        for squad, owner in owners.items()
+        if owner in CONTROLLERS
+    }
+    llm_squads = tuple(s for s in SQUADS if owners[s] == LLM)
+    if args.faults and args.backend in ("ollama", "openai"):
+        fail("--faults injects faults into the built-in simulated LLM only")
+    if not llm_squads:
+        session = Session(
+            scenario,
+            args.seed,
+            turn_limit,
+            controllers,
+            player_squad="blue" if window else None,
+        )
+        return Launch(session, None, "no LLM squads", virtual=False)
+
+    virtual_clock = VirtualClock() if not (window or args.realtime) else None
+    backend, reason = choose(args, virtual_clock or MonotonicClock())
+    settings = planner_settings(args)
+    planner: Planner
+    if virtual_clock is not None and isinstance(backend, SimBackend):
+        planner = VirtualPlanner(backend, settings, virtual_clock, seed=args.seed)
+    else:
+        virtual_clock = None
+        planner = PlannerService(backend, settings, seed=args.seed, backend_description=reason)
+    session = Session(
+        scenario,
+        args.seed,
+        turn_limit,
+        controllers,
+        planner,
+        llm_squads,
+        player_squad="blue" if window else None,
+        virtual_clock=virtual_clock,
+        fault_control=fault_control(backend),
+    )
+    if args.faults:
+        session.fault_rate = args.faults
+    return Launch(session, backend, reason, virtual=virtual_clock is not None)

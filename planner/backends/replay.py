@@ -1,0 +1,140 @@
+"""A backend that answers from a match record: the recorded streams stand in for the server.
+
+Requests must come in the recorded order with the recorded agent ids (the planner is
+deterministic given the same snapshots, settings and seed); each answer replays its
+chunks at their recorded offsets after the request, on the caller's clock (virtual in
+replays, so nothing waits), and ends the way it ended: usage and finish reason, or the
+same error (so retries, the breaker and fallbacks take the same path).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+import anyio
+
+from planner.backends.base import (
+    Capabilities,
+    Finished,
+    LLMRequest,
+    StreamEvent,
+    TextDelta,
+    Usage,
+)
+from planner.clock import Clock
+from planner.errors import (
+    BackendConnectError,
+    BackendError,
+    BackendHTTPStatus,
+    BackendStreamError,
+    BackendTimeout,
+    ResponseTooLarge,
+)
+
+
+@dataclass(frozen=True)
+class RecordedChunk:
+    offset_s: float
+    """Seconds after the request (attempt) was sent."""
+    text: str
+
+
+@dataclass(frozen=True)
+class RecordedResponse:
+    """One attempt's answer as recorded: its chunks and how it ended."""
+
+    agent_ids: tuple[int, ...]
+    chunks: tuple[RecordedChunk, ...]
+    finish_reason: str
+    error: str
+    error_cause: str
+    error_status: int
+    retry_after: float | None
+    end_offset_s: float
+    usage: tuple[int, int, int]
+
+
+class ReplayDiverged(BackendError):
+    """The replayed planner asked for something the record does not hold."""
+
+
+def _error(response: RecordedResponse) -> BackendError:
+    message = f"replayed: {response.error}"
+    match response.error_cause:
+        case "timeout":
+            return BackendTimeout(message)
+        case "connect":
+            return BackendConnectError(message)
+        case "oversize":
+            return ResponseTooLarge(message)
+        case "http_status" if response.error_status:
+            return BackendHTTPStatus(message, response.error_status, "", response.retry_after)
+        case _:
+            return BackendStreamError(message)
+
+
+class ReplayBackend:
+    name = "replay"
+    capabilities = Capabilities()
+
+    def __init__(
+        self, responses: Sequence[RecordedResponse], clock: Clock, *, model: str, source: str
+    ) -> None:
+        self._responses = list(responses)
+        self._next = 0
+        self.clock = clock
+        self.model = model
+        self.source = source
+        self.diverged = 0
+
+    def describe(self) -> str:
+        return f"replay of {self.source} (recorded on {self.model})"
+
+    @property
+    def remaining(self) -> int:
+        return len(self._responses) - self._next
+
+    def stream(self, request: LLMRequest) -> AsyncIterator[StreamEvent]:
+        start = self.clock.now()
+        if self._next >= len(self._responses):
+            self.diverged += 1
+            return self._fail(ReplayDiverged("replay: the record holds no more answers"))
+        response = self._responses[self._next]
+        self._next += 1
+        if response.agent_ids != request.agent_ids:
+            self.diverged += 1
+            return self._fail(
+                ReplayDiverged(
+                    f"replay: asked for agents {list(request.agent_ids)}, "
+                    f"the record answered {list(response.agent_ids)}"
+                )
+            )
+        return self._play(response, start, request.stream)
+
+    async def _fail(self, error: BackendError) -> AsyncIterator[StreamEvent]:
+        await anyio.lowlevel.checkpoint()
+        for _ in ():  # a generator that yields nothing before failing
+            yield TextDelta("")
+        raise error
+
+    async def _play(
+        self, response: RecordedResponse, start: float, streaming: bool
+    ) -> AsyncIterator[StreamEvent]:
+        await anyio.lowlevel.checkpoint()
+        if streaming:
+            for chunk in response.chunks:
+                yield TextDelta(chunk.text, emitted_at=start + chunk.offset_s)
+        elif response.chunks:
+            text = "".join(c.text for c in response.chunks)
+            yield TextDelta(text, emitted_at=start + response.chunks[-1].offset_s)
+        if response.error:
+            error = _error(response)
+            error.at = start + response.end_offset_s
+            raise error
+        prompt, cached, completion = response.usage
+        yield Usage(prompt_tokens=prompt, cached_tokens=cached, completion_tokens=completion)
+        yield Finished(response.finish_reason)
+
+    async def aclose(self) -> None:
+        return None
