@@ -10,7 +10,7 @@ from typing import Any
 
 from game.cli import build_parser, fail
 from game.headless import play, result_of, write_report
-from game.launch import Launch, build
+from game.launch import Launch, build, build_replay
 from game.scenarios import MapError, Scenario, load, load_file
 
 
@@ -18,14 +18,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.turns is not None and args.turns <= 0:
         fail(f"--turns must be a positive integer, got {args.turns}")
-    scenario = _scenario(args)
+    if args.replay and args.record:
+        fail("--record and --replay cannot be used together")
+    if args.replay:
+        launch = build_replay(args, window=not args.headless)
+    else:
+        launch = build(args, _scenario(args), window=not args.headless)
     if args.headless:
-        return _headless(args, scenario)
-    return _window(args, scenario)
+        return _headless(args, launch)
+    return _window(args, launch)
 
 
-def _headless(args: argparse.Namespace, scenario: Scenario) -> int:
-    launch = build(args, scenario, window=False)
+def _headless(args: argparse.Namespace, launch: Launch) -> int:
     session = launch.session
     if launch.backend is not None:
         clock = "virtual clock" if launch.virtual else "wall clock"
@@ -40,6 +44,16 @@ def _headless(args: argparse.Namespace, scenario: Scenario) -> int:
     names = {"red": args.red, "blue": args.blue}
     result = result_of(session, names, _planning_report(args, launch))
     print(result.summary())
+    if session.replay is not None and session.replay.end is not None:
+        expected = session.replay.end.state_hash
+        if result.state_hash != expected:
+            print(
+                f"replay: state_hash {result.state_hash[:16]} differs from the record's "
+                f"{expected[:16]}",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"replay: state_hash matches the record ({expected[:16]})", file=sys.stderr)
     if args.report:
         _write(args.report, lambda path: write_report(path, result))
     if args.trace and launch.backend is not None:
@@ -65,10 +79,9 @@ def _planning_report(args: argparse.Namespace, launch: Launch) -> dict[str, Any]
     }
 
 
-def _window(args: argparse.Namespace, scenario: Scenario) -> int:
+def _window(args: argparse.Namespace, launch: Launch) -> int:
     from game.ui.app import run_window  # pygame only when a window is wanted
 
-    launch = build(args, scenario, window=True)
     print(f"planner: {launch.backend_reason}", file=sys.stderr)
     try:
         return run_window(

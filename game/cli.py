@@ -189,6 +189,19 @@ def build_parser() -> OneLineParser:
     )
     run.add_argument("--trace", metavar="PATH", help="write planning rounds as a Chrome trace")
 
+    rec = p.add_argument_group("record and replay")
+    rec.add_argument(
+        "--record",
+        metavar="PATH",
+        help="write a JSON Lines match record: snapshots, prompts, raw streams, plans, hash",
+    )
+    rec.add_argument(
+        "--replay",
+        metavar="PATH",
+        help="play a recorded match again from its record (no server needed); its scenario, "
+        "seed and settings come from the record",
+    )
+
     window = p.add_argument_group("window")
     window.add_argument(
         "--size", type=_size, default=(1280, 800), metavar="WxH", help="window size"

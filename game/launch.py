@@ -8,18 +8,22 @@ and the window, always run on the wall clock with the planner's background threa
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import anyio
 
 from game.cli import CONTROLLERS, LLM, fail
 from game.controllers import Controller
 from game.headless import controller_rng
-from game.scenarios import SQUADS, Scenario
+from game.record import RECORD_VERSION, HeaderLine, MatchRecordError, Recorder, load_record
+from game.scenarios import SQUADS, MapError, Scenario, parse
 from game.session import Session
 from planner.backends.base import Backend
+from planner.backends.replay import ReplayBackend
 from planner.backends.select import choose_backend
 from planner.backends.sim import SimBackend
 from planner.clock import Clock, MonotonicClock, VirtualClock
@@ -91,15 +95,83 @@ def fault_control(backend: Backend) -> Callable[[float], None] | None:
     return set_rate
 
 
+def _controllers(owners: dict[str, str], seed: int) -> dict[str, Controller]:
+    return {
+        squad: CONTROLLERS[owner](controller_rng(seed, squad))
+        for squad, owner in owners.items()
+        if owner in CONTROLLERS
+    }
+
+
+def _recorder(
+    args: argparse.Namespace,
+    scenario: Scenario,
+    owners: dict[str, str],
+    turn_limit: int,
+    settings: PlannerSettings,
+    backend: Backend | None,
+) -> Recorder | None:
+    if not args.record:
+        return None
+    try:
+        map_text = Path(scenario.source).read_text("utf-8")
+        recorder = Recorder(args.record)
+    except OSError as exc:
+        fail(f"cannot record to {args.record}: {exc.strerror or exc}")
+    settings_data = {**dataclasses.asdict(settings), "start_tier": settings.start_tier.value}
+    recorder.header(
+        HeaderLine(
+            kind="header",
+            version=RECORD_VERSION,
+            scenario=scenario.name,
+            map_text=map_text,
+            seed=args.seed,
+            turn_limit=turn_limit,
+            owners=owners,
+            settings=settings_data,
+            backend=backend.name if backend is not None else "none",
+            model=backend.model if backend is not None else "none",
+        )
+    )
+    return recorder
+
+
+def build_replay(args: argparse.Namespace, *, window: bool) -> Launch:
+    """A session that plays a record again: recorded streams stand in for the server."""
+    try:
+        record = load_record(args.replay)
+        header = record.header
+        scenario = parse(header.map_text, args.replay, header.scenario)
+        settings = PlannerSettings(
+            **{**header.settings, "start_tier": Tier(header.settings["start_tier"])}
+        )
+    except (MatchRecordError, MapError) as exc:
+        fail(str(exc))
+    except (TypeError, ValueError, KeyError) as exc:
+        fail(f"{args.replay}:1: bad settings in the record header ({exc})")
+    owners = dict(header.owners)
+    llm_squads = tuple(s for s in SQUADS if owners.get(s) == LLM)
+    clock = VirtualClock()
+    backend = ReplayBackend(record.responses, clock, model=header.model, source=args.replay)
+    session = Session(
+        scenario,
+        header.seed,
+        header.turn_limit,
+        _controllers(owners, header.seed),
+        VirtualPlanner(backend, settings, clock, seed=header.seed) if llm_squads else None,
+        llm_squads,
+        player_squad="blue" if owners.get("blue") == "player" else None,
+        virtual_clock=clock,
+        replay=record,
+    )
+    return Launch(session, backend, backend.describe(), virtual=True)
+
+
 def build(args: argparse.Namespace, scenario: Scenario, *, window: bool) -> Launch:
     """A session for the window (blue is the player's) or for a headless match."""
     turn_limit = args.turns if args.turns is not None else scenario.turn_limit
     owners = {"red": args.red, "blue": "player" if window else args.blue}
-    controllers: dict[str, Controller] = {
-        squad: CONTROLLERS[owner](controller_rng(args.seed, squad))
-        for squad, owner in owners.items()
-        if owner in CONTROLLERS
-    }
+    controllers = _controllers(owners, args.seed)
     llm_squads = tuple(s for s in SQUADS if owners[s] == LLM)
     if args.faults and args.backend in ("ollama", "openai"):
         fail("--faults injects faults into the built-in simulated LLM only")
@@ -110,6 +182,7 @@ def build(args: argparse.Namespace, scenario: Scenario, *, window: bool) -> Laun
             turn_limit,
             controllers,
             player_squad="blue" if window else None,
+            recorder=_recorder(args, scenario, owners, turn_limit, PlannerSettings(), None),
         )
         return Launch(session, None, "no LLM squads", virtual=False)
 
@@ -132,6 +205,7 @@ def build(args: argparse.Namespace, scenario: Scenario, *, window: bool) -> Laun
         player_squad="blue" if window else None,
         virtual_clock=virtual_clock,
         fault_control=fault_control(backend),
+        recorder=_recorder(args, scenario, owners, turn_limit, settings, backend),
     )
     if args.faults:
         session.fault_rate = args.faults

@@ -20,6 +20,7 @@ from typing import Any
 from game.actions import check_step
 from game.controllers import Controller
 from game.planlog import PlanningLog
+from game.record import MatchRecord, Recorder
 from game.scenarios import SQUADS, Scenario
 from game.snapshot import take
 from game.steps import FULL_TOOLS, Step
@@ -52,6 +53,8 @@ class Session:
         player_squad: str | None = None,
         virtual_clock: VirtualClock | None = None,
         fault_control: Callable[[float], None] | None = None,
+        recorder: Recorder | None = None,
+        replay: MatchRecord | None = None,
     ) -> None:
         missing = [s for s in SQUADS if s not in controllers and s not in llm_squads]
         if player_squad in missing:
@@ -69,6 +72,9 @@ class Session:
         self.player_squad = player_squad
         self.virtual_clock = virtual_clock
         self._fault_control = fault_control
+        self.recorder = recorder
+        self.replay = replay
+        """Replaying a record: the world gets the recorded plans at the recorded ticks."""
         self.fault_rate = 0.0
         self.paused = False
         self.speed = 1.0
@@ -117,6 +123,11 @@ class Session:
 
     @property
     def finished(self) -> bool:
+        return self._over()
+
+    def _over(self) -> bool:
+        if self.replay is not None and self.replay.end is not None:
+            return self.world.tick >= self.replay.end.tick or self.world.winner is not None
         return self.world.winner is not None
 
     @property
@@ -159,7 +170,12 @@ class Session:
         if self.world.tick % TICKS_PER_TURN == 0:
             self._start_turn()
         self._drain()
+        if self.replay is not None:
+            for line in self.replay.applied.get(self.world.tick, ()):
+                self.world.assign_plan(line.unit_id, line.steps)
         self.world.step_tick()
+        if self._over():
+            self._end_record()
 
     def run_to_end(self) -> None:
         while not self.finished:
@@ -182,6 +198,8 @@ class Session:
                 continue
             round_id = next(self._round_ids)
             self._current_round[squad] = round_id
+            if self.recorder is not None:
+                self.recorder.round(self.world.tick, round_id, squad, snaps)
             self.planner.submit(PlanningRound(round_id, squad, snaps, self.scenario.grid))
 
     def _drain(self) -> None:
@@ -192,6 +210,8 @@ class Session:
 
     def _on_event(self, event: PlanEvent) -> None:
         self.log.apply(event)
+        if self.recorder is not None:
+            self.recorder.event(event)
         if isinstance(event, RoundDone):
             self.round_stats.append(event.stats)
             if event.trace is not None:
@@ -199,6 +219,7 @@ class Session:
         elif (
             isinstance(event, PlanDelivered)
             and self._current_round.get(event.squad) == event.round_id
+            and self.replay is None
         ):
             self._apply_plan(event.outcome.agent_id, event.outcome.steps)
 
@@ -217,6 +238,8 @@ class Session:
         if not kept:
             kept, _, _ = heuristic_plan(snap, self._rng, self.scenario.grid)
         self.world.assign_plan(unit_id, kept)
+        if self.recorder is not None:
+            self.recorder.applied(self.world.tick, unit_id, kept, "llm")
 
     # ------------------------------------------------------------------ the player
 
@@ -229,10 +252,14 @@ class Session:
             return f"unit {unit_id} is not yours"
         if not steps:
             return "empty order"
+        if self.replay is not None:
+            return "replaying a record: orders are the record's"
         reason = check_step(steps[0], take(self.world, unit_id), self.scenario.grid)
         if reason is not None:
             return reason
         self.world.assign_plan(unit_id, steps)
+        if self.recorder is not None:
+            self.recorder.applied(self.world.tick, unit_id, tuple(steps), "player")
         return None
 
     def restart(self) -> None:
@@ -244,6 +271,13 @@ class Session:
     def close(self) -> None:
         if self.planner is not None:
             self.planner.close()
+        self._end_record()
+
+    def _end_record(self) -> None:
+        if self.recorder is not None:
+            winner = self.world.winner or "unfinished"
+            self.recorder.end(self.world.tick, winner, self.world.state_hash())
+            self.recorder = None
 
     # ------------------------------------------------------------------ results
 

@@ -566,10 +566,14 @@ class RoundRun:
         agent_id = outcome.agent_id
         if self.pending.pop(agent_id, None) is None:
             return
+        if not self.core.virtual:
+            # On the wall clock a plan is delivered now, once parsed and validated, not
+            # when the chunk that closed it arrived: plan_wait and overhead include that work.
+            at = max(at, self.core.clock.now())
         plan_wait = self._ms(at)
         overhead = None
         if emitted_at is not None and not self.core.virtual:
-            overhead = max(0.0, (self.core.clock.now() - emitted_at) * 1000)
+            overhead = max(0.0, (at - emitted_at) * 1000)
             self.core.telemetry.record("overhead", overhead)
         self.core.telemetry.record("plan_wait", plan_wait)
         if self.first_plan_at is None:

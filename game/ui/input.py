@@ -78,8 +78,10 @@ class ViewState:
 
 
 def screenshot_name(now: float | None = None) -> str:
+    """screenshots/squadmind-YYYYmmdd-HHMMSS-mmm.png (milliseconds: two in a second differ)."""
+    now = time.time() if now is None else now
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
-    return f"screenshots/squadmind-{stamp}.png"
+    return f"screenshots/squadmind-{stamp}-{int(now * 1000) % 1000:03d}.png"
 
 
 def spread_goals(session: SessionLike, target: Tile, count: int, exclude: set[int]) -> list[Tile]:
