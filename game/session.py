@@ -19,7 +19,7 @@ from typing import Any
 
 from game.actions import check_step
 from game.controllers import Controller
-from game.planlog import PlanningLog
+from game.planlog import PlanningLog, percentile
 from game.record import MatchRecord, Recorder
 from game.scenarios import SQUADS, Scenario
 from game.snapshot import take
@@ -297,6 +297,10 @@ class Session:
             value = log.p(name, q)
             return None if value is None else round(value, 3)
 
+        by_size: dict[int, list[float]] = {}
+        for st in stats:
+            if st.ttfp_ms is not None:
+                by_size.setdefault(st.agents, []).append(st.ttfp_ms)
         return {
             "winner": self.world.winner or ("draw" if self.finished else None),
             "turns": -(-self.world.tick // TICKS_PER_TURN),
@@ -323,5 +327,8 @@ class Session:
                 },
                 "overhead_p50": pct("overhead", 50),
                 "overhead_p99": pct("overhead", 99),
+            },
+            "ttfp_p50_by_agents": {
+                str(n): round(percentile(v, 50) or 0.0, 3) for n, v in sorted(by_size.items())
             },
         }

@@ -24,12 +24,11 @@ from typing import Any
 from planner import bench_data
 from planner.backends.openai import OpenAIBackend
 from planner.bench_rounds import delivered, done_of, run_round
+from planner.bench_server import BenchServer, ChildSimServer, InProcessSimServer
 from planner.bench_stats import fmt, mean, percentile, table
 from planner.events import MODES, Mode, PlanEvent, RoundStarted
 from planner.service import PlannerService
 from planner.settings import PlannerSettings
-from planner.simmodel import SimModel
-from planner.simserver import SimServer
 
 BUDGET_MS = 60_000.0
 """Large enough that no round of the table is cut short by its deadline."""
@@ -120,28 +119,30 @@ def configs(modes: Sequence[Mode] = MODES, servers: Sequence[int] = (1, 16)) -> 
     ]
 
 
-def _emissions_by_agent(sim: SimModel, before: set[int], want: set[int]) -> dict[int, list[float]]:
+def _emissions_by_agent(
+    server: BenchServer, before: set[int], want: set[int]
+) -> dict[int, list[float]]:
     """Brace instants of this round's requests, per agent (waits briefly for the
     server thread to record the last ones)."""
     give_up = time.perf_counter() + EMISSION_WAIT_S
     while True:
         by_agent: dict[int, list[float]] = {}
-        for request_id, emitted in sim.emissions_copy().items():
+        for request_id, emitted in server.emissions().items():
             if request_id in before:
                 continue
             for agent_id, at in emitted:
                 by_agent.setdefault(agent_id, []).append(at)
         if want <= by_agent.keys() or time.perf_counter() > give_up:
             return by_agent
-        time.sleep(0.001)
+        time.sleep(0.005)
 
 
-def measure(events: Sequence[PlanEvent], sim: SimModel, before: set[int]) -> RoundMeasure:
+def measure(events: Sequence[PlanEvent], server: BenchServer, before: set[int]) -> RoundMeasure:
     t0 = next(e for e in events if isinstance(e, RoundStarted)).at
     stats = done_of(events).stats
     plans = delivered(events)
     from_llm = {p.outcome.agent_id: p.at for p in plans if p.request_id is not None}
-    emissions = _emissions_by_agent(sim, before, set(from_llm))
+    emissions = _emissions_by_agent(server, before, set(from_llm))
     overheads: list[float] = []
     for agent_id, at in from_llm.items():
         instants = emissions.get(agent_id)
@@ -168,14 +169,14 @@ def measure(events: Sequence[PlanEvent], sim: SimModel, before: set[int]) -> Rou
 
 
 def run_config(
-    server: SimServer,
+    server: BenchServer,
     config: ModeConfig,
     agents: int,
     rounds: int,
     turns: Iterator[int],
     progress: Progress,
 ) -> ModeResult:
-    backend = OpenAIBackend(server.url, server.sim.model_name, profile="vllm")
+    backend = OpenAIBackend(server.url, server.model, profile="vllm")
     settings = PlannerSettings(
         mode=config.mode,
         stream=config.stream,
@@ -189,9 +190,9 @@ def run_config(
         # Warm-up (not measured): opens the connection, builds the schemas.
         run_round(service, 0, bench_data.agents(1, turn=next(turns)))
         for r in range(1, rounds + 1):
-            before = set(server.sim.emissions_copy())
+            before = set(server.emissions())
             events = run_round(service, r, bench_data.agents(agents, turn=next(turns)))
-            m = measure(events, server.sim, before)
+            m = measure(events, server, before)
             result.rounds.append(m)
             progress(
                 f"  {config.label:<26} round {r}/{rounds}: ttfp {fmt(m.ttfp_ms)} ms"
@@ -210,11 +211,17 @@ def run_table(
     modes: Sequence[Mode] = MODES,
     progress: Progress,
     seed: int = 0,
+    in_process: bool = False,
 ) -> list[ModeResult]:
     results: list[ModeResult] = []
     turns = itertools.count(1)
     for num_parallel in servers:
-        with SimServer(preset=preset, num_parallel=num_parallel, seed=seed) as server:
+        server_cm = (
+            InProcessSimServer(preset, num_parallel, seed)
+            if in_process
+            else ChildSimServer(preset, num_parallel, seed)
+        )
+        with server_cm as server:
             progress(f"sim server {server.url}: preset {preset}, num_parallel {num_parallel}")
             for config in configs(modes, (num_parallel,)):
                 results.append(run_config(server, config, agents, rounds, turns, progress))

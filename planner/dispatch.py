@@ -646,6 +646,7 @@ class RoundRun:
         telemetry.record("time_to_all", time_to_all)
         self.trace.end = self.last_plan_at
         stats = RoundStats(
+            agents=len(self.round.snapshots),
             ttft_ms=ttft,
             ttfp_ms=ttfp,
             time_to_all_ms=time_to_all,

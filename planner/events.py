@@ -122,6 +122,8 @@ class AgentFellBack:
 
 @dataclass(frozen=True)
 class RoundStats:
+    agents: int
+    """Agents the round planned (streaming's gain grows with this)."""
     ttft_ms: float | None
     ttfp_ms: float | None
     time_to_all_ms: float

@@ -143,6 +143,6 @@ def round_events(
                 t0 + wait / 1000,
             )
         )
-    stats = RoundStats(80.0, 150.0, 450.0, 1, 0, 1000, 600, 120, 1, 3, "closed")
+    stats = RoundStats(len(agent_ids), 80.0, 150.0, 450.0, 1, 0, 1000, 600, 120, 1, 3, "closed")
     events.append(RoundDone(round_id, squad, stats, t0 + 0.5))
     return events
