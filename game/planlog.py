@@ -6,7 +6,9 @@ UI reads it (attributes down, messages up). Times are milliseconds from round st
 
 from __future__ import annotations
 
+import math
 from collections import Counter, deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from planner.errors import Cause
@@ -90,13 +92,14 @@ class RoundView:
         return self.stats is not None or self.cancelled
 
 
-def percentile(samples: list[float] | deque[float], q: float) -> float | None:
-    """Nearest-rank percentile (q in 0..100) of the samples, None when empty."""
-    if not samples:
-        return None
+def percentile(samples: Iterable[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100): the smallest sample with at least q% of the
+    samples at or below it; None when empty."""
     ordered = sorted(samples)
-    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
-    return ordered[rank]
+    if not ordered:
+        return None
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
 
 
 class PlanningLog:

@@ -419,8 +419,9 @@ class SimHTTP:
 
         if not stream:
             await self._whole_after(http, r)
+            left = self.clock.now()
             await http.json(200, final(r.text))
-            self._record_whole(r)
+            self._record_whole(r, left)
             return
         await http.start(200, NDJSON_TYPE)
         async for text in self._paced(http, r):
@@ -475,8 +476,9 @@ class SimHTTP:
                 "finish_reason": r.finish_reason,
             }
             whole = {**head, "object": "chat.completion", "choices": [choice], "usage": usage}
+            left = self.clock.now()
             await http.json(200, {**whole, "system_fingerprint": "sim"})
-            self._record_whole(r)
+            self._record_whole(r, left)
             return
 
         def chunk(delta: dict[str, Any], finish: str | None) -> bytes:
@@ -523,11 +525,12 @@ class SimHTTP:
         brace_at = {index: agent_id for agent_id, index in r.plan_tokens}
         for i in range(r.sent_tokens):
             await self._until(r.token_times[i])
+            # When the brace really left (handed to the socket), not when it was due: a
+            # server that wakes late must not count its lateness as the client's.
+            left = self.clock.now()
             yield r.tokens[i]
             if i in brace_at:
-                # When the brace really left (after the send), not when it was due: a
-                # server that wakes late must not count its lateness as the client's.
-                self.sim.record_emission(r.request_id, brace_at[i], self.clock.now())
+                self.sim.record_emission(r.request_id, brace_at[i], left)
         await self._cut(http, r)
 
     async def _whole_after(self, http: _Http, r: SimResponse) -> None:
@@ -536,11 +539,10 @@ class SimHTTP:
         else:
             await self._cut(http, r)
 
-    def _record_whole(self, r: SimResponse) -> None:
-        """A whole answer's braces all left with its body (call once it is sent)."""
-        sent = self.clock.now()
+    def _record_whole(self, r: SimResponse, left: float) -> None:
+        """A whole answer's braces all left with its body, at `left`."""
         for agent_id, _ in r.plan_tokens:
-            self.sim.record_emission(r.request_id, agent_id, sent)
+            self.sim.record_emission(r.request_id, agent_id, left)
 
     async def _cut(self, http: _Http, r: SimResponse) -> None:
         if r.fault == "stall":

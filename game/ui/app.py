@@ -10,7 +10,6 @@ per-window state and can be driven without the loop (tests post events and call
 from __future__ import annotations
 
 import gc
-import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pygame
 
+from game.planlog import percentile
 from game.ui import SessionLike, theme
 from game.ui import script as event_script
 from game.ui.board import BoardLayout, BoardView
@@ -42,12 +42,7 @@ class FrameStats:
         self.samples.append(ms)
 
     def p(self, q: float) -> float:
-        """Nearest-rank percentile: the smallest sample with at least q% of samples <= it."""
-        if not self.samples:
-            return 0.0
-        ordered = sorted(self.samples)
-        rank = max(1, math.ceil(q / 100 * len(ordered)))
-        return ordered[min(rank, len(ordered)) - 1]
+        return percentile(self.samples, q) or 0.0
 
     @property
     def max(self) -> float:

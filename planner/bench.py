@@ -1,0 +1,265 @@
+"""`python -m planner.bench`: where the project's performance claims come from.
+
+    python -m planner.bench [--quick] [--agents N] [--preset gpu|mac|cpu|instant]
+                            [--num-parallel K] [--rounds R] [--json PATH]
+    python -m planner.bench --frames [N]
+    python -m planner.bench --stress --agents 100 --duration 30 --hit-rate 0.7 --budget-ms 50
+
+The default run prints the mode table (every dispatch mode, streaming on and off, on a
+server like a default Ollama and one like vLLM, against the sim's physical limit) and
+the micro-benchmarks, then checks the targets of docs/BENCHMARKS.md. Progress goes to
+stderr, tables to stdout, everything to --json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from planner import bench_frames, bench_micro, bench_modes, bench_stress
+from planner.bench_stats import fmt, percentile, table
+from planner.events import MODES
+from planner.simmodel import PRESETS
+
+DEFAULT_ROUNDS = 3
+QUICK_ROUNDS = 1
+DEFAULT_FRAMES = 600
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m planner.bench",
+        description="Measure every dispatch mode against the sim's physical limit, the "
+        "planner's pure cores, frame time, and throughput under stress.",
+    )
+    p.add_argument("--quick", action="store_true", help="one round per configuration")
+    p.add_argument("--agents", type=int, default=None, metavar="N", help="agents per round")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="gpu", help="sim latency")
+    p.add_argument(
+        "--num-parallel",
+        type=int,
+        default=None,
+        metavar="K",
+        help="only this server concurrency (default: 1 like Ollama and 16 like vLLM)",
+    )
+    p.add_argument("--rounds", type=int, default=None, metavar="R", help="rounds per config")
+    p.add_argument("--json", metavar="PATH", help="write every figure as JSON")
+    p.add_argument(
+        "--frames",
+        type=int,
+        nargs="?",
+        const=DEFAULT_FRAMES,
+        default=None,
+        metavar="N",
+        help=f"frame time of the real UI with planning in flight (default N: {DEFAULT_FRAMES})",
+    )
+    p.add_argument("--stress", action="store_true", help="the stress harness")
+    p.add_argument("--duration", type=float, default=30.0, metavar="S", help="stress seconds")
+    p.add_argument("--hit-rate", type=float, default=0.7, metavar="F", help="stress hit rate")
+    p.add_argument("--budget-ms", type=float, default=50.0, metavar="MS", help="stress budget")
+    p.add_argument("--mode", choices=MODES, default="batched", help="dispatch mode under stress")
+    p.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the sim server on a thread of this process (its thread then competes "
+        "with the planner's for the GIL; the default is a child process, like a real server)",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "load_avg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+    }
+
+
+# ---------------------------------------------------------------- targets
+
+
+def _target(name: str, measured: float, limit: float, unit: str, ok: bool) -> dict[str, Any]:
+    return {"target": name, "measured": measured, "limit": limit, "unit": unit, "met": ok}
+
+
+def mode_targets(
+    modes: list[dict[str, Any]], overheads: dict[bool, list[float]]
+) -> list[dict[str, Any]]:
+    out = []
+    for stream, values in sorted(overheads.items(), reverse=True):
+        if values:
+            p99 = percentile(values, 99)
+            kind = "streaming" if stream else "non-streaming"
+            name = f"overhead p99, every plan of the {kind} configs"
+            out.append(_target(name, p99, 2.0, "ms", p99 <= 2.0))
+    excess = [m["ttfp_excess_ms"] for m in modes if math.isfinite(m["ttfp_excess_ms"])]
+    if excess:
+        worst = max(excess)
+        out.append(_target("ttfp - its limit, worst config", worst, 5.0, "ms", worst <= 5.0))
+    for np in sorted({m["num_parallel"] for m in modes}):
+        on = [
+            m for m in modes if m["mode"] == "batched" and m["stream"] and m["num_parallel"] == np
+        ]
+        off = [
+            m
+            for m in modes
+            if m["mode"] == "batched" and not m["stream"] and m["num_parallel"] == np
+        ]
+        if on and off and off[0]["ttfp_ms"]:
+            ratio = on[0]["ttfp_ms"] / off[0]["ttfp_ms"]
+            name = f"batched streaming / non-streaming ttfp, np={np}, {on[0]['agents']} agents"
+            out.append(_target(name, ratio * 100, 30.0, "%", ratio <= 0.30))
+    return out
+
+
+def micro_targets(micro: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    parser = micro["parser"]
+    worst = max(r["us_per_token"] for r in parser)
+    growth = parser[-1]["us_per_token"] / parser[0]["us_per_token"]
+    hit = next(r for r in micro["cache"] if r["case"] == "hit")
+    return [
+        _target("parser cost per token, worst of 10..1000 agents", worst, 10.0, "us", worst <= 10),
+        _target(
+            f"parser linear: us/token at {parser[-1]['agents']} / at {parser[0]['agents']} agents",
+            growth,
+            1.5,
+            "x",
+            growth <= 1.5,
+        ),
+        _target(
+            "cache hit lookup p95, 4096 entries", hit["p95_us"], 20.0, "us", hit["p95_us"] <= 20
+        ),
+    ]
+
+
+def render_targets(targets: list[dict[str, Any]]) -> str:
+    rows = [
+        [
+            t["target"],
+            f"{fmt(t['measured'], 2)} {t['unit']}",
+            f"<= {fmt(t['limit'], 1)} {t['unit']}",
+            "met" if t["met"] else "MISSED",
+        ]
+        for t in targets
+    ]
+    return "Targets\n" + table(("target", "measured", "target", ""), rows)
+
+
+# ---------------------------------------------------------------- main
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.agents is not None and args.agents < 1:
+        parser.error("--agents must be at least 1")
+    if args.num_parallel is not None and args.num_parallel < 1:
+        parser.error("--num-parallel must be at least 1")
+    if args.rounds is not None and args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    if not 0.0 <= args.hit_rate <= 1.0:
+        parser.error("--hit-rate must be within 0..1")
+    if args.budget_ms <= 0 or args.duration <= 0:
+        parser.error("--budget-ms and --duration must be positive")
+
+    report: dict[str, Any] = {"machine": machine(), "argv": list(argv or sys.argv[1:])}
+    targets: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    if args.stress:
+        stress = bench_stress.run_stress(
+            preset=args.preset,
+            agents=args.agents or 100,
+            duration_s=args.duration,
+            hit_rate=args.hit_rate,
+            budget_ms=args.budget_ms,
+            mode=args.mode,
+            num_parallel=args.num_parallel or 16,
+            in_process=args.in_process,
+            seed=args.seed,
+            progress=_progress,
+        )
+        report["stress"] = stress
+        print(bench_stress.render(stress), end="\n\n")
+        rate = stress["plans_per_s"]
+        name = f"stress plans/s at {stress['hit_rate']:.0%} hit rate (at least)"
+        targets.append(_target(name, rate, 100.0, "plans/s", rate >= 100))
+    elif args.frames is not None:
+        if args.frames < 1:
+            parser.error("--frames must be at least 1")
+        _progress(f"frames: running the game's window for {args.frames} frames, twice")
+        frames = bench_frames.run_frames(args.frames, args.preset)
+        report["frames"] = frames
+        print(bench_frames.render(frames), end="\n\n")
+        for row in frames:
+            name = f"frame time p99, {row['planner']}"
+            targets.append(_target(name, row["p99_ms"], 16.7, "ms", row["p99_ms"] <= 16.7))
+    else:
+        rounds = args.rounds or (QUICK_ROUNDS if args.quick else DEFAULT_ROUNDS)
+        agents = args.agents or 10
+        servers = (
+            (args.num_parallel,)
+            if args.num_parallel
+            else tuple(np for np, _ in bench_modes.SERVERS)
+        )
+        _progress(
+            f"mode table: preset {args.preset}, {agents} agents, {rounds} round(s) per config,"
+            f" servers num_parallel {', '.join(map(str, servers))}"
+        )
+        results = bench_modes.run_table(
+            preset=args.preset,
+            agents=agents,
+            rounds=rounds,
+            servers=servers,
+            progress=_progress,
+            seed=args.seed,
+            in_process=args.in_process,
+        )
+        summaries = [r.summary() for r in results]
+        report["modes"] = summaries
+        print(
+            f"Modes: preset {args.preset}, {agents} agents, {rounds} round(s) each, cache off"
+            " (times in ms; limit = when the sim sent the first / last plan's closing brace)"
+        )
+        print(bench_modes.render(results), end="\n\n")
+        overheads = {
+            stream: [o for r in results if r.config.stream == stream for o in r.overheads]
+            for stream in (True, False)
+        }
+        targets.extend(mode_targets(summaries, overheads))
+        _progress("micro-benchmarks: parser, cache, prompts")
+        micro = bench_micro.run_all(quick=args.quick)
+        report["micro"] = micro
+        print(bench_micro.render(micro), end="\n\n")
+        targets.extend(micro_targets(micro))
+    report["targets"] = targets
+    report["seconds"] = time.perf_counter() - started
+    print(render_targets(targets))
+    if args.json:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2, default=_json_default) + "\n", "utf-8")
+        _progress(f"wrote {path}")
+    _progress(f"done in {report['seconds']:.0f} s")
+    return 0
+
+
+def _json_default(value: object) -> object:
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

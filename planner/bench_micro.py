@@ -1,0 +1,190 @@
+"""Micro-benchmarks of the planner's pure cores: stream parser, prompt cache, prompts.
+
+Each figure is a per-operation wall time measured with perf_counter_ns around many
+calls on this machine; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from planner import bench_data
+from planner.bench_stats import fmt, percentile, table
+from planner.cache import PlanCache, cache_key, similarity_key
+from planner.fallback import Tier
+from planner.prompts import build_batch_prompt
+from planner.simmodel import compose_plans, serialise, tokenize
+from planner.stream import PlanStreamParser
+
+PARSER_AGENTS = (10, 100, 1000)
+CACHE_ENTRIES = 4096
+MODEL = "sim-gpu"
+OPTIONS = {"scenario": bench_data.SCENARIO, "size": [49, 32]}
+
+
+def _best_of(repeats: int, run: Callable[[], None]) -> float:
+    """Seconds of the fastest of `repeats` runs (the least disturbed by other load)."""
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def parser(agents: Sequence[int] = PARSER_AGENTS, repeats: int = 5) -> list[dict[str, Any]]:
+    """Feed a sim answer for N agents in its ~4-character tokens, as a stream arrives."""
+    rows = []
+    for n in agents:
+        snaps = bench_data.agents(n)
+        text = serialise(compose_plans(snaps, random.Random(n))).text
+        tokens = tokenize(text)
+        ids = bench_data.ids(snaps)
+        plans = 0
+
+        loops = max(1, 1000 // n)  # small answers: several per timing, for resolution
+
+        def run(tokens: list[str] = tokens, ids: list[int] = ids, loops: int = loops) -> None:
+            nonlocal plans
+            for _ in range(loops):
+                p = PlanStreamParser(expected_ids=ids)
+                plans = sum(len(p.feed(tok)) for tok in tokens)
+                p.finish()
+
+        run()  # warm-up
+        seconds = _best_of(repeats, run) / loops
+        rows.append(
+            {
+                "agents": n,
+                "chars": len(text),
+                "tokens": len(tokens),
+                "plans": plans,
+                "us_per_token": seconds / len(tokens) * 1e6,
+                "us_per_agent": seconds / n * 1e6,
+                "mb_per_s": len(text.encode()) / seconds / 1e6,
+            }
+        )
+    return rows
+
+
+def _timed_calls(calls: Sequence[Callable[[], object]]) -> list[float]:
+    """Microseconds of each call (perf_counter_ns around each)."""
+    out = []
+    now = time.perf_counter_ns
+    for call in calls:
+        t = now()
+        call()
+        out.append((now() - t) / 1000)
+    return out
+
+
+def cache(entries: int = CACHE_ENTRIES, lookups: int = 20_000) -> list[dict[str, Any]]:
+    """Hit, miss and similarity lookups in a cache holding `entries` plans."""
+    rng = random.Random(7)
+    snaps = bench_data.agents(entries)
+    tier = Tier.simplified_llm.value
+    keys = [cache_key(MODEL, tier, OPTIONS, f"block {s.me.id}") for s in snaps]
+    similar = [similarity_key(MODEL, tier, OPTIONS, s) for s in snaps]
+    exact: PlanCache[int] = PlanCache(entries)
+    fuzzy: PlanCache[int] = PlanCache(entries, similarity=True)
+    for i, (k, sk) in enumerate(zip(keys, similar, strict=True)):
+        exact.put(k, i)
+        fuzzy.put(k, i, sk)
+    missing = [cache_key(MODEL, tier, OPTIONS, f"absent {i}") for i in range(lookups)]
+    picks = [rng.randrange(entries) for _ in range(lookups)]
+
+    def accept(v: int) -> bool:
+        return True
+
+    part = functools.partial
+    cases: dict[str, list[Callable[[], object]]] = {
+        "hit": [part(exact.lookup, keys[i]) for i in picks],
+        "miss": [part(exact.lookup, k) for k in missing],
+        "similarity hit": [
+            part(fuzzy.lookup, missing[j], similar[i], accept) for j, i in enumerate(picks)
+        ],
+        "exact key (sha256)": [
+            part(cache_key, MODEL, tier, OPTIONS, f"block {snaps[i].me.id}") for i in picks
+        ],
+        "similarity key": [part(similarity_key, MODEL, tier, OPTIONS, snaps[i]) for i in picks],
+    }
+    rows = []
+    for name, calls in cases.items():
+        _timed_calls(calls[:1000])  # warm-up
+        us = _timed_calls(calls)
+        rows.append(
+            {
+                "case": name,
+                "entries": entries,
+                "p50_us": percentile(us, 50),
+                "p95_us": percentile(us, 95),
+            }
+        )
+    assert len(exact) == entries
+    return rows
+
+
+def prompts(agents: Sequence[int] = (1, 10, 100), repeats: int = 5) -> list[dict[str, Any]]:
+    """build_batch_prompt for N agents, per agent."""
+    rows = []
+    for n in agents:
+        snaps = bench_data.agents(n)
+        loops = max(1, 200 // n)
+
+        def run(snaps: tuple[Any, ...] = snaps, loops: int = loops) -> None:
+            for _ in range(loops):
+                build_batch_prompt(snaps, Tier.simplified_llm)
+
+        run()
+        seconds = _best_of(repeats, run) / loops
+        parts = build_batch_prompt(snaps, Tier.simplified_llm)
+        rows.append(
+            {
+                "agents": n,
+                "us_per_agent": seconds / n * 1e6,
+                "user_chars_per_agent": len(parts.user) / n,
+            }
+        )
+    return rows
+
+
+def run_all(quick: bool = False) -> dict[str, list[dict[str, Any]]]:
+    return {
+        "parser": parser(repeats=2 if quick else 5),
+        "cache": cache(lookups=5_000 if quick else 20_000),
+        "prompts": prompts(repeats=2 if quick else 5),
+    }
+
+
+def render(micro: dict[str, list[dict[str, Any]]]) -> str:
+    parser_rows = [
+        [
+            str(r["agents"]),
+            str(r["tokens"]),
+            fmt(r["us_per_token"], 2),
+            fmt(r["us_per_agent"], 1),
+            fmt(r["mb_per_s"], 2),
+        ]
+        for r in micro["parser"]
+    ]
+    cache_rows = [
+        [r["case"], str(r["entries"]), fmt(r["p50_us"], 2), fmt(r["p95_us"], 2)]
+        for r in micro["cache"]
+    ]
+    prompt_rows = [
+        [str(r["agents"]), fmt(r["us_per_agent"], 1), fmt(r["user_chars_per_agent"], 0)]
+        for r in micro["prompts"]
+    ]
+    return "\n\n".join(
+        [
+            "Stream parser (answer fed in ~4-char tokens)\n"
+            + table(("agents", "tokens", "us/token", "us/agent", "MB/s"), parser_rows),
+            "Prompt cache lookups\n" + table(("lookup", "entries", "p50 us", "p95 us"), cache_rows),
+            "Prompt building (simplified tier)\n"
+            + table(("agents", "us/agent", "prompt chars/agent"), prompt_rows),
+        ]
+    )

@@ -1,0 +1,63 @@
+"""The window against the real planner thread: a hotkey reaches the planner, and the next
+round runs with it (the other UI tests drive a stand-in planner for exact control)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+
+import time
+from collections.abc import Iterator
+
+import pygame
+import pytest
+
+from game.cli import build_parser
+from game.launch import build
+from game.scenarios import load
+from game.ui.app import GameUI
+from game.world import TICK_SECONDS, TICKS_PER_TURN
+from planner.service import PlannerService
+
+
+@pytest.fixture(autouse=True)
+def display() -> Iterator[None]:
+    pygame.display.init()
+    pygame.font.init()
+    pygame.display.set_mode((1280, 800))
+    pygame.event.clear()
+    yield
+    pygame.display.quit()
+
+
+def test_hotkeys_switch_the_real_planner_and_the_next_round_uses_them() -> None:
+    args = build_parser().parse_args(
+        ["--backend", "sim", "--sim-preset", "instant", "--scenario", "skirmish"]
+    )
+    session = build(args, load("skirmish"), window=True).session
+    assert isinstance(session.planner, PlannerService)
+    ui = GameUI(session, (1280, 800))
+    try:
+        for key in (pygame.K_b, pygame.K_s, pygame.K_k):  # sequential, stream off, cache off
+            pygame.event.post(
+                pygame.event.Event(pygame.KEYDOWN, key=key, mod=0, unicode="", scancode=0)
+            )
+        ui.process_events()
+        live = session.planner.settings
+        assert (live.mode, live.stream, live.cache) == ("sequential", False, False)
+        # Play into the second turn: its round must run with the new settings too.
+        for _ in range(TICKS_PER_TURN + 1):
+            session.update(TICK_SECONDS)
+        limit = time.monotonic() + 10
+        while not (session.log.rounds and session.log.rounds[-1].done):
+            assert time.monotonic() < limit, [(r.mode, r.done) for r in session.log.rounds]
+            session.update(0.0)
+            time.sleep(0.002)
+        newest = session.log.rounds[-1]
+        assert newest.mode == "sequential" and newest.stream is False
+        # Sequential: one request per agent.
+        assert len(newest.requests) == len(newest.bars)
+    finally:
+        session.close()
