@@ -33,7 +33,15 @@ from game.steps import (
 from game.world import World
 
 
+def controller_rng(seed: int, squad: str) -> random.Random:
+    """A squad's RNG derived from the match seed (str seeds hash with sha512, not hash())."""
+    return random.Random(f"{seed}:{squad}")
+
+
 class Controller(Protocol):
+    rng: random.Random
+    """Reseeded from the match seed at every new match (so a restart replays exactly)."""
+
     def plan_turn(self, world: World, squad: str) -> dict[int, list[Step]]:
         """Plans for (some of) the squad's living units; units left out keep their queue."""
         ...

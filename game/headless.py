@@ -9,7 +9,6 @@ clock (a real server needs that).
 from __future__ import annotations
 
 import json
-import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,11 +70,6 @@ class MatchResult:
                 f" requests={p['llm_requests']}"
             )
         return line
-
-
-def controller_rng(seed: int, squad: str) -> random.Random:
-    """A per-squad RNG derived from the match seed (str seeds hash with sha512, not hash())."""
-    return random.Random(f"{seed}:{squad}")
 
 
 def run_match(

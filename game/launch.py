@@ -17,8 +17,7 @@ from pathlib import Path
 import anyio
 
 from game.cli import CONTROLLERS, LLM, fail
-from game.controllers import Controller
-from game.headless import controller_rng
+from game.controllers import Controller, controller_rng
 from game.record import RECORD_VERSION, HeaderLine, MatchRecordError, Recorder, load_record
 from game.scenarios import SQUADS, MapError, Scenario, parse
 from game.session import Session
@@ -152,19 +151,30 @@ def build_replay(args: argparse.Namespace, *, window: bool) -> Launch:
     owners = dict(header.owners)
     llm_squads = tuple(s for s in SQUADS if owners.get(s) == LLM)
     clock = VirtualClock()
-    backend = ReplayBackend(record.responses, clock, model=header.model, source=args.replay)
+
+    def replay_planner() -> VirtualPlanner:
+        backend = ReplayBackend(record.responses, clock, model=header.model, source=args.replay)
+        return VirtualPlanner(backend, settings, clock, seed=header.seed)
+
+    planner = replay_planner() if llm_squads else None
     session = Session(
         scenario,
         header.seed,
         header.turn_limit,
         _controllers(owners, header.seed),
-        VirtualPlanner(backend, settings, clock, seed=header.seed) if llm_squads else None,
+        planner,
         llm_squads,
         player_squad="blue" if owners.get("blue") == "player" else None,
         virtual_clock=clock,
         replay=record,
+        planner_factory=replay_planner if llm_squads else None,
     )
-    return Launch(session, backend, backend.describe(), virtual=True)
+    return Launch(
+        session,
+        None if planner is None else planner.core.backend,
+        planner.backend_description if planner else f"replay of {args.replay}",
+        virtual=True,
+    )
 
 
 def build(args: argparse.Namespace, scenario: Scenario, *, window: bool) -> Launch:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from game.actions import check_step
-from game.controllers import Controller
+from game.controllers import Controller, controller_rng
 from game.planlog import PlanningLog, percentile
 from game.record import MatchRecord, Recorder
 from game.scenarios import SQUADS, Scenario
@@ -55,6 +55,7 @@ class Session:
         fault_control: Callable[[float], None] | None = None,
         recorder: Recorder | None = None,
         replay: MatchRecord | None = None,
+        planner_factory: Callable[[], Planner] | None = None,
     ) -> None:
         missing = [s for s in SQUADS if s not in controllers and s not in llm_squads]
         if player_squad in missing:
@@ -75,6 +76,8 @@ class Session:
         self.recorder = recorder
         self.replay = replay
         """Replaying a record: the world gets the recorded plans at the recorded ticks."""
+        self._planner_factory = planner_factory
+        """Makes a fresh planner for a restart (a replay's must start from its first answer)."""
         self.fault_rate = 0.0
         self.paused = False
         self.speed = 1.0
@@ -84,6 +87,8 @@ class Session:
         self._new_match()
 
     def _new_match(self) -> None:
+        for squad, controller in self.controllers.items():
+            controller.rng = controller_rng(self.seed, squad)
         self.world = World(self.scenario, random.Random(self.seed), turn_limit=self.turn_limit)
         self.log = PlanningLog()
         self.round_stats: list[RoundStats] = []
@@ -262,8 +267,41 @@ class Session:
             self.recorder.applied(self.world.tick, unit_id, tuple(steps), "player")
         return None
 
+    @property
+    def replaying(self) -> bool:
+        return self.replay is not None
+
+    def replay_rounds(self) -> list[int]:
+        """The ticks at which the record's planning rounds started (replays only)."""
+        if self.replay is None:
+            return []
+        return sorted({r.tick for r in self.replay.rounds})
+
+    def replay_round(self) -> int:
+        """Index of the latest recorded round the replay has reached (-1 before the first)."""
+        # A round whose tick is the current one has not been submitted yet.
+        return sum(1 for t in self.replay_rounds() if t < self.world.tick) - 1
+
+    def seek_round(self, index: int) -> int:
+        """Replay only: play again from the start to the end of round `index` (clamped), so
+        the overlay, waterfall and inspector show that round. Returns the index reached."""
+        ticks = self.replay_rounds()
+        if not ticks:
+            return -1
+        index = max(0, min(index, len(ticks) - 1))
+        end_tick = self.replay.end.tick if self.replay and self.replay.end else ticks[-1] + 1
+        target = ticks[index + 1] if index + 1 < len(ticks) else end_tick
+        self.restart()
+        while self.world.tick < target and not self._over():
+            self.step_tick()
+        return index
+
     def restart(self) -> None:
         self._accumulator = 0.0
+        if self._planner_factory is not None:
+            if self.planner is not None:
+                self.planner.close()
+            self.planner = self._planner_factory()
         if self.virtual_clock is not None:
             self._start_time = self.virtual_clock.now()
         self._new_match()

@@ -33,10 +33,14 @@ class MonotonicClock:
         await anyio.sleep(max(0.0, seconds))
 
 
+SLEEPS_KEPT = 1024
+
+
 class VirtualClock:
     """Time that moves only by `advance(dt)` or by `sleep`, which returns at once.
 
-    Every sleep is recorded in `sleeps`, so tests can assert exact backoff delays.
+    Every sleep is recorded in `sleeps` (the last SLEEPS_KEPT), so tests can assert exact
+    backoff delays while a long soak does not grow the list without bound.
     """
 
     def __init__(self, start: float = 0.0) -> None:
@@ -59,6 +63,8 @@ class VirtualClock:
     async def sleep(self, seconds: float) -> None:
         seconds = max(0.0, seconds)
         self.sleeps.append(seconds)
+        if len(self.sleeps) > SLEEPS_KEPT:
+            del self.sleeps[: len(self.sleeps) - SLEEPS_KEPT]
         self._now += seconds
         # Still a checkpoint, so cancellation behaves as with a real sleep.
         await anyio.lowlevel.checkpoint()

@@ -44,6 +44,9 @@ BATCH_SLOWDOWN = 0.05
 CHARS_PER_TOKEN = 4
 PREFIX_CACHE_ENTRIES = 64
 """How many past prompts the prefix cache remembers (oldest forgotten first)."""
+EMISSIONS_KEPT = 4096
+"""Requests whose plan emissions are remembered (oldest forgotten first): a long-running
+server must not grow without bound, and readers (the bench) only ask about recent ones."""
 
 NOISE_SCAN_FIRST = 0.15
 """Chance a plan starts with a Scan the heuristic did not ask for."""
@@ -394,7 +397,11 @@ class SimModel:
 
     def record_emission(self, request_id: int, agent_id: int, at: float) -> None:
         with self._lock:
-            self.emissions.setdefault(request_id, []).append((agent_id, at))
+            if request_id not in self.emissions:
+                while len(self.emissions) >= EMISSIONS_KEPT:
+                    del self.emissions[next(iter(self.emissions))]
+                self.emissions[request_id] = []
+            self.emissions[request_id].append((agent_id, at))
 
     def emissions_copy(self) -> dict[int, list[tuple[int, float]]]:
         with self._lock:

@@ -7,8 +7,8 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from game.controllers import HeuristicController, RandomController
-from game.headless import controller_rng, run_match
+from game.controllers import HeuristicController, RandomController, controller_rng
+from game.headless import run_match
 from game.heuristic import plan
 from game.scenarios import load
 from game.snapshot import ROLES, Snapshot, UnitView

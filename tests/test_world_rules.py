@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from game.controllers import HeuristicController
-from game.headless import controller_rng, run_match
+from game.controllers import HeuristicController, controller_rng
+from game.headless import run_match
 from game.scenarios import load, parse
 from game.snapshot import Snapshot, take
 from game.steps import MAX_STEPS, Attack, MoveTo, Wait

@@ -32,6 +32,8 @@ CONTROLS: Sections = (
             ("O", "reveal all units (fog of war off)"),
             ("Space", "pause"),
             ("+ / -", "game speed"),
+            ("[ / ]", "replay: previous / next round"),
+            (".", "step one tick (paused)"),
             ("F12", "screenshot to ./screenshots/"),
             ("H / F1", "this help"),
             ("Esc", "quit"),

@@ -363,7 +363,28 @@ class Controls:
             pygame.K_v: lambda: self.order_simple(Heal(), "heal"),
             pygame.K_q: lambda: self.order_simple(Wait(), "wait"),
             pygame.K_z: lambda: self.order_simple(Block(), "block"),
+            pygame.K_LEFTBRACKET: lambda: self.seek_round(-1),
+            pygame.K_RIGHTBRACKET: lambda: self.seek_round(+1),
+            pygame.K_PERIOD: self.step_once,
         }
+
+    def seek_round(self, delta: int) -> None:
+        s = self.session
+        if not s.replaying:
+            self.toast("[ and ] scrub rounds in a replay (--replay PATH)", theme.TEXT_WARN)
+            return
+        total = len(s.replay_rounds())
+        reached = s.seek_round(s.replay_round() + delta)
+        s.paused = True
+        self.toast(f"replay: round {reached + 1}/{total} (paused; . steps a tick)")
+
+    def step_once(self) -> None:
+        s = self.session
+        if not s.paused:
+            self.toast(". steps one tick while paused (Space)", theme.TEXT_WARN)
+            return
+        s.step_tick()
+        self.toast(f"tick {s.world.tick}")
 
     def toggle_pause(self) -> None:
         self.session.paused = not self.session.paused

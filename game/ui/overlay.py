@@ -45,6 +45,10 @@ def status_lines(session: SessionLike) -> tuple[list[Segment], list[Segment], li
         (session.backend_description, t.TEXT),
         ("H: help", t.TEXT_DIM),
     ]
+    if session.replaying:
+        total = len(session.replay_rounds())
+        here = session.replay_round() + 1
+        line1.insert(1, (f"REPLAY round {here}/{total} ([ ] scrub)", t.TEXT_WARN))
     cache = f"cache on (hit {log.cache_hit_rate:.0%})" if st.cache else "cache off"
     start = "full" if st.start_tier == Tier.full_llm else "simplified"
     breaker = session.breaker_state
