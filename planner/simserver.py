@@ -649,12 +649,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m planner.simserver",
         description="Serve the simulated LLM over HTTP (Ollama and OpenAI protocols).",
     )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=11434)
-    parser.add_argument("--preset", default="gpu", choices=["gpu", "mac", "cpu", "instant"])
-    parser.add_argument("--num-parallel", type=int, default=1, metavar="K")
-    parser.add_argument("--faults", type=float, default=0.0, metavar="RATE")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, loopback only)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=11434, help="port (default: 11434, Ollama's; 0 picks one)"
+    )
+    parser.add_argument(
+        "--preset",
+        default="gpu",
+        choices=["gpu", "mac", "cpu", "instant"],
+        help="latency model: gpu 3500/110 tok/s, mac 500/45, cpu 60/15 (prefill/decode)",
+    )
+    parser.add_argument(
+        "--num-parallel",
+        type=int,
+        default=1,
+        metavar="K",
+        help="sequences decoded at once: 1 queues like a default Ollama, 16 is vLLM-like",
+    )
+    parser.add_argument(
+        "--faults",
+        type=float,
+        default=0.0,
+        metavar="RATE",
+        help="chance per request of an injected fault (malformed JSON, truncation, wrong or "
+        "missing agents, prose, HTTP 500/429, stall, disconnect)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed for plans and faults")
     args = parser.parse_args(argv)
     if args.num_parallel < 1:
         parser.error("--num-parallel must be at least 1")
