@@ -33,7 +33,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from game.actions import ROLE_STATS
 from game.heuristic import plan as heuristic_plan
+from game.sight import bresenham, dist2, in_range
 from game.snapshot import Snapshot
 from game.steps import FULL_TOOLS, MAX_STEPS, STEP_TYPES, Approach, Attack, MoveTo, Scan, Step
 from planner.prompts import decode_agent_blocks
@@ -206,26 +208,20 @@ def offered_tools(system_text: str) -> frozenset[str]:
     return frozenset(act for act in STEP_TYPES if re.search(rf"\b{act}\b", system_text))
 
 
-def _near(snap: Snapshot, tx: int, ty: int) -> tuple[int, int]:
-    """A tile to walk to for reaching (tx, ty): a known cover tile close to it, else the
-    free neighbour of it nearest to me (the prompt shows no walls, so it may be one)."""
-    me = snap.me
+def _near(snap: Snapshot, tx: int, ty: int, reach: int) -> tuple[int, int]:
+    """Where to walk to reach (tx, ty) from `reach` tiles away: a known cover tile in reach
+    of it nearest to me, else the first tile in reach on the straight line from me (the
+    prompt shows no walls; validation moves a step off an impassable tile)."""
+    me = (snap.me.x, snap.me.y)
+    target = (tx, ty)
     taken = {(u.x, u.y) for u in (*snap.allies, *snap.enemies)}
-    cover = [c for c in snap.cover if c not in taken and max(abs(c[0] - tx), abs(c[1] - ty)) <= 3]
+    cover = [c for c in snap.cover if c not in taken and in_range(c, target, reach)]
     if cover:
-        return min(cover, key=lambda c: (max(abs(c[0] - tx), abs(c[1] - ty)), c[1], c[0]))
-    around = [
-        (tx + dx, ty + dy)
-        for dy in (-1, 0, 1)
-        for dx in (-1, 0, 1)
-        if (dx or dy)
-        and (tx + dx, ty + dy) not in taken
-        and 0 <= tx + dx < snap.width
-        and 0 <= ty + dy < snap.height
-    ]
-    if not around:
-        return (me.x, me.y)
-    return min(around, key=lambda t: (abs(t[0] - me.x) + abs(t[1] - me.y), t[1], t[0]))
+        return min(cover, key=lambda c: (dist2(c, me), c[1], c[0]))
+    for tile in bresenham(me, target):
+        if tile not in taken and in_range(tile, target, reach):
+            return tile
+    return me
 
 
 def within_tools(steps: Sequence[Step], snap: Snapshot, tools: frozenset[str]) -> list[Step]:
@@ -238,7 +234,10 @@ def within_tools(steps: Sequence[Step], snap: Snapshot, tools: frozenset[str]) -
             out.append(step)
         elif isinstance(step, Approach) and "MoveTo" in tools and step.target_id in units:
             target = units[step.target_id]
-            x, y = _near(snap, target.x, target.y)
+            # Close to within weapon range of an enemy; right beside an ally.
+            hostile = any(e.id == target.id for e in snap.enemies)
+            reach = max(1, ROLE_STATS[snap.me.role].range - 1) if hostile else 1
+            x, y = _near(snap, target.x, target.y, reach)
             if (x, y) != (snap.me.x, snap.me.y):
                 out.append(MoveTo(x=x, y=y))
     return out[:MAX_STEPS] or [Scan()]
