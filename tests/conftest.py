@@ -3,9 +3,25 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+
+import pytest
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 # A local Ollama must not change what `--backend auto` picks in tests.
 os.environ["OLLAMA_HOST"] = "http://127.0.0.1:9"
+
+
+@pytest.fixture
+def pygame_display() -> Iterator[None]:
+    """A 1280x800 window on the dummy video driver, with an empty event queue."""
+    import pygame
+
+    pygame.display.init()
+    pygame.font.init()
+    pygame.display.set_mode((1280, 800))
+    pygame.event.clear()
+    yield
+    pygame.display.quit()

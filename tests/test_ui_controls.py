@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
-
-from collections.abc import Iterator
-
 import pygame
 import pytest
 
@@ -16,22 +9,9 @@ from game.steps import Approach, Attack, MoveTo
 from game.ui.app import GameUI
 from game.ui.help import CONTROLS
 from planner.fallback import Tier
-from tests.ui_fakes import DUEL, make_session
+from tests.ui_fakes import DUEL, make_session, press
 
-
-@pytest.fixture(autouse=True)
-def display() -> Iterator[None]:
-    pygame.display.init()
-    pygame.font.init()
-    pygame.display.set_mode((1280, 800))
-    pygame.event.clear()
-    yield
-    pygame.display.quit()
-
-
-def press(ui: GameUI, key: int) -> None:
-    pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=key, mod=0, unicode="", scancode=0))
-    ui.process_events()
+pytestmark = pytest.mark.usefixtures("pygame_display")
 
 
 def click(ui: GameUI, pos: tuple[int, int], button: int = 1) -> None:

@@ -3,13 +3,7 @@ round runs with it (the other UI tests drive a stand-in planner for exact contro
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
-
 import time
-from collections.abc import Iterator
 
 import pygame
 import pytest
@@ -21,15 +15,7 @@ from game.ui.app import GameUI
 from game.world import TICK_SECONDS, TICKS_PER_TURN
 from planner.service import PlannerService
 
-
-@pytest.fixture(autouse=True)
-def display() -> Iterator[None]:
-    pygame.display.init()
-    pygame.font.init()
-    pygame.display.set_mode((1280, 800))
-    pygame.event.clear()
-    yield
-    pygame.display.quit()
+pytestmark = pytest.mark.usefixtures("pygame_display")
 
 
 def test_hotkeys_switch_the_real_planner_and_the_next_round_uses_them() -> None:

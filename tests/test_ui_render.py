@@ -3,12 +3,6 @@ fed with real planner event objects; plus the scripted frame loop and its screen
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
-
-from collections.abc import Iterator
 from pathlib import Path
 
 import pygame
@@ -26,15 +20,7 @@ from planner.events import RoundStarted
 from planner.fallback import Tier
 from tests.ui_fakes import TIER_CASES, make_session, round_events
 
-
-@pytest.fixture(autouse=True)
-def display() -> Iterator[None]:
-    pygame.display.init()
-    pygame.font.init()
-    pygame.display.set_mode((1280, 800))
-    pygame.event.clear()
-    yield
-    pygame.display.quit()
+pytestmark = pytest.mark.usefixtures("pygame_display")
 
 
 def colour_count(surf: pygame.Surface, rect: pygame.Rect, colour: theme.Colour) -> int:

@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
-
-from collections.abc import Iterator
 from pathlib import Path
 
 import pygame
@@ -17,21 +11,9 @@ from game.__main__ import main
 from game.cli import build_parser
 from game.launch import build_replay
 from game.ui.app import GameUI
+from tests.ui_fakes import press
 
-
-@pytest.fixture(autouse=True)
-def display() -> Iterator[None]:
-    pygame.display.init()
-    pygame.font.init()
-    pygame.display.set_mode((1280, 800))
-    pygame.event.clear()
-    yield
-    pygame.display.quit()
-
-
-def press(ui: GameUI, key: int) -> None:
-    pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=key, mod=0, unicode="", scancode=0))
-    ui.process_events()
+pytestmark = pytest.mark.usefixtures("pygame_display")
 
 
 def test_scrubbing_a_replay_round_by_round(tmp_path: Path) -> None:

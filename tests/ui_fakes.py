@@ -6,15 +6,10 @@ so the window can be driven deterministically with real `PlanEvent` objects.
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
-os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-
 from game.scenarios import Scenario, load, parse
 from game.session import Session
 from game.steps import MoveTo, Scan, Step
+from game.ui.app import GameUI
 from planner.dispatch import PlanningRound
 from planner.errors import Cause
 from planner.events import (
@@ -146,3 +141,11 @@ def round_events(
     stats = RoundStats(len(agent_ids), 80.0, 150.0, 450.0, 1, 0, 1000, 600, 120, 1, 3, "closed")
     events.append(RoundDone(round_id, squad, stats, t0 + 0.5))
     return events
+
+
+def press(ui: GameUI, key: int) -> None:
+    """A key press as the window would receive it, handled at once."""
+    import pygame
+
+    pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=key, mod=0, unicode="", scancode=0))
+    ui.process_events()
