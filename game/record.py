@@ -249,24 +249,24 @@ def _collect(
         if line.type == "RequestSent":
             open_requests[int(data["request_id"])] = {
                 "ids": tuple(int(i) for i in data["agent_ids"]),
-                "sent": float(data["at"]),
                 "chunks": [],
             }
         elif line.type == "ChunkReceived":
             req = open_requests[int(data["request_id"])]
-            req["chunks"].append(RecordedChunk(float(data["at"]) - req["sent"], str(data["text"])))
+            req["chunks"].append((float(data["at"]), str(data["text"])))
         elif line.type == "ResponseEnded":
             req = open_requests[int(data["request_id"])]
+            start = float(data["started_at"])
             record.responses.append(
                 RecordedResponse(
                     agent_ids=req["ids"],
-                    chunks=tuple(req["chunks"]),
+                    chunks=tuple(RecordedChunk(at - start, text) for at, text in req["chunks"]),
                     finish_reason=str(data["finish_reason"]),
                     error=str(data["error"]),
                     error_cause=str(data["error_cause"]),
                     error_status=int(data["error_status"]),
                     retry_after=None if data["retry_after"] is None else float(data["retry_after"]),
-                    end_offset_s=float(data["at"]) - req["sent"],
+                    end_offset_s=float(data["at"]) - start,
                     usage=(
                         int(data["prompt_tokens"]),
                         int(data["cached_tokens"]),
@@ -274,8 +274,6 @@ def _collect(
                     ),
                 )
             )
-            # A retry's chunks count from when this attempt ended (near enough to its start).
-            req["chunks"] = []
-            req["sent"] = float(data["at"])
+            req["chunks"] = []  # a retry's attempt starts afresh
     except (KeyError, TypeError, ValueError) as exc:
         raise MatchRecordError(f"{path}:{lineno}: bad {line.type} event ({exc})") from None

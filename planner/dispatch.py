@@ -116,6 +116,7 @@ class PlannerCore:
 class _Answer:
     """What one attempt's stream said besides text."""
 
+    started_at: float
     chars: int = 0
     finish_reason: str = ""
     usage: Usage | None = None
@@ -385,7 +386,7 @@ class RoundRun:
         expected = [i for i in req.snaps if i in self.pending]
         parser = PlanStreamParser(expected_ids=expected)
         delivered_before = len(self.pending)
-        answer = _Answer()
+        answer = _Answer(started_at=self._now())
         timeout: contextlib.AbstractContextManager[object] = (
             contextlib.nullcontext()
             if self.core.virtual
@@ -492,6 +493,7 @@ class RoundRun:
                 usage.cached_tokens,
                 usage.completion_tokens,
                 at,
+                answer.started_at,
             )
         )
 

@@ -80,6 +80,8 @@ class ResponseEnded:
     cached_tokens: int
     completion_tokens: int
     at: float
+    started_at: float
+    """When this attempt was sent (a retry's attempt starts after its backoff)."""
 
 
 @dataclass(frozen=True)

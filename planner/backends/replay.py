@@ -55,6 +55,10 @@ class RecordedResponse:
     usage: tuple[int, int, int]
 
 
+NEVER_S = 24 * 3600.0
+"""How late an answer the record does not hold 'arrives' (after any deadline)."""
+
+
 class ReplayDiverged(BackendError):
     """The replayed planner asked for something the record does not hold."""
 
@@ -98,8 +102,10 @@ class ReplayBackend:
     def stream(self, request: LLMRequest) -> AsyncIterator[StreamEvent]:
         start = self.clock.now()
         if self._next >= len(self._responses):
-            self.diverged += 1
-            return self._fail(ReplayDiverged("replay: the record holds no more answers"))
+            # The original match ended before this answer came: it never arrives.
+            silent = ReplayDiverged("replay: the record ends before this answer")
+            silent.at = start + NEVER_S
+            return self._fail(silent)
         response = self._responses[self._next]
         self._next += 1
         if response.agent_ids != request.agent_ids:
