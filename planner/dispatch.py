@@ -223,8 +223,9 @@ class RoundRun:
 
     def _serve_from_cache(self) -> None:
         tier = self.settings.start_tier
+        blocks = build_batch_prompt(tuple(self.pending.values()), tier).agent_blocks
         for agent_id, snap in list(self.pending.items()):
-            block_key, similar = self._cache_keys(snap, tier)
+            block_key, similar = self._cache_keys(snap, tier, blocks[agent_id])
             started = self.core.clock.now()
             hit = self.core.cache.lookup(
                 block_key, similar, accept=functools.partial(self._still_valid, snap)
@@ -247,12 +248,17 @@ class RoundRun:
                 at=self._now(),
             )
 
-    def _cache_keys(self, snap: Snapshot, tier: Tier) -> tuple[str, str | None]:
-        parts = build_batch_prompt((snap,), tier)
+    def _cache_keys(
+        self, snap: Snapshot, tier: Tier, block: str | None = None
+    ) -> tuple[str, str | None]:
+        """The exact and similarity keys; `block` is the agent's prompt line when the
+        caller already built it (an agent's line is the same alone or in a batch)."""
+        if block is None:
+            block = build_batch_prompt((snap,), tier).agent_blocks[snap.me.id]
         model = self.core.backend.model
         # The agent's line holds no map name: the scenario is part of what the answer depends on.
         options = {"scenario": snap.scenario, "size": [snap.width, snap.height]}
-        key = cache_key(model, tier.value, options, parts.agent_blocks[snap.me.id])
+        key = cache_key(model, tier.value, options, block)
         similar = (
             similarity_key(model, tier.value, options, snap) if self.settings.similarity else None
         )
@@ -550,10 +556,12 @@ class RoundRun:
             partial=result.partial,
             dropped=checked.dropped,
         )
-        if self.settings.cache and not result.partial:
-            key, similar = self._cache_keys(snap, start_tier)
-            self.core.cache.put(key, CachedPlan(checked.steps, req.tier), similar)
         self._deliver(outcome, req, result.raw, emitted_at, at)
+        if self.settings.cache and not result.partial:
+            # Stored after delivery: the world should not wait for the cache.
+            block = req.blocks.get(agent_id) if req.tier == start_tier else None
+            key, similar = self._cache_keys(snap, start_tier, block)
+            self.core.cache.put(key, CachedPlan(checked.steps, req.tier), similar)
 
     # ------------------------------------------------------------------ delivery
 
