@@ -13,6 +13,7 @@ This module and `__main__` are the only places where game meets planner.
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -238,7 +239,8 @@ class Session:
             AgentPlan(agent_id=unit_id, steps=steps), snap, self.scenario.grid, FULL_TOOLS
         )
         for dropped in checked.dropped:
-            self.late_drops[dropped.reason.split(" ")[0]] += 1
+            # "target 9 not visible" and "target 4 not visible" are one kind of drop.
+            self.late_drops[re.sub(r"-?\d+", "N", dropped.reason)] += 1
         kept = checked.steps
         if not kept:
             kept, _, _ = heuristic_plan(snap, self._rng, self.scenario.grid)
