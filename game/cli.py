@@ -161,6 +161,11 @@ def build_parser() -> OneLineParser:
     plan.add_argument("--no-stream", action="store_true", help="deliver plans only when whole")
     plan.add_argument("--no-cache", action="store_true", help="turn the prompt cache off")
     plan.add_argument(
+        "--cache-similar",
+        action="store_true",
+        help="near-identical situations hit the cache too (only if the plan still validates)",
+    )
+    plan.add_argument(
         "--tier", choices=TIERS, default="simplified", help="start tier (default: simplified)"
     )
     plan.add_argument(

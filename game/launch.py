@@ -51,6 +51,7 @@ def planner_settings(args: argparse.Namespace) -> PlannerSettings:
         start_tier=TIER_NAMES[args.tier],
         budget_ms=args.budget_ms,
         concurrency=args.concurrency,
+        similarity=args.cache_similar,
     )
 
 

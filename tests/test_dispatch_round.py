@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from planner.backends.sim import SimBackend
@@ -191,3 +193,28 @@ def test_every_fault_kind_still_gives_every_agent_a_plan(mode: str, kind: str) -
                 assert e.outcome.cause is not None  # the reason is recorded
         assert any(isinstance(e, RoundDone) for e in events)
         clock.advance(3.0)
+
+
+def test_similarity_mode_serves_a_near_identical_situation_from_the_cache() -> None:
+    planning = planning_round()
+    ids = sorted(s.me.id for s in planning.snapshots)
+    text = '{"plans":[' + ",".join(plan_json(i) for i in ids) + "]}"
+    settings = PlannerSettings(similarity=True)
+    backend = ScriptedBackend([text])
+    core = make_core(backend)
+    core.cache.similarity = True
+    run_round(core, settings, planning)
+    # One hp less for every agent: a different prompt line, the same quantised situation.
+    nudged = tuple(
+        s.model_copy(update={"me": s.me.model_copy(update={"hp": s.me.hp - 1})})
+        for s in planning.snapshots
+    )
+    second = run_round(core, settings, replace(planning, round_id=2, snapshots=nudged))
+    plans = delivered(second)
+    assert len(backend.requests) == 1
+    assert all(e.outcome.from_cache for e in plans) and len(plans) == len(ids)
+    assert core.cache.similar_hits == len(ids)
+    # Without similarity the nudged round goes back to the server.
+    backend.replies.append(text)
+    run_round(core, PlannerSettings(), replace(planning, round_id=3, snapshots=nudged))
+    assert len(backend.requests) == 2

@@ -1,0 +1,349 @@
+"""Fault survival over real loopback HTTP, through the real planner thread.
+
+For every fault the sim server can inject, and for servers that refuse connections,
+answer byte by byte, or never stop sending: no crash, every agent gets exactly one plan
+every round, the cause is recorded, and for server-health failures the circuit breaker
+opens, refuses requests while open (cause circuit_open) and closes again once the
+server is healthy.
+
+Time: the planner's clock is the real monotonic clock plus an offset the test can step
+(`SteppableClock`). The breaker's cooldown is long (60 s of that clock), so it never
+ends by itself during a test, and the test ends it by stepping the clock: no sleeps to
+make time pass, and no race between a short cooldown and a slow CI machine. Waiting for
+the planner thread's events is bounded polling, as in tests/test_service_thread.py.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import overload
+
+import pytest
+
+from game.controllers import HeuristicController
+from game.scenarios import load
+from game.session import Session
+from planner.backends.ollama import OllamaBackend
+from planner.backends.openai import OpenAIBackend
+from planner.clock import MonotonicClock
+from planner.errors import Cause
+from planner.events import (
+    AgentFellBack,
+    FirstToken,
+    PlanDelivered,
+    PlanEvent,
+    RequestSent,
+    RoundDone,
+)
+from planner.fallback import LLM_TIERS
+from planner.prompts import decode_agent_blocks
+from planner.service import PlannerService
+from planner.settings import PlannerSettings
+from planner.simmodel import FAULT_KINDS, FaultConfig, FaultKind
+from planner.simserver import SimServer
+from tests.loopback import Action, LoopbackServer, Pause, Request, chunk, closed_port, head
+from tests.planning_helpers import planning_round
+
+WAIT_S = 10.0
+COOLDOWN_S = 60.0
+ENV = {
+    "LLM_BREAKER_THRESHOLD": "2",
+    "LLM_BREAKER_COOLDOWN_MS": str(int(COOLDOWN_S * 1000)),
+    "LLM_TIMEOUT_MS": "250",
+    "LLM_CONNECT_TIMEOUT_MS": "250",
+    "LLM_RETRY_MAX": "1",
+}
+SETTINGS = PlannerSettings(budget_ms=1500, cache=False)
+"""The round budget is longer than a request's timeout, so a failing request fails
+(and counts against the breaker) before the round's deadline cancels it."""
+AGENTS = tuple(s.me.id for s in planning_round().snapshots)
+
+SERVER_FAULTS: frozenset[FaultKind] = frozenset({"http_500", "http_429", "stall", "disconnect"})
+"""The sim's faults that are the server's failing (the others are the model's text)."""
+CAUSES_OF: dict[FaultKind, set[Cause]] = {
+    "malformed_json": {"parse_error"},
+    "truncation": {"parse_error"},
+    "wrong_ids": {"missing_from_batch"},
+    "missing_agents": {"missing_from_batch"},
+    "prose_fences": set(),  # the parser reads through prose and fences: nothing fails
+    "http_500": {"http_status"},
+    "http_429": {"http_status"},
+    "stall": {"timeout"},
+    "disconnect": {"connect"},
+}
+
+
+class SteppableClock(MonotonicClock):
+    """Real time plus an offset that only the test moves (between rounds)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def now(self) -> float:
+        return super().now() + self.offset
+
+    def step(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@overload
+def wait_for(service: PlannerService, done: Callable[[list[PlanEvent]], bool]) -> list[PlanEvent]:
+    ...
+
+
+@overload
+def wait_for(
+    service: PlannerService, done: Callable[[list[PlanEvent]], bool], seen: list[PlanEvent]
+) -> list[PlanEvent]: ...
+
+
+def wait_for(
+    service: PlannerService,
+    done: Callable[[list[PlanEvent]], bool],
+    seen: list[PlanEvent] | None = None,
+) -> list[PlanEvent]:
+    seen = [] if seen is None else seen
+    limit = time.monotonic() + WAIT_S
+    while not done(seen):
+        assert time.monotonic() < limit, f"timed out; events so far: {seen}"
+        seen.extend(service.drain())
+        time.sleep(0.002)
+    return seen
+
+
+def play_round(service: PlannerService, round_id: int) -> list[PlanEvent]:
+    """One round, to its RoundDone; asserts every agent got exactly one plan."""
+    service.submit(planning_round(round_id))
+    events = wait_for(
+        service, lambda s: any(isinstance(e, RoundDone) and e.round_id == round_id for e in s)
+    )
+    delivered = sorted(e.outcome.agent_id for e in events if isinstance(e, PlanDelivered))
+    assert delivered == sorted(AGENTS), f"round {round_id}: plans for {delivered}"
+    assert all(e.outcome.steps for e in events if isinstance(e, PlanDelivered))
+    return events
+
+
+def causes(events: Sequence[PlanEvent]) -> set[str]:
+    """Every cause recorded: fallbacks and re-requests, and the causes delivered plans carry."""
+    found: set[str] = {e.cause for e in events if isinstance(e, AgentFellBack)}
+    found |= {
+        e.outcome.cause
+        for e in events
+        if isinstance(e, PlanDelivered) and e.outcome.cause is not None
+    }
+    return found
+
+
+def llm_plans(events: Sequence[PlanEvent]) -> int:
+    return sum(
+        1 for e in events if isinstance(e, PlanDelivered) and e.outcome.tier in LLM_TIERS
+    )
+
+
+def requests_sent(events: Sequence[PlanEvent]) -> int:
+    return sum(1 for e in events if isinstance(e, RequestSent))
+
+
+def breaker_after(events: Sequence[PlanEvent]) -> str:
+    return next(e.stats.breaker for e in events if isinstance(e, RoundDone))
+
+
+@contextmanager
+def service_for(backend: OpenAIBackend | OllamaBackend) -> Iterator[
+    tuple[PlannerService, SteppableClock]
+]:
+    clock = SteppableClock()
+    service = PlannerService(backend, SETTINGS, seed=5, clock=clock, env=ENV)
+    try:
+        yield service, clock
+    finally:
+        service.close()
+    assert not [t for t in threading.enumerate() if t.name == "squadmind-planner"]
+
+
+def open_then_close(
+    service: PlannerService, clock: SteppableClock, heal: Callable[[], None]
+) -> list[list[PlanEvent]]:
+    """Rounds until the breaker opens; one refused round; heal, end the cooldown, and a
+    round that closes it. Returns every round's events."""
+    rounds: list[list[PlanEvent]] = []
+    while service.core.breaker.openings == 0:
+        assert len(rounds) < 3, "the breaker did not open within 3 failing rounds"
+        rounds.append(play_round(service, len(rounds) + 1))
+    assert breaker_after(rounds[-1]) == "open"
+
+    refused = play_round(service, len(rounds) + 1)  # within the cooldown
+    rounds.append(refused)
+    assert requests_sent(refused) == 0, "an open breaker lets no request out"
+    assert causes(refused) == {"circuit_open"}
+
+    heal()
+    clock.step(COOLDOWN_S)
+    assert service.breaker_state() == "half_open"
+    healed = play_round(service, len(rounds) + 1)
+    rounds.append(healed)
+    assert breaker_after(healed) == "closed"
+    assert service.breaker_state() == "closed"
+    assert llm_plans(healed) == len(AGENTS), "the healed server planned every agent"
+    return rounds
+
+
+# --------------------------------------------------------------------------- the sim's faults
+
+
+def test_every_fault_kind_has_a_test() -> None:
+    assert set(CAUSES_OF) == set(FAULT_KINDS)
+
+
+@pytest.mark.parametrize("kind", sorted(SERVER_FAULTS))
+def test_server_fault_opens_the_breaker_and_it_closes_again(kind: FaultKind) -> None:
+    with SimServer(preset="instant", seed=7, faults=FaultConfig.only(kind)) as server:
+        backend = OpenAIBackend(server.url, "sim-instant", profile="vllm")
+        with service_for(backend) as (service, clock):
+
+            def heal() -> None:
+                server.sim.faults = FaultConfig.none()
+
+            rounds = open_then_close(service, clock, heal)
+    failing = [e for r in rounds[:-2] for e in r]
+    assert CAUSES_OF[kind] <= causes(failing), causes(failing)
+
+
+@pytest.mark.parametrize("kind", sorted(set(FAULT_KINDS) - SERVER_FAULTS))
+def test_text_fault_falls_back_per_agent_and_leaves_the_breaker_closed(kind: FaultKind) -> None:
+    """Bad text is the model's failing, not the server's: the affected agents are
+    re-requested or fall back with the cause, the others keep their LLM plans."""
+    with SimServer(preset="instant", seed=7, faults=FaultConfig.only(kind)) as server:
+        backend = OllamaBackend(server.url, "sim-instant")
+        with service_for(backend) as (service, _):
+            rounds = [play_round(service, i) for i in (1, 2, 3)]
+            assert service.breaker_state() == "closed"
+            assert service.core.breaker.openings == 0
+    seen = causes([e for r in rounds for e in r])
+    assert seen == CAUSES_OF[kind], seen
+    if kind == "prose_fences":
+        assert all(llm_plans(r) == len(AGENTS) for r in rounds)
+
+
+# --------------------------------------------------------------------------- scripted servers
+
+
+def sse_plans(request: Request) -> list[Action]:
+    """A quick, valid OpenAI stream with a legal plan for every agent asked for."""
+    user = next(m["content"] for m in request.json()["messages"] if m["role"] == "user")
+    ids = [snap.me.id for snap in decode_agent_blocks(user)]
+    plans = ",".join(f'{{"agent_id":{a},"steps":[{{"act":"Scan"}},{{"act":"Wait"}}]}}' for a in ids)
+    body = json.dumps({"choices": [{"index": 0, "delta": {"content": f'{{"plans":[{plans}]}}'}}]})
+    finish = json.dumps({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    return [
+        head(200, [("Content-Type", "text/event-stream")]),
+        chunk(f"data: {body}\n\n".encode()),
+        chunk(f"data: {finish}\n\ndata: [DONE]\n\n".encode()),
+        b"0\r\n\r\n",
+    ]
+
+
+def byte_by_byte(script: Sequence[Action], pause: float) -> list[Action]:
+    """The same reply, one byte at a time with a pause before each."""
+    out: list[Action] = []
+    for action in script:
+        if isinstance(action, bytes):
+            for i in range(len(action)):
+                out += [Pause(pause), action[i : i + 1]]
+        else:
+            out.append(action)
+    return out
+
+
+class Endless(Sequence[Action]):
+    """A script that never ends: `first`, then `piece` (and `pause`) forever."""
+
+    def __init__(self, first: bytes, piece: bytes, pause: float = 0.0) -> None:
+        self._first = first
+        self._step: tuple[Action, ...] = (Pause(pause), piece) if pause else (piece,)
+
+    def __len__(self) -> int:
+        return sys.maxsize
+
+    @overload
+    def __getitem__(self, index: int) -> Action: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Action]: ...
+
+    def __getitem__(self, index: int | slice) -> Action | Sequence[Action]:
+        if isinstance(index, slice):
+            raise TypeError("an endless script cannot be sliced")
+        if index == 0:
+            return self._first
+        return self._step[(index - 1) % len(self._step)]
+
+
+def test_refused_connections_open_the_breaker_and_a_server_that_comes_up_closes_it() -> None:
+    port = closed_port()
+    backend = OpenAIBackend(f"http://127.0.0.1:{port}", "sim-instant", profile="vllm")
+    server = SimServer(preset="instant", seed=7, port=port)
+    try:
+        with service_for(backend) as (service, clock):
+            rounds = open_then_close(service, clock, server.start)
+    finally:
+        server.stop()
+    assert "connect" in causes([e for r in rounds[:-2] for e in r])
+
+
+def test_a_byte_by_byte_server_slower_than_the_budget_is_cut_and_trips_the_breaker() -> None:
+    slow = {"on": True}
+
+    def handler(request: Request) -> list[Action]:
+        reply = sse_plans(request)
+        # 20 ms per byte: the ~600-byte reply would take ~12 s, far past the budget.
+        return byte_by_byte(reply, 0.02) if slow["on"] else reply
+
+    with LoopbackServer(handler) as server:
+        backend = OpenAIBackend(server.url, "sim-instant", profile="vllm")
+        with service_for(backend) as (service, clock):
+            rounds = open_then_close(service, clock, lambda: slow.update(on=False))
+    assert causes(rounds[0]) == {"timeout"}
+
+
+def endless_content() -> Endless:
+    piece = json.dumps({"choices": [{"index": 0, "delta": {"content": "ab" * 2048}}]})
+    return Endless(
+        head(200, [("Content-Type", "text/event-stream")]),
+        chunk(f"data: {piece}\n\n".encode()),
+    )
+
+
+def test_an_endless_stream_is_cut_by_the_size_bound_with_cause_oversize() -> None:
+    with LoopbackServer(lambda request: endless_content()) as server:
+        backend = OpenAIBackend(server.url, "sim-instant", profile="vllm")
+        with service_for(backend) as (service, _):
+            rounds = [play_round(service, i) for i in (1, 2)]
+            # A too-long answer is the model's doing: the server is not unhealthy.
+            assert service.breaker_state() == "closed"
+    for events in rounds:
+        assert causes(events) == {"oversize"}
+
+
+def test_an_endless_trickle_of_keepalives_is_cut_by_the_timeout() -> None:
+    trickle = Endless(
+        head(200, [("Content-Type", "text/event-stream")]), chunk(b": keep-alive\n\n"), 0.01
+    )
+    endless = {"on": True}
+
+    def handler(request: Request) -> Sequence[Action]:
+        return trickle if endless["on"] else sse_plans(request)
+
+    with LoopbackServer(handler) as server:
+        backend = OpenAIBackend(server.url, "sim-instant", profile="vllm")
+        with service_for(backend) as (service, clock):
+            rounds = open_then_close(service, clock, lambda: endless.update(on=False))
+    assert causes(rounds[0]) == {"timeout"}
