@@ -60,3 +60,30 @@ def agents(n: int, turn: int = 0, first_clone: int = 0) -> tuple[Snapshot, ...]:
 
 def ids(snaps: Sequence[Snapshot]) -> list[int]:
     return [s.me.id for s in snaps]
+
+
+@functools.cache
+def played_rounds(scenario: str = "village", turns: int = 20) -> tuple[tuple[Snapshot, ...], ...]:
+    """Each squad's snapshots at the start of each of `turns` turns of heuristic play.
+
+    A match that ends early is followed by a fresh one with the next seed, so exactly
+    `turns` turns are seen whatever the outcome of each match.
+    """
+    from game.controllers import HeuristicController  # the rule planner, only when needed
+
+    rounds: list[tuple[Snapshot, ...]] = []
+    played = 0
+    seed = 0
+    while played < turns:
+        world = World(load(scenario), random.Random(seed))
+        ctl = HeuristicController(random.Random(seed))
+        while played < turns and world.winner is None:
+            for squad in ("red", "blue"):
+                rounds.append(tuple(take(world, u.id) for u in world.living(squad)))
+            for squad in ("red", "blue"):
+                for uid, steps in ctl.plan_turn(world, squad).items():
+                    world.assign_plan(uid, steps)
+            world.step_turn()
+            played += 1
+        seed += 1
+    return tuple(rounds)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import random
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -16,7 +17,7 @@ from planner import bench_data
 from planner.bench_stats import fmt, percentile, table
 from planner.cache import PlanCache, cache_key, similarity_key
 from planner.fallback import Tier
-from planner.prompts import build_batch_prompt
+from planner.prompts import build_batch_prompt, build_single_prompt, prompt_chars
 from planner.simmodel import compose_plans, serialise, tokenize
 from planner.stream import PlanStreamParser
 
@@ -152,11 +153,42 @@ def prompts(agents: Sequence[int] = (1, 10, 100), repeats: int = 5) -> list[dict
     return rows
 
 
+def prompt_sizes(turns: int = 20) -> list[dict[str, Any]]:
+    """Characters sent, over every agent of `turns` seeded turns of village: the single-agent
+    prompt per tier, and what each agent adds to a batch."""
+    rows = []
+    rounds = bench_data.played_rounds("village", turns)
+    for tier in (Tier.simplified_llm, Tier.full_llm):
+        singles = [prompt_chars(build_single_prompt(s, tier)) for r in rounds for s in r]
+        added = [
+            (
+                prompt_chars(build_batch_prompt(r, tier))
+                - prompt_chars(build_batch_prompt(r[:1], tier))
+            )
+            / (len(r) - 1)
+            for r in rounds
+            if len(r) > 1
+        ]
+        rows.append(
+            {
+                "tier": tier.value,
+                "agents_seen": len(singles),
+                "single_max": max(singles),
+                "single_mean": statistics.fmean(singles),
+                "system_chars": len(build_single_prompt(rounds[0][0], tier).system),
+                "per_agent_max": max(added),
+                "per_agent_mean": statistics.fmean(added),
+            }
+        )
+    return rows
+
+
 def run_all(quick: bool = False) -> dict[str, list[dict[str, Any]]]:
     return {
         "parser": parser(repeats=2 if quick else 5),
         "cache": cache(lookups=5_000 if quick else 20_000),
         "prompts": prompts(repeats=2 if quick else 5),
+        "prompt_sizes": prompt_sizes(),
     }
 
 
@@ -179,6 +211,20 @@ def render(micro: dict[str, list[dict[str, Any]]]) -> str:
         [str(r["agents"]), fmt(r["us_per_agent"], 1), fmt(r["user_chars_per_agent"], 0)]
         for r in micro["prompts"]
     ]
+    size_rows = [
+        [
+            r["tier"],
+            str(r["agents_seen"]),
+            str(r["single_max"]),
+            fmt(r["single_mean"], 0),
+            str(r["system_chars"]),
+            fmt(r["per_agent_max"], 0),
+            fmt(r["per_agent_mean"], 0),
+        ]
+        for r in micro["prompt_sizes"]
+    ]
+    simplified, full = micro["prompt_sizes"]
+    ratio = simplified["single_max"] / full["single_max"]
     return "\n\n".join(
         [
             "Stream parser (answer fed in ~4-char tokens)\n"
@@ -186,5 +232,20 @@ def render(micro: dict[str, list[dict[str, Any]]]) -> str:
             "Prompt cache lookups\n" + table(("lookup", "entries", "p50 us", "p95 us"), cache_rows),
             "Prompt building (simplified tier)\n"
             + table(("agents", "us/agent", "prompt chars/agent"), prompt_rows),
+            "Prompt sizes, 20 seeded turns of village (characters; limits: single simplified "
+            "<= 400, each agent added <= 220)\n"
+            + table(
+                (
+                    "tier",
+                    "agents",
+                    "single max",
+                    "single mean",
+                    "system",
+                    "per agent max",
+                    "per agent mean",
+                ),
+                size_rows,
+            )
+            + f"\nsimplified / full (largest single prompts): {ratio:.3f}",
         ]
     )

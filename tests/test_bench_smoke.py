@@ -67,8 +67,12 @@ def test_micro_benchmarks_report_every_case() -> None:
     assert {r["case"] for r in cache} >= {"hit", "miss", "similarity hit"}
     prompts = bench_micro.prompts(agents=(1, 3), repeats=1)
     assert [r["agents"] for r in prompts] == [1, 3]
-    text = bench_micro.render({"parser": parser, "cache": cache, "prompts": prompts})
-    assert "us/token" in text and "p95 us" in text
+    sizes = bench_micro.prompt_sizes(turns=3)
+    assert [r["tier"] for r in sizes] == ["simplified_llm", "full_llm"]
+    assert sizes[0]["single_max"] <= 400 < sizes[1]["single_max"]
+    micro = {"parser": parser, "cache": cache, "prompts": prompts, "prompt_sizes": sizes}
+    text = bench_micro.render(micro)
+    assert "us/token" in text and "p95 us" in text and "simplified / full" in text
     targets = bench.micro_targets({"parser": parser, "cache": cache, "prompts": prompts})
     assert {t["unit"] for t in targets} == {"us", "x"}
 

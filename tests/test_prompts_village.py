@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import random
-from functools import cache
 
-from game import heuristic, scenarios
-from game.controllers import HeuristicController
-from game.snapshot import Snapshot, take
-from game.world import World
+from game import heuristic
+from game.snapshot import Snapshot
+from planner.bench_data import played_rounds
 from planner.fallback import Tier
 from planner.prompts import (
     SINGLE_PROMPT_LIMIT,
@@ -22,29 +20,8 @@ TURNS = 20
 MAX_AGENT_COST = 220
 
 
-@cache
 def village_rounds(turns: int = TURNS) -> tuple[tuple[Snapshot, ...], ...]:
-    """Each squad's snapshots at the start of each of `turns` turns of heuristic play.
-
-    A match that ends early is followed by a fresh one with the next seed, so exactly
-    `turns` turns are seen whatever the outcome of each match.
-    """
-    rounds: list[tuple[Snapshot, ...]] = []
-    played = 0
-    seed = 0
-    while played < turns:
-        world = World(scenarios.load("village"), random.Random(seed))
-        ctl = HeuristicController(random.Random(seed))
-        while played < turns and world.winner is None:
-            for squad in ("red", "blue"):
-                rounds.append(tuple(take(world, u.id) for u in world.living(squad)))
-            for squad in ("red", "blue"):
-                for uid, steps in ctl.plan_turn(world, squad).items():
-                    world.assign_plan(uid, steps)
-            world.step_turn()
-            played += 1
-        seed += 1
-    return tuple(rounds)
+    return played_rounds("village", turns)
 
 
 def all_snaps() -> list[Snapshot]:
