@@ -1,4 +1,14 @@
-"""`python -m game`: the window, or a headless match with `--headless`."""
+"""`python -m game`: the window, or a headless match with `--headless`.
+
+Exit codes:
+
+- 0: the match was played (or the window closed);
+- 1: `--replay` gave a different state_hash than the record's;
+- 2: bad input: arguments, a map, a record, or a server that cannot be used
+  (one line on stderr says which);
+- 130: interrupted (Ctrl-C / SIGINT); the planner thread is stopped and joined first,
+  even while a server is stalled mid-stream.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +23,22 @@ from game.headless import play, result_of, write_report
 from game.launch import Launch, build, build_replay
 from game.scenarios import MapError, Scenario, load, load_file
 
+EXIT_OK = 0
+EXIT_REPLAY_MISMATCH = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+"""128 + SIGINT, as shells report a process ended by Ctrl-C."""
+
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # before a match started (parsing, probing servers)
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.turns is not None and args.turns <= 0:
         fail(f"--turns must be a positive integer, got {args.turns}")
@@ -39,7 +63,7 @@ def _headless(args: argparse.Namespace, launch: Launch) -> int:
     except KeyboardInterrupt:
         session.close()
         print(f"{args.scenario}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     session.close()
     names = {"red": args.red, "blue": args.blue}
     result = result_of(session, names, _planning_report(args, launch))
@@ -52,13 +76,13 @@ def _headless(args: argparse.Namespace, launch: Launch) -> int:
                 f"{expected[:16]}",
                 file=sys.stderr,
             )
-            return 1
+            return EXIT_REPLAY_MISMATCH
         print(f"replay: state_hash matches the record ({expected[:16]})", file=sys.stderr)
     if args.report:
         _write(args.report, lambda path: write_report(path, result))
     if args.trace and launch.backend is not None:
         _write(args.trace, lambda path: Path(path).write_text(session.trace_json(), "utf-8"))
-    return 0
+    return EXIT_OK
 
 
 def _planning_report(args: argparse.Namespace, launch: Launch) -> dict[str, Any]:
@@ -92,7 +116,7 @@ def _window(args: argparse.Namespace, launch: Launch) -> int:
             script=args.script,
         )
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     finally:
         launch.session.close()
 

@@ -89,7 +89,10 @@ def build_parser() -> OneLineParser:
         ),
         epilog=(
             "Environment: OLLAMA_HOST, OLLAMA_MODEL, OPENAI_API_KEY, LLM_CACHE_CAP, "
-            "LLM_RETRY_MAX, LLM_BREAKER_THRESHOLD, LLM_TIMEOUT_MS."
+            "LLM_RETRY_MAX, LLM_BREAKER_THRESHOLD, LLM_TIMEOUT_MS. "
+            "Exit codes: 0 match played (or window closed); 1 --replay gave a different "
+            "state_hash than the record's; 2 bad input (arguments, map, record, server); "
+            "130 interrupted (Ctrl-C)."
         ),
     )
     match = p.add_argument_group("match")

@@ -53,11 +53,46 @@ class SoakResult:
         return self.samples[-1][1] - self.samples[0][1] if self.samples else 0
 
 
-def _sample(result: SoakResult, report: Callable[[str], None]) -> None:
+def _sample(result: SoakResult, run: Soak, report: Callable[[str], None]) -> None:
     gc.collect()  # count what is still referenced, not what awaits collection
     rss = rss_bytes()
+    result.turns, result.matches = run.turns, run.matches
     result.samples.append((result.turns, rss))
     report(f"turn {result.turns:>6}: rss {rss / MIB:8.1f} MiB ({result.matches} matches)")
+
+
+class Soak:
+    """Headless LLM-vs-heuristic matches, one after another, on one session."""
+
+    def __init__(self, faults: float, scenario: str = "village", *, seed: int = 0) -> None:
+        args = game_parser().parse_args(
+            ["--headless", "--backend", "sim", "--scenario", scenario, "--seed", str(seed)]
+            + (["--faults", str(faults)] if faults else [])
+        )
+        self.session = build(args, load(scenario), window=False).session
+        self.seed = seed
+        self.turns = 0
+        """Turns played in all (a match's last turn counts once it has started)."""
+        self.matches = 0
+        self._match_start = 0
+
+    def play(self, turns: int) -> None:
+        """Play on until `turns` more turns have been played."""
+        target = self.turns + turns
+        session = self.session
+        while self.turns < target:
+            session.step_tick()
+            self.turns = self._match_start + -(-session.world.tick // TICKS_PER_TURN)
+            if session.finished:
+                self.matches += 1
+                self._match_start = self.turns
+                # A new seed per match: the same match again would be served from the
+                # plan cache, and the server (and its faults) would hardly be asked.
+                session.seed = self.seed + self.matches
+                session.restart()
+
+    def close(self) -> None:
+        self.session.close()
 
 
 def soak(
@@ -69,33 +104,16 @@ def soak(
     every: int = 200,
     report: Callable[[str], None] = print,
 ) -> SoakResult:
-    """Play at least `turns` turns of headless LLM-vs-heuristic matches with faults."""
-    args = game_parser().parse_args(
-        ["--headless", "--backend", "sim", "--scenario", scenario, "--seed", str(seed)]
-        + (["--faults", str(faults)] if faults else [])
-    )
-    session = build(args, load(scenario), window=False).session
+    """Play at least `turns` turns, sampling resident memory every `every` turns."""
+    run = Soak(faults, scenario, seed=seed)
     result = SoakResult()
-    next_sample = every
     try:
-        _sample(result, report)
-        match_start = 0
-        while result.turns < turns:
-            session.step_tick()
-            played = -(-session.world.tick // TICKS_PER_TURN)
-            if session.finished:
-                result.turns = match_start + played
-                result.matches += 1
-                match_start = result.turns
-                session.restart()
-            else:
-                result.turns = match_start + played
-            if result.turns >= next_sample and result.turns < turns:
-                _sample(result, report)
-                next_sample += every
-        _sample(result, report)
+        _sample(result, run, report)
+        while run.turns < turns:
+            run.play(min(every - run.turns % every, turns - run.turns))
+            _sample(result, run, report)
     finally:
-        session.close()
+        run.close()
     report(
         f"{result.turns} turns, {result.matches} matches, faults {faults:.0%}: "
         f"rss {result.samples[0][1] / MIB:.1f} -> {result.samples[-1][1] / MIB:.1f} MiB, "

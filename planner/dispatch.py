@@ -376,6 +376,7 @@ class RoundRun:
                 self.core.rng,
                 on_retry=on_retry,
                 deadline=self.deadline,
+                failed=lambda cut: cut,
             )
         except PlannerError as exc:
             self.core.telemetry.incr("errors")
@@ -385,8 +386,10 @@ class RoundRun:
                 if agent_id in self.pending:
                     self.causes[agent_id] = (cause, exc.message)
 
-    async def _attempt(self, req: _Request, llm_request: LLMRequest) -> None:
-        """One try; raises only when nothing was delivered (so a retry is safe)."""
+    async def _attempt(self, req: _Request, llm_request: LLMRequest) -> PlannerError | None:
+        """One try; raises only when nothing was delivered (so a retry is safe). A stream
+        that broke after some of its plans were delivered returns its error instead: not
+        retried, but counted against the breaker."""
         self.requests += 1
         self.core.telemetry.incr("requests")
         expected = [i for i in req.snaps if i in self.pending]
@@ -403,7 +406,7 @@ class RoundRun:
                 if not await self._consume(req, llm_request, parser, answer):
                     self._late(req)
                     self._ended(req, answer, "late")
-                    return
+                    return None
         except TimeoutError:
             error = BackendTimeout(
                 f"no complete answer within {self.core.timeouts.request_ms:.0f} ms"
@@ -419,7 +422,7 @@ class RoundRun:
                 if agent_id in self.pending:
                     self.causes[agent_id] = (exc.cause, exc.message)
                     self.cut_short.add(agent_id)
-            return
+            return exc
         self.core.telemetry.incr("successes")
         self._ended(req, answer, answer.finish_reason or "stop")
         summary = parser.finish()
@@ -435,6 +438,7 @@ class RoundRun:
                 self.causes[agent_id] = (
                     ("parse_error", detail) if truncated else ("missing_from_batch", detail)
                 )
+        return None
 
     async def _consume(
         self,

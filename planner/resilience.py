@@ -290,13 +290,16 @@ async def call_with_retry(
     rng: random.Random,
     on_retry: OnRetry | None = None,
     deadline: RoundDeadline | None = None,
+    failed: Callable[[T], PlannerError | None] | None = None,
 ) -> T:
     """Run `fn` with retries for transient PlannerErrors, through the breaker.
 
     Raises CircuitOpen (no request made) when the breaker refuses, the last error once
     attempts run out, a non-transient error at once, and the last error early when the
     backoff would outlive the round's deadline. Anything not a PlannerError (bugs,
-    cancellation) passes straight through.
+    cancellation) passes straight through. `failed(result)` names a failure that still
+    returned something useful (a stream cut after some plans landed): it is counted
+    against the breaker like a raised one, but not retried.
     """
     attempt = 0
     last: PlannerError | None = None
@@ -308,8 +311,13 @@ async def call_with_retry(
             result = await fn()
         except PlannerError as exc:
             last = exc
-            if breaker is not None and counts_against_breaker(exc):
-                breaker.record_failure()
+            if breaker is not None:
+                if counts_against_breaker(exc):
+                    breaker.record_failure()
+                else:
+                    # No verdict on the server (too long an answer): a half-open breaker
+                    # must not wait forever for this probe's report.
+                    breaker.abandon()
             if not exc.transient or attempt >= policy.max_attempts:
                 raise
             wait = policy.delay(attempt, exc, rng)
@@ -325,5 +333,9 @@ async def call_with_retry(
                 breaker.abandon()
             raise
         if breaker is not None:
-            breaker.record_success()
+            cut = None if failed is None else failed(result)
+            if cut is None or not counts_against_breaker(cut):
+                breaker.record_success()
+            else:
+                breaker.record_failure()
         return result

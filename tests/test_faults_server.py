@@ -16,6 +16,7 @@ the planner thread's events is bounded polling, as in tests/test_service_thread.
 from __future__ import annotations
 
 import json
+import random
 import sys
 import threading
 import time
@@ -28,16 +29,15 @@ import pytest
 from game.controllers import HeuristicController
 from game.scenarios import load
 from game.session import Session
+from game.world import TICK_SECONDS, TICKS_PER_TURN
 from planner.backends.ollama import OllamaBackend
 from planner.backends.openai import OpenAIBackend
 from planner.clock import MonotonicClock
 from planner.errors import Cause
 from planner.events import (
     AgentFellBack,
-    FirstToken,
     PlanDelivered,
     PlanEvent,
-    RequestSent,
     RoundDone,
 )
 from planner.fallback import LLM_TIERS
@@ -77,6 +77,8 @@ CAUSES_OF: dict[FaultKind, set[Cause]] = {
     "disconnect": {"connect"},
 }
 
+TEXT_CAUSES: set[Cause] = {"parse_error", "missing_from_batch", "validation_error"}
+
 
 class SteppableClock(MonotonicClock):
     """Real time plus an offset that only the test moves (between rounds)."""
@@ -94,23 +96,8 @@ class SteppableClock(MonotonicClock):
 # --------------------------------------------------------------------------- helpers
 
 
-@overload
 def wait_for(service: PlannerService, done: Callable[[list[PlanEvent]], bool]) -> list[PlanEvent]:
-    ...
-
-
-@overload
-def wait_for(
-    service: PlannerService, done: Callable[[list[PlanEvent]], bool], seen: list[PlanEvent]
-) -> list[PlanEvent]: ...
-
-
-def wait_for(
-    service: PlannerService,
-    done: Callable[[list[PlanEvent]], bool],
-    seen: list[PlanEvent] | None = None,
-) -> list[PlanEvent]:
-    seen = [] if seen is None else seen
+    seen: list[PlanEvent] = []
     limit = time.monotonic() + WAIT_S
     while not done(seen):
         assert time.monotonic() < limit, f"timed out; events so far: {seen}"
@@ -143,13 +130,12 @@ def causes(events: Sequence[PlanEvent]) -> set[str]:
 
 
 def llm_plans(events: Sequence[PlanEvent]) -> int:
-    return sum(
-        1 for e in events if isinstance(e, PlanDelivered) and e.outcome.tier in LLM_TIERS
-    )
+    return sum(1 for e in events if isinstance(e, PlanDelivered) and e.outcome.tier in LLM_TIERS)
 
 
-def requests_sent(events: Sequence[PlanEvent]) -> int:
-    return sum(1 for e in events if isinstance(e, RequestSent))
+def requests_made(events: Sequence[PlanEvent]) -> int:
+    """Requests that really went out (an open breaker refuses before the attempt)."""
+    return sum(e.stats.requests for e in events if isinstance(e, RoundDone))
 
 
 def breaker_after(events: Sequence[PlanEvent]) -> str:
@@ -157,9 +143,9 @@ def breaker_after(events: Sequence[PlanEvent]) -> str:
 
 
 @contextmanager
-def service_for(backend: OpenAIBackend | OllamaBackend) -> Iterator[
-    tuple[PlannerService, SteppableClock]
-]:
+def service_for(
+    backend: OpenAIBackend | OllamaBackend,
+) -> Iterator[tuple[PlannerService, SteppableClock]]:
     clock = SteppableClock()
     service = PlannerService(backend, SETTINGS, seed=5, clock=clock, env=ENV)
     try:
@@ -170,7 +156,7 @@ def service_for(backend: OpenAIBackend | OllamaBackend) -> Iterator[
 
 
 def open_then_close(
-    service: PlannerService, clock: SteppableClock, heal: Callable[[], None]
+    service: PlannerService, clock: SteppableClock, heal: Callable[[], object]
 ) -> list[list[PlanEvent]]:
     """Rounds until the breaker opens; one refused round; heal, end the cooldown, and a
     round that closes it. Returns every round's events."""
@@ -182,7 +168,7 @@ def open_then_close(
 
     refused = play_round(service, len(rounds) + 1)  # within the cooldown
     rounds.append(refused)
-    assert requests_sent(refused) == 0, "an open breaker lets no request out"
+    assert requests_made(refused) == 0, "an open breaker lets no request out"
     assert causes(refused) == {"circuit_open"}
 
     heal()
@@ -215,6 +201,10 @@ def test_server_fault_opens_the_breaker_and_it_closes_again(kind: FaultKind) -> 
             rounds = open_then_close(service, clock, heal)
     failing = [e for r in rounds[:-2] for e in r]
     assert CAUSES_OF[kind] <= causes(failing), causes(failing)
+    if kind == "disconnect":
+        # The stream broke after some plans had landed: those are kept, and the broken
+        # connection still counts against the breaker.
+        assert llm_plans(failing) > 0
 
 
 @pytest.mark.parametrize("kind", sorted(set(FAULT_KINDS) - SERVER_FAULTS))
@@ -228,7 +218,9 @@ def test_text_fault_falls_back_per_agent_and_leaves_the_breaker_closed(kind: Fau
             assert service.breaker_state() == "closed"
             assert service.core.breaker.openings == 0
     seen = causes([e for r in rounds for e in r])
-    assert seen == CAUSES_OF[kind], seen
+    # A corrupted wrapper can lose every agent of the batch (missing_from_batch), and a
+    # re-request may meet another kind of damage; the kind's own cause must be there.
+    assert CAUSES_OF[kind] <= seen <= CAUSES_OF[kind] | TEXT_CAUSES, seen
     if kind == "prose_fences":
         assert all(llm_plans(r) == len(AGENTS) for r in rounds)
 
@@ -347,3 +339,48 @@ def test_an_endless_trickle_of_keepalives_is_cut_by_the_timeout() -> None:
         with service_for(backend) as (service, clock):
             rounds = open_then_close(service, clock, lambda: endless.update(on=False))
     assert causes(rounds[0]) == {"timeout"}
+
+
+# --------------------------------------------------------------------------- the frame loop
+
+
+def test_the_frame_loop_never_waits_for_a_stalled_stream() -> None:
+    """100 frames of Session.update() while the planner's stream is stalled: each
+    returns at once (the frame loop only drains a queue), and the round is still open."""
+    scenario = load("village")
+    with SimServer(preset="instant", seed=3, faults=FaultConfig.only("stall")) as server:
+        backend = OpenAIBackend(server.url, "sim-instant", profile="vllm")
+        service = PlannerService(
+            backend, PlannerSettings(budget_ms=60_000), seed=3, env={"LLM_TIMEOUT_MS": "60000"}
+        )
+        blue = HeuristicController(random.Random(1))
+        session = Session(scenario, 1, scenario.turn_limit, {"blue": blue}, service, ("red",))
+        try:
+            session.update(TICK_SECONDS)  # the first tick: the turn starts, red's round is sent
+            limit = time.monotonic() + WAIT_S
+            while session.log.rounds[-1].first_token_ms is None:  # bytes came, then nothing
+                assert time.monotonic() < limit, "no first token"
+                session.update(0.0)
+                time.sleep(0.002)
+            frames: list[float] = []
+            for _ in range(100):
+                started = time.perf_counter()
+                session.update(1 / 60)
+                frames.append(time.perf_counter() - started)
+            drains = time.perf_counter()
+            for _ in range(1000):
+                service.drain()
+            drain_s = time.perf_counter() - drains
+            assert session.world.tick < TICKS_PER_TURN, "still the first turn"
+            assert not session.log.rounds[-1].done, "the stalled round is still open"
+        finally:
+            closing = time.perf_counter()
+            session.close()
+            close_s = time.perf_counter() - closing
+    # Generous bounds (a loaded CI machine): a frame that waited on the planner would
+    # take the whole 60 s budget.
+    assert sum(frames) < 2.0, f"100 frames took {sum(frames):.3f}s"
+    assert max(frames) < 0.5, f"slowest frame {max(frames):.3f}s"
+    assert drain_s < 1.0, f"1000 drains took {drain_s:.3f}s"
+    assert close_s < 1.0, f"close took {close_s:.3f}s"
+    assert not [t for t in threading.enumerate() if t.name == "squadmind-planner"]
