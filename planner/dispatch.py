@@ -68,6 +68,9 @@ RE_REQUESTED: frozenset[Cause] = frozenset(
 """Faults of the answer, worth asking once more. A request that failed whole (after its
 retries) is not asked again; the server is the problem, and the heuristic is faster."""
 
+DEADLINE_MARGIN_S = 0.002
+"""A request's own timeout fires this much before the round's deadline."""
+
 TOKENS_PER_PLAN = 60
 """max_tokens budget per agent asked for (a plan is ~20-40 tokens; room for chatter)."""
 
@@ -396,10 +399,14 @@ class RoundRun:
         parser = PlanStreamParser(expected_ids=expected)
         delivered_before = len(self.pending)
         answer = _Answer(started_at=self._now())
+        # On the wall clock a request ends just before the round does, so that a server
+        # with nothing to show by then is a failure the breaker sees (not a silent cut).
+        limit = self.core.timeouts.request_s
+        if not self.core.virtual:
+            left = self.deadline.remaining(self.core.clock.now()) - DEADLINE_MARGIN_S
+            limit = max(0.001, min(limit, left))
         timeout: contextlib.AbstractContextManager[object] = (
-            contextlib.nullcontext()
-            if self.core.virtual
-            else anyio.fail_after(self.core.timeouts.request_s)
+            contextlib.nullcontext() if self.core.virtual else anyio.fail_after(limit)
         )
         try:
             with timeout:
@@ -408,10 +415,19 @@ class RoundRun:
                     self._ended(req, answer, "late")
                     return None
         except TimeoutError:
+            by_deadline = limit < self.core.timeouts.request_s
             error = BackendTimeout(
-                f"no complete answer within {self.core.timeouts.request_ms:.0f} ms"
+                "no plan before the round deadline"
+                if by_deadline
+                else f"no complete answer within {self.core.timeouts.request_ms:.0f} ms"
             )
+            if by_deadline:
+                error.cause = "deadline"
             self._ended(req, answer, "error", error)
+            if by_deadline and len(self.pending) != delivered_before:
+                # A slow server that did deliver: its other agents are late, not failed.
+                self._late(req)
+                return None
             raise error from None
         except PlannerError as exc:
             self._ended(req, answer, "error", exc)

@@ -83,3 +83,32 @@ def test_a_new_round_cancels_the_squads_unfinished_one() -> None:
     assert not any(isinstance(e, RoundDone) and e.round_id == 1 for e in seen)
     second = [e for e in seen if isinstance(e, PlanDelivered) and e.round_id == 2]
     assert len(second) == len(planning_round(2).snapshots)
+
+
+def test_a_server_stalled_past_the_deadline_opens_the_breaker() -> None:
+    # Default request timeout (10 s), a short round: the request is cut at the deadline,
+    # and a server with nothing to show by then counts as failing.
+    sim = SimBackend.create("gpu", seed=6, faults=FaultConfig.only("stall"))
+    env = {"LLM_BREAKER_THRESHOLD": "2", "LLM_RETRY_MAX": "1"}
+    settings = PlannerSettings(budget_ms=100)
+    with PlannerService(sim, settings, seed=6, env=env) as service:
+        seen: list[PlanEvent] = []
+        for round_id in (1, 2, 3):
+            service.submit(planning_round(round_id))
+            wait_for(
+                service,
+                seen,
+                lambda s, r=round_id: any(isinstance(e, RoundDone) and e.round_id == r for e in s),
+            )
+        assert service.breaker_state() == "open"
+    causes = {
+        e.round_id: {
+            p.outcome.cause
+            for p in seen
+            if isinstance(p, PlanDelivered) and p.round_id == e.round_id
+        }
+        for e in seen
+        if isinstance(e, RoundDone)
+    }
+    assert causes[1] == {"deadline"} and causes[2] == {"deadline"}
+    assert causes[3] == {"circuit_open"}
