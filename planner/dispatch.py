@@ -135,6 +135,10 @@ class _Request:
     first_token_at: float | None = None
     last_at: float = 0.0
     """The latest instant this request's stream reached (its own timeline)."""
+    system: str = ""
+    user: str = ""
+    announced: bool = False
+    """RequestSent emitted: only once an attempt really goes out (the breaker let it)."""
 
 
 class RoundRun:
@@ -347,24 +351,15 @@ class RoundRun:
         )
         sent_at = self._now()
         req = _Request(
-            next(self.core.request_ids), tier, wanted, parts.agent_blocks, sent_at, last_at=sent_at
+            next(self.core.request_ids),
+            tier,
+            wanted,
+            parts.agent_blocks,
+            sent_at,
+            last_at=sent_at,
+            system=parts.system,
+            user=parts.user,
         )
-        self.emit(
-            RequestSent(
-                self.round.round_id,
-                self.round.squad,
-                req.request_id,
-                ids,
-                tier,
-                len(parts.system),
-                len(parts.user),
-                req.sent_at,
-                parts.system,
-                parts.user,
-            )
-        )
-        for agent_id in ids:
-            self._trace(agent_id).requested_at = req.sent_at
 
         def on_retry(attempt: int, exc: PlannerError, wait: float) -> None:
             self.retries += 1
@@ -395,6 +390,8 @@ class RoundRun:
         retried, but counted against the breaker."""
         self.requests += 1
         self.core.telemetry.incr("requests")
+        if not req.announced:
+            self._announce(req)
         expected = [i for i in req.snaps if i in self.pending]
         parser = PlanStreamParser(expected_ids=expected)
         delivered_before = len(self.pending)
@@ -522,6 +519,26 @@ class RoundRun:
                 answer.started_at,
             )
         )
+
+    def _announce(self, req: _Request) -> None:
+        req.announced = True
+        req.sent_at = req.last_at = self._now()
+        self.emit(
+            RequestSent(
+                self.round.round_id,
+                self.round.squad,
+                req.request_id,
+                tuple(sorted(req.snaps)),
+                req.tier,
+                len(req.system),
+                len(req.user),
+                req.sent_at,
+                req.system,
+                req.user,
+            )
+        )
+        for agent_id in req.snaps:
+            self._trace(agent_id).requested_at = req.sent_at
 
     def _end_of(self, req: _Request) -> float:
         """Now, on this request's timeline (virtual: its last chunk's instant)."""

@@ -169,6 +169,7 @@ def test_an_open_breaker_routes_straight_to_the_heuristic() -> None:
         core.breaker.record_failure()
     events = run_round(core, PlannerSettings(), planning)
     assert backend.requests == []
+    assert not any(isinstance(e, RequestSent) for e in events)  # nothing left: nothing shown
     assert {e.outcome.cause for e in delivered(events)} == {"circuit_open"}
     assert {e.outcome.tier for e in delivered(events)} == {Tier.heuristic}
 
