@@ -74,6 +74,7 @@ def run_stress(
             hit_waits: list[float] = []
             round_ms: list[float] = []
             tiers: Counter[str] = Counter()
+            causes: Counter[str] = Counter()
             hits = plans = rounds = 0
             clone = FRESH_FIRST_CLONE
             step = math.ceil(agents / len(bench_data.base_snapshots()))
@@ -96,6 +97,8 @@ def run_stress(
                     plans += 1
                     waits.append(p.plan_wait_ms)
                     tiers["cache" if p.outcome.from_cache else p.outcome.tier.value] += 1
+                    if p.outcome.cause is not None:
+                        causes[p.outcome.cause] += 1
                     if p.outcome.from_cache:
                         hits += 1
                         hit_waits.append(p.plan_wait_ms)
@@ -126,11 +129,13 @@ def run_stress(
         "hit_wait_p95_ms": percentile(hit_waits, 95),
         "round_p95_ms": percentile(round_ms, 95),
         "tiers": dict(tiers),
+        "fallback_causes": dict(causes),
     }
 
 
 def render(s: dict[str, Any]) -> str:
     tiers = ", ".join(f"{k} {v}" for k, v in sorted(s["tiers"].items()))
+    causes = ", ".join(f"{k} {v}" for k, v in sorted(s["fallback_causes"].items())) or "none"
     row = [
         str(s["agents"]),
         f"{s['mode']} np={s['num_parallel']}",
@@ -158,5 +163,5 @@ def render(s: dict[str, Any]) -> str:
     return (
         f"Stress ({s['duration_s']:.0f} s, preset {s['preset']})\n"
         + table(headers, [row])
-        + f"\nplans by source: {tiers}"
+        + f"\nplans by source: {tiers}; fallback causes: {causes}"
     )
