@@ -7,6 +7,7 @@ calls on this machine; nothing here does I/O.
 from __future__ import annotations
 
 import functools
+import gc
 import random
 import statistics
 import time
@@ -28,12 +29,20 @@ OPTIONS = {"scenario": bench_data.SCENARIO, "size": [49, 32]}
 
 
 def _best_of(repeats: int, run: Callable[[], None]) -> float:
-    """Seconds of the fastest of `repeats` runs (the least disturbed by other load)."""
+    """Seconds of the fastest of `repeats` runs (the least disturbed by other load), with
+    the garbage collector paused as timeit does: a collection landing in one run is noise
+    about the heap, not a cost of the code measured."""
     best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - t)
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(repeats):
+            t = time.perf_counter()
+            run()
+            best = min(best, time.perf_counter() - t)
+    finally:
+        if was_enabled:
+            gc.enable()
     return best
 
 
