@@ -27,7 +27,7 @@ from game.snapshot import take
 from game.steps import FULL_TOOLS, Step
 from game.world import TICK_SECONDS, TICKS_PER_TURN, World
 from planner.clock import VirtualClock
-from planner.dispatch import PlanningRound
+from planner.core import PlanningRound
 from planner.events import PlanDelivered, PlanEvent, RoundDone, RoundStats
 from planner.fallback import LLM_TIERS, Tier, heuristic_plan
 from planner.schema import AgentPlan

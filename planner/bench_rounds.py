@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from game.snapshot import Snapshot
 from planner import bench_data
-from planner.dispatch import PlanningRound
+from planner.core import PlanningRound
 from planner.events import PlanDelivered, PlanEvent, RoundDone
 from planner.service import PlannerService
 

@@ -20,19 +20,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import itertools
-import random
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import anyio
 
-from game.grid import Grid
 from game.snapshot import Snapshot
-from game.steps import Step
-from planner.backends.base import Backend, Finished, LLMRequest, TextDelta, Usage
-from planner.cache import PlanCache, cache_key, similarity_key
-from planner.clock import Clock
+from planner.backends.base import Finished, LLMRequest, TextDelta, Usage
+from planner.cache import cache_key, similarity_key
+from planner.core import CachedPlan, PlannerCore, PlanningRound, validate_plan_steps
 from planner.errors import BackendTimeout, Cause, PlannerError, ResponseTooLarge
 from planner.events import (
     AgentFellBack,
@@ -50,16 +46,13 @@ from planner.fallback import TIER_TOOLS, AgentOutcome, Tier, heuristic_plan, nex
 from planner.prompts import build_batch_prompt
 from planner.resilience import (
     BreakerState,
-    CircuitBreaker,
-    RetryPolicy,
     RoundDeadline,
-    Timeouts,
     call_with_retry,
 )
-from planner.schema import AgentPlan, plan_json_schema
+from planner.schema import plan_json_schema
 from planner.settings import PlannerSettings
 from planner.stream import ParsedPlan, PlanStreamParser, RejectedElement
-from planner.telemetry import AgentTrace, RoundTrace, Telemetry
+from planner.telemetry import AgentTrace, RoundTrace
 from planner.validate import validate_plan
 
 RE_REQUESTED: frozenset[Cause] = frozenset(
@@ -73,46 +66,6 @@ DEADLINE_MARGIN_S = 0.002
 
 TOKENS_PER_PLAN = 60
 """max_tokens budget per agent asked for (a plan is ~20-40 tokens; room for chatter)."""
-
-
-@dataclass(frozen=True)
-class PlanningRound:
-    """What the game submits: one squad's snapshots for one turn."""
-
-    round_id: int
-    squad: str
-    snapshots: tuple[Snapshot, ...]
-    grid: Grid
-
-
-@dataclass(frozen=True)
-class CachedPlan:
-    steps: tuple[Step, ...]
-    tier: Tier
-
-
-@dataclass
-class PlannerCore:
-    """The long-lived state of the planner loop, shared by every round."""
-
-    backend: Backend
-    clock: Clock
-    cache: PlanCache[CachedPlan]
-    breaker: CircuitBreaker
-    retry: RetryPolicy
-    timeouts: Timeouts
-    rng: random.Random
-    virtual: bool = False
-    """Time comes from the backend's emission stamps, not from the clock."""
-    telemetry: Telemetry = field(default_factory=Telemetry)
-    request_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
-    _schemas: dict[tuple[Tier, int, int], dict[str, object]] = field(default_factory=dict)
-
-    def static_schema(self, tier: Tier, grid: Grid) -> dict[str, object]:
-        key = (tier, grid.width, grid.height)
-        if key not in self._schemas:
-            self._schemas[key] = plan_json_schema(TIER_TOOLS[tier], grid.width, grid.height)
-        return self._schemas[key]
 
 
 @dataclass
@@ -713,13 +666,3 @@ class RoundRun:
 
     def _trace(self, agent_id: int) -> AgentTrace:
         return self.trace.agent(agent_id)
-
-
-def validate_plan_steps(
-    steps: tuple[Step, ...], snap: Snapshot, grid: Grid, tier: Tier
-) -> tuple[Step, ...]:
-    """The legal remainder of a stored plan for this agent now (empty: unusable)."""
-    tools = TIER_TOOLS.get(tier)
-    if tools is None:  # rule-tier plans are never cached, but stay safe
-        return ()
-    return validate_plan(AgentPlan(agent_id=snap.me.id, steps=steps), snap, grid, tools).steps

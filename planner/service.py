@@ -28,7 +28,8 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from planner.backends.base import Backend
 from planner.cache import PlanCache
 from planner.clock import Clock, MonotonicClock, VirtualClock
-from planner.dispatch import CachedPlan, PlannerCore, PlanningRound, RoundRun
+from planner.core import CachedPlan, PlannerCore, PlanningRound
+from planner.dispatch import RoundRun
 from planner.events import PlanEvent, RoundCancelled
 from planner.resilience import CircuitBreaker, RetryPolicy, Timeouts
 from planner.settings import PlannerSettings

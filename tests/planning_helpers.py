@@ -26,7 +26,8 @@ from planner.backends.base import (
 )
 from planner.cache import PlanCache
 from planner.clock import VirtualClock
-from planner.dispatch import CachedPlan, PlannerCore, PlanningRound, RoundRun
+from planner.core import CachedPlan, PlannerCore, PlanningRound
+from planner.dispatch import RoundRun
 from planner.errors import PlannerError
 from planner.events import PlanEvent
 from planner.resilience import CircuitBreaker, RetryPolicy, Timeouts

@@ -10,7 +10,7 @@ from game.scenarios import Scenario, load, parse
 from game.session import Session
 from game.steps import MoveTo, Scan, Step
 from game.ui.app import GameUI
-from planner.dispatch import PlanningRound
+from planner.core import PlanningRound
 from planner.errors import Cause
 from planner.events import (
     AgentFellBack,

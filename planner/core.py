@@ -1,0 +1,75 @@
+"""The planner's long-lived state, and what a planning round is.
+
+`PlannerCore` lives inside the planner's event loop (the thread of `PlannerService`,
+or the one-round loops of `VirtualPlanner`) and is shared by every round: the backend,
+the clock, the prompt cache, the circuit breaker, the retry policy, telemetry.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from game.grid import Grid
+from game.snapshot import Snapshot
+from game.steps import Step
+from planner.backends.base import Backend
+from planner.cache import PlanCache
+from planner.clock import Clock
+from planner.fallback import TIER_TOOLS, Tier
+from planner.resilience import CircuitBreaker, RetryPolicy, Timeouts
+from planner.schema import AgentPlan, plan_json_schema
+from planner.telemetry import Telemetry
+from planner.validate import validate_plan
+
+
+@dataclass(frozen=True)
+class PlanningRound:
+    """What the game submits: one squad's snapshots for one turn."""
+
+    round_id: int
+    squad: str
+    snapshots: tuple[Snapshot, ...]
+    grid: Grid
+
+
+@dataclass(frozen=True)
+class CachedPlan:
+    steps: tuple[Step, ...]
+    tier: Tier
+
+
+@dataclass
+class PlannerCore:
+    """The long-lived state of the planner loop, shared by every round."""
+
+    backend: Backend
+    clock: Clock
+    cache: PlanCache[CachedPlan]
+    breaker: CircuitBreaker
+    retry: RetryPolicy
+    timeouts: Timeouts
+    rng: random.Random
+    virtual: bool = False
+    """Time comes from the backend's emission stamps, not from the clock."""
+    telemetry: Telemetry = field(default_factory=Telemetry)
+    request_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _schemas: dict[tuple[Tier, int, int], dict[str, object]] = field(default_factory=dict)
+
+    def static_schema(self, tier: Tier, grid: Grid) -> dict[str, object]:
+        key = (tier, grid.width, grid.height)
+        if key not in self._schemas:
+            self._schemas[key] = plan_json_schema(TIER_TOOLS[tier], grid.width, grid.height)
+        return self._schemas[key]
+
+
+def validate_plan_steps(
+    steps: tuple[Step, ...], snap: Snapshot, grid: Grid, tier: Tier
+) -> tuple[Step, ...]:
+    """The legal remainder of a stored plan for this agent now (empty: unusable)."""
+    tools = TIER_TOOLS.get(tier)
+    if tools is None:  # rule-tier plans are never cached, but stay safe
+        return ()
+    return validate_plan(AgentPlan(agent_id=snap.me.id, steps=steps), snap, grid, tools).steps
