@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from planner.errors import Cause
 from planner.events import (
     AgentFellBack,
-    ChunkReceived,
     FirstToken,
     PlanDelivered,
     PlanEvent,
@@ -28,8 +27,7 @@ from planner.fallback import Tier
 from planner.validate import DroppedStep
 
 ROUNDS_KEPT = 6
-STREAMS_KEPT = 32
-"""Raw streams (one per request) kept for the inspector."""
+
 HISTORY_KEPT = 12
 SAMPLES_KEPT = 500
 
@@ -116,8 +114,6 @@ class PlanningLog:
             for name in ("ttft", "ttfp", "time_to_all", "plan_wait", "overhead")
         }
         self.last_stats: RoundStats | None = None
-        self.streams: dict[int, list[str]] = {}
-        """request id -> its text deltas as they arrived (the last STREAMS_KEPT requests)."""
 
     def agent(self, agent_id: int, squad: str) -> AgentPlanState:
         state = self.agents.get(agent_id)
@@ -131,12 +127,7 @@ class PlanningLog:
             return
         view = self._by_id.get(event.round_id)
         match event:
-            case ChunkReceived():
-                self.streams.setdefault(event.request_id, []).append(event.text)
             case RequestSent() if view is not None:
-                self.streams[event.request_id] = []
-                while len(self.streams) > STREAMS_KEPT:
-                    del self.streams[next(iter(self.streams))]
                 view.system_chars = event.system_chars
                 view.requests[event.request_id] = event.agent_ids
                 for agent_id in event.agent_ids:
@@ -217,10 +208,6 @@ class PlanningLog:
             bar.tier = outcome.tier
             bar.cause = outcome.cause
             bar.from_cache = outcome.from_cache
-
-    def stream_text(self, request_id: int | None) -> str:
-        """The whole raw answer of a request as streamed so far ('' if not kept)."""
-        return "".join(self.streams.get(request_id, ())) if request_id is not None else ""
 
     def p(self, name: str, q: float) -> float | None:
         return percentile(self.samples[name], q)

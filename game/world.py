@@ -277,9 +277,6 @@ class World:
         self._views[u.id] = (key, view)
         return view
 
-    def in_objective(self, tile: Tile) -> bool:
-        return tile in self._objective
-
     # ------------------------------------------------------------ commands
     def assign_plan(self, unit_id: int, steps: Sequence[Step]) -> None:
         """Replace a unit's queue (cancelling its step in progress); ignored for dead units."""

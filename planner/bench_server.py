@@ -25,8 +25,6 @@ from typing import Protocol
 
 from planner.simserver import SimServer
 
-START_TIMEOUT_S = 20.0
-
 
 class BenchServer(Protocol):
     url: str

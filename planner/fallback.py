@@ -79,10 +79,6 @@ class AgentOutcome:
             raise ValueError(f"unknown cause {self.cause!r}")
 
 
-Delivery = AgentOutcome
-"""Alias: a delivery is an agent's outcome once it reaches the world."""
-
-
 def emergency_outcome(agent_id: int, cause: Cause) -> AgentOutcome:
     return AgentOutcome(agent_id, EMERGENCY_PLAN, Tier.emergency, cause)
 

@@ -227,9 +227,6 @@ class BoardView:
         self._layer = (key, layer)
         return layer
 
-    def seen_tiles(self, world: World, squad: str) -> frozenset[Tile]:
-        return self.fog.seen(world, squad)[0]
-
     def shown_units(self, world: World, squad: str, reveal: bool = False) -> list[Unit]:
         """Living units the player may see: their own squad plus enemies visible to it
         (every unit when `reveal` is on)."""

@@ -131,7 +131,6 @@ class Player:
         self.by_frame: dict[int, list[Command]] = defaultdict(list)
         for c in commands:
             self.by_frame[c.frame].append(c)
-        self.last_frame = max(self.by_frame, default=-1)
 
     def post(self, frame: int, tile_px: TileToPixel) -> list[str]:
         """Post this frame's input events; return the screenshot paths asked for."""

@@ -102,7 +102,6 @@ TITLE_SIZE: Final = 24
 BIG_SIZE: Final = 44
 STATUS_BAR_H: Final = 66
 INSPECTOR_W: Final = 420
-WATERFALL_H: Final = 220
 PAD: Final = 8
 
 TEXT_CACHE_MAX: Final = 1500

@@ -90,7 +90,6 @@ class ReplayBackend:
         self.clock = clock
         self.model = model
         self.source = source
-        self.diverged = 0
 
     def describe(self) -> str:
         return f"replay of {self.source} (recorded on {self.model})"
@@ -109,7 +108,6 @@ class ReplayBackend:
         response = self._responses[self._next]
         self._next += 1
         if response.agent_ids != request.agent_ids:
-            self.diverged += 1
             return self._fail(
                 ReplayDiverged(
                     f"replay: asked for agents {list(request.agent_ids)}, "
