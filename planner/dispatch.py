@@ -361,23 +361,15 @@ class RoundRun:
         try:
             with timeout:
                 if not await self._consume(req, llm_request, parser, answer):
-                    self._late(req)
-                    self._ended(req, answer, "late")
-                    return None
+                    # Virtual time: the next token was stamped past the deadline.
+                    return self._cut_by_deadline(req, answer, delivered_before)
         except TimeoutError:
-            by_deadline = limit < self.core.timeouts.request_s
+            if limit < self.core.timeouts.request_s:
+                return self._cut_by_deadline(req, answer, delivered_before)
             error = BackendTimeout(
-                "no plan before the round deadline"
-                if by_deadline
-                else f"no complete answer within {self.core.timeouts.request_ms:.0f} ms"
+                f"no complete answer within {self.core.timeouts.request_ms:.0f} ms"
             )
-            if by_deadline:
-                error.cause = "deadline"
             self._ended(req, answer, "error", error)
-            if by_deadline and len(self.pending) != delivered_before:
-                # A slow server that did deliver: its other agents are late, not failed.
-                self._late(req)
-                return None
             raise error from None
         except PlannerError as exc:
             self._ended(req, answer, "error", exc)
@@ -496,6 +488,23 @@ class RoundRun:
     def _end_of(self, req: _Request) -> float:
         """Now, on this request's timeline (virtual: its last chunk's instant)."""
         return req.last_at if self.core.virtual else self.core.clock.now()
+
+    def _cut_by_deadline(
+        self, req: _Request, answer: _Answer, delivered_before: int
+    ) -> PlannerError | None:
+        """The round's deadline ended this request. A server that delivered nothing by then
+        failed (the breaker sees it; never retried: the round is over); one that delivered
+        some plans is slow, and only its other agents are late."""
+        self._late(req)
+        if len(self.pending) != delivered_before:
+            self._ended(req, answer, "late")
+            return None
+        error = BackendTimeout("no plan before the round deadline")
+        error.cause = "deadline"
+        error.transient = False
+        error.at = self.deadline.at
+        self._ended(req, answer, "error", error)
+        raise error
 
     def _late(self, req: _Request) -> None:
         for agent_id in req.snaps:

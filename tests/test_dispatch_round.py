@@ -219,3 +219,18 @@ def test_similarity_mode_serves_a_near_identical_situation_from_the_cache() -> N
     backend.replies.append(text)
     run_round(core, PlannerSettings(), replace(planning, round_id=3, snapshots=nudged))
     assert len(backend.requests) == 2
+
+
+def test_in_virtual_time_a_server_too_slow_for_the_budget_opens_the_breaker() -> None:
+    clock = VirtualClock()
+    sim = SimBackend.create("cpu", seed=2, clock=clock)  # no plan within 300 ms
+    core = make_core(sim, clock)  # type: ignore[arg-type]
+    settings = PlannerSettings(budget_ms=300)
+    for round_id in range(1, core.breaker.threshold + 1):
+        events = run_round(core, settings, planning_round(round_id))
+        assert {e.outcome.cause for e in delivered(events)} == {"deadline"}
+        clock.advance(3.0)
+    assert core.breaker.state.value == "open"
+    events = run_round(core, settings, planning_round(99))
+    assert not any(isinstance(e, RequestSent) for e in events)
+    assert {e.outcome.cause for e in delivered(events)} == {"circuit_open"}
