@@ -56,8 +56,8 @@ def status_lines(session: SessionLike) -> tuple[list[Segment], list[Segment], li
         (f"mode {st.mode}", t.TEXT),
         ("stream on" if st.stream else "stream off", t.TEXT),
         (cache, t.TEXT if st.cache else t.TEXT_DIM),
-        (f"start tier {start}", t.TEXT),
         (f"breaker {breaker}", t.BREAKER_COLOURS.get(breaker, t.TEXT)),
+        (f"start tier {start}", t.TEXT),
     ]
     if session.fault_injection_available:
         rate = session.fault_rate
@@ -86,10 +86,34 @@ def _blit_segments(
             x += 6 + sep.get_width() + 6
         img = fonts.text(text, colour, size=theme.SMALL_SIZE)
         if x + img.get_width() > right:
-            break  # never overlap what sits at the right edge
+            # Never overlap what sits at the right edge: shorten the last segment that
+            # starts in room (a narrow window still names the backend), drop the rest.
+            short = _shortened(fonts, text, colour, right - x, img.get_width())
+            if short is not None:
+                surf.blit(short, (x, y))
+                x += short.get_width()
+            break
         surf.blit(img, (x, y))
         x += img.get_width()
     return x
+
+
+MIN_SHORTENED_PX = 60
+
+
+def _shortened(
+    fonts: theme.Fonts, text: str, colour: theme.Colour, room: int, width: int
+) -> pygame.Surface | None:
+    """`text` cut with an ellipsis to fit `room` pixels, or None if too little room."""
+    if room < MIN_SHORTENED_PX:
+        return None
+    keep = max(1, len(text) * room // max(1, width))
+    while keep > 1:
+        img = fonts.text(text[:keep].rstrip() + "…", colour, size=theme.SMALL_SIZE)
+        if img.get_width() <= room:
+            return img
+        keep -= 1
+    return None
 
 
 def draw_status_bar(
