@@ -16,10 +16,11 @@ import contextlib
 import json
 import socket
 import struct
+import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 import h11
 
@@ -247,3 +248,27 @@ def closed_port() -> int:
     port: int = sock.getsockname()[1]
     sock.close()
     return port
+
+
+class Endless(Sequence[Action]):
+    """A script that never ends: `first`, then `piece` (and `pause`) forever."""
+
+    def __init__(self, first: bytes, piece: bytes, pause: float = 0.0) -> None:
+        self._first = first
+        self._step: tuple[Action, ...] = (Pause(pause), piece) if pause else (piece,)
+
+    def __len__(self) -> int:
+        return sys.maxsize
+
+    @overload
+    def __getitem__(self, index: int) -> Action: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Action]: ...
+
+    def __getitem__(self, index: int | slice) -> Action | Sequence[Action]:
+        if isinstance(index, slice):
+            raise TypeError("an endless script cannot be sliced")
+        if index == 0:
+            return self._first
+        return self._step[(index - 1) % len(self._step)]

@@ -13,7 +13,6 @@ import gc
 import json
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import overload
 
 import anyio
 import pytest
@@ -27,35 +26,13 @@ from planner.backends.openai import OpenAIBackend
 from planner.errors import PlannerError
 from planner.events import AgentFellBack, PlanDelivered, PlanEvent, ResponseEnded
 from planner.settings import PlannerSettings
-from tests.loopback import Action, LoopbackServer, chunk, head, whole
+from tests.loopback import Endless, LoopbackServer, chunk, head, whole
 from tests.planning_helpers import ScriptedBackend, make_core, planning_round, run_round
 
 KIB = 1024
 REQ = LLMRequest(system="sys", prompt="agents", agent_ids=(2,))
 SSE = "text/event-stream"
 NDJSON = "application/x-ndjson"
-
-
-class Endless(Sequence[Action]):
-    """A loopback script that never ends: `first`, then `piece` forever."""
-
-    def __init__(self, first: bytes, piece: bytes) -> None:
-        self._first = first
-        self._piece = piece
-
-    def __len__(self) -> int:
-        return sys.maxsize
-
-    @overload
-    def __getitem__(self, index: int) -> Action: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[Action]: ...
-
-    def __getitem__(self, index: int | slice) -> Action | Sequence[Action]:
-        if isinstance(index, slice):
-            raise TypeError("an endless script cannot be sliced")
-        return self._first if index == 0 else self._piece
 
 
 def sse_content(text: str) -> bytes:

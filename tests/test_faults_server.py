@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import json
 import random
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import overload
 
 import pytest
 
@@ -46,7 +44,7 @@ from planner.service import PlannerService
 from planner.settings import PlannerSettings
 from planner.simmodel import FAULT_KINDS, FaultConfig, FaultKind
 from planner.simserver import SimServer
-from tests.loopback import Action, LoopbackServer, Pause, Request, chunk, closed_port, head
+from tests.loopback import Action, Endless, LoopbackServer, Pause, Request, chunk, closed_port, head
 from tests.planning_helpers import planning_round
 
 WAIT_S = 10.0
@@ -253,30 +251,6 @@ def byte_by_byte(script: Sequence[Action], pause: float) -> list[Action]:
         else:
             out.append(action)
     return out
-
-
-class Endless(Sequence[Action]):
-    """A script that never ends: `first`, then `piece` (and `pause`) forever."""
-
-    def __init__(self, first: bytes, piece: bytes, pause: float = 0.0) -> None:
-        self._first = first
-        self._step: tuple[Action, ...] = (Pause(pause), piece) if pause else (piece,)
-
-    def __len__(self) -> int:
-        return sys.maxsize
-
-    @overload
-    def __getitem__(self, index: int) -> Action: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[Action]: ...
-
-    def __getitem__(self, index: int | slice) -> Action | Sequence[Action]:
-        if isinstance(index, slice):
-            raise TypeError("an endless script cannot be sliced")
-        if index == 0:
-            return self._first
-        return self._step[(index - 1) % len(self._step)]
 
 
 def test_refused_connections_open_the_breaker_and_a_server_that_comes_up_closes_it() -> None:
