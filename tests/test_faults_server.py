@@ -332,7 +332,9 @@ def test_the_frame_loop_never_waits_for_a_stalled_stream() -> None:
         try:
             session.update(TICK_SECONDS)  # the first tick: the turn starts, red's round is sent
             limit = time.monotonic() + WAIT_S
-            while session.log.rounds[-1].first_token_ms is None:  # bytes came, then nothing
+            # The round starts on the planner's thread: wait for its events, then for bytes
+            # to come and stop.
+            while not session.log.rounds or session.log.rounds[-1].first_token_ms is None:
                 assert time.monotonic() < limit, "no first token"
                 session.update(0.0)
                 time.sleep(0.002)
