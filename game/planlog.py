@@ -55,6 +55,7 @@ class AgentPlanState:
     request_id: int | None = None
     steps: tuple[object, ...] = ()
     dropped: tuple[DroppedStep, ...] = ()
+    repaired: tuple[DroppedStep, ...] = ()
     history: deque[TierChange] = field(default_factory=lambda: deque(maxlen=HISTORY_KEPT))
 
 
@@ -191,6 +192,7 @@ class PlanningLog:
         state.request_id = event.request_id
         state.steps = outcome.steps
         state.dropped = outcome.dropped
+        state.repaired = outcome.repaired
         state.history.append(
             TierChange(
                 event.round_id, outcome.tier, outcome.cause, outcome.from_cache, outcome.partial

@@ -554,6 +554,7 @@ class RoundRun:
             cause=cause,
             partial=result.partial,
             dropped=checked.dropped,
+            repaired=checked.repaired,
         )
         self._deliver(outcome, req, result.raw, emitted_at, at)
         if self.settings.cache and not result.partial:

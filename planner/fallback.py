@@ -71,6 +71,8 @@ class AgentOutcome:
     """Recovered from a truncated element: only its complete steps are kept."""
     dropped: tuple[DroppedStep, ...] = ()
     """Steps validation removed, with reasons."""
+    repaired: tuple[DroppedStep, ...] = ()
+    """Steps validation corrected (a move onto wall or water), as sent and why."""
 
     def __post_init__(self) -> None:
         if not self.steps:

@@ -234,3 +234,33 @@ def test_in_virtual_time_a_server_too_slow_for_the_budget_opens_the_breaker() ->
     events = run_round(core, settings, planning_round(99))
     assert not any(isinstance(e, RequestSent) for e in events)
     assert {e.outcome.cause for e in delivered(events)} == {"circuit_open"}
+
+
+def test_a_move_onto_water_is_delivered_repaired_and_the_inspector_says_so() -> None:
+    from game.planlog import PlanningLog
+    from game.ui.inspector import inspector_lines
+
+    planning = planning_round()
+    grid = planning.grid
+    water = next(
+        (x, y) for y in range(grid.height) for x in range(grid.width) if grid.tile(x, y) == "water"
+    )
+    ids = sorted(s.me.id for s in planning.snapshots)
+    text = (
+        '{"plans":['
+        + ",".join(
+            f'{{"agent_id":{i},"steps":[{{"act":"MoveTo","x":{water[0]},"y":{water[1]}}}]}}'
+            for i in ids
+        )
+        + "]}"
+    )
+    events = run_round(make_core(ScriptedBackend([text])), PlannerSettings(), planning)
+    first = delivered(events)[0]
+    assert first.outcome.tier == Tier.simplified_llm and not first.outcome.dropped
+    assert len(first.outcome.repaired) == 1 and "water" in first.outcome.repaired[0].reason
+    log = PlanningLog()
+    for event in events:
+        log.apply(event)
+    agent = first.outcome.agent_id
+    lines = inspector_lines(agent, log.agents[agent], None, log, "red")
+    assert any("repaired" in line.text and "water" in line.text for line in lines)

@@ -119,6 +119,10 @@ def inspector_lines(
         lines.append(Line(f"step {d.index + 1} {fmt_step(d.step)}: {d.reason}", theme.TEXT_BAD))
     if not dropped:
         lines.append(Line("none", theme.TEXT_DIM))
+    for r in state.repaired if state is not None else ():
+        lines.append(
+            Line(f"step {r.index + 1} {fmt_step(r.step)} repaired: {r.reason}", theme.TEXT_WARN)
+        )
 
     lines.append(Line("Tier history (newest first)", kind="head", gap_before=6))
     history = list(state.history) if state is not None else []
@@ -245,6 +249,7 @@ def _state_key(state: AgentPlanState) -> tuple[object, ...]:
         state.raw,
         state.steps,
         state.dropped,
+        state.repaired,
         tuple(state.history),
     )
 
