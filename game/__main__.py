@@ -20,7 +20,7 @@ from typing import Any
 
 from game.cli import build_parser, fail
 from game.headless import play, result_of, write_report
-from game.launch import Launch, build, build_replay
+from game.launch import Launch, blue_owner, build, build_replay
 from game.scenarios import MapError, Scenario, load, load_file
 
 EXIT_OK = 0
@@ -65,7 +65,7 @@ def _headless(args: argparse.Namespace, launch: Launch) -> int:
         print(f"{args.scenario}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     session.close()
-    names = {"red": args.red, "blue": args.blue}
+    names = {"red": args.red, "blue": blue_owner(args, window=False)}
     result = result_of(session, names, _planning_report(args, launch))
     print(result.summary())
     if session.replay is not None and session.replay.end is not None:

@@ -121,8 +121,9 @@ def build_parser() -> OneLineParser:
     match.add_argument(
         "--blue",
         choices=SQUAD_CHOICES,
-        default="heuristic",
-        help="who plans blue in headless matches (the window: you do; default: heuristic)",
+        default=None,
+        help="who plans blue (default: you, in the window; heuristic, headless). Given "
+        "with the window, you watch both squads play",
     )
 
     llm = p.add_argument_group("LLM backend")

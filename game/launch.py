@@ -95,6 +95,16 @@ def fault_control(backend: Backend) -> Callable[[float], None] | None:
     return set_rate
 
 
+PLAYER = "player"
+
+
+def blue_owner(args: argparse.Namespace, *, window: bool) -> str:
+    """Who plans blue: as asked; else the player in the window, the rule planner headless."""
+    if args.blue is not None:
+        return str(args.blue)
+    return PLAYER if window else "heuristic"
+
+
 def _controllers(owners: dict[str, str], seed: int) -> dict[str, Controller]:
     return {
         squad: CONTROLLERS[owner](controller_rng(seed, squad))
@@ -165,7 +175,7 @@ def build_replay(args: argparse.Namespace, *, window: bool) -> Launch:
         _controllers(owners, header.seed),
         planner,
         llm_squads,
-        player_squad="blue" if owners.get("blue") == "player" else None,
+        player_squad="blue" if owners.get("blue") == PLAYER else None,
         virtual_clock=clock,
         replay=record,
         planner_factory=replay_planner if llm_squads else None,
@@ -181,7 +191,8 @@ def build_replay(args: argparse.Namespace, *, window: bool) -> Launch:
 def build(args: argparse.Namespace, scenario: Scenario, *, window: bool) -> Launch:
     """A session for the window (blue is the player's) or for a headless match."""
     turn_limit = args.turns if args.turns is not None else scenario.turn_limit
-    owners = {"red": args.red, "blue": "player" if window else args.blue}
+    owners = {"red": args.red, "blue": blue_owner(args, window=window)}
+    player = "blue" if owners["blue"] == PLAYER else None
     controllers = _controllers(owners, args.seed)
     llm_squads = tuple(s for s in SQUADS if owners[s] == LLM)
     if args.faults and args.backend in ("ollama", "openai"):
@@ -192,7 +203,7 @@ def build(args: argparse.Namespace, scenario: Scenario, *, window: bool) -> Laun
             args.seed,
             turn_limit,
             controllers,
-            player_squad="blue" if window else None,
+            player_squad=player,
             recorder=_recorder(args, scenario, owners, turn_limit, PlannerSettings(), None),
         )
         return Launch(session, None, "no LLM squads", virtual=False)
@@ -213,7 +224,7 @@ def build(args: argparse.Namespace, scenario: Scenario, *, window: bool) -> Laun
         controllers,
         planner,
         llm_squads,
-        player_squad="blue" if window else None,
+        player_squad=player,
         virtual_clock=virtual_clock,
         fault_control=fault_control(backend),
         recorder=_recorder(args, scenario, owners, turn_limit, settings, backend),
