@@ -112,7 +112,7 @@ def result_of(
         seed=session.seed,
         turns=-(-world.tick // TICKS_PER_TURN),
         turn_limit=world.turn_limit,
-        winner=world.winner or "draw",
+        winner=world.winner or "unfinished",  # only a replay of a match left early
         state_hash=world.state_hash(),
         units_alive=world.alive_counts(),
         invalid_steps=world.invalid_steps,
