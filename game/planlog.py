@@ -109,7 +109,6 @@ class PlanningLog:
         self.tier_counts: Counter[str] = Counter()
         self.cause_counts: Counter[str] = Counter()
         self.cache_hits = 0
-        self.plans = 0
         self.samples: dict[str, deque[float]] = {
             name: deque(maxlen=SAMPLES_KEPT)
             for name in ("ttft", "ttfp", "time_to_all", "plan_wait", "overhead")
@@ -199,7 +198,6 @@ class PlanningLog:
             )
         )
         self.tier_counts[outcome.tier.value] += 1
-        self.plans += 1
         self.cache_hits += int(outcome.from_cache)
         self.samples["plan_wait"].append(event.plan_wait_ms)
         if event.overhead_ms is not None:
@@ -213,6 +211,11 @@ class PlanningLog:
 
     def p(self, name: str, q: float) -> float | None:
         return percentile(self.samples[name], q)
+
+    @property
+    def plans(self) -> int:
+        """Plans delivered so far, any tier."""
+        return sum(self.tier_counts.values())
 
     @property
     def cache_hit_rate(self) -> float:
