@@ -18,10 +18,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from game.cli import build_parser, fail
-from game.headless import play, result_of, write_report
-from game.launch import Launch, blue_owner, build, build_replay
-from game.scenarios import MapError, Scenario, load, load_file
+from game.match.cli import build_parser, fail
+from game.match.headless import play, result_of, write_report
+from game.match.launch import Launch, blue_owner, build, build_replay
+from game.rules.scenarios import MapError, Scenario, load, load_file
 
 EXIT_OK = 0
 EXIT_REPLAY_MISMATCH = 1

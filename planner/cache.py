@@ -25,7 +25,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
-from game.snapshot import Snapshot
+from game.rules.snapshot import Snapshot
 from planner.errors import ConfigError
 from planner.schema import SCHEMA_VERSION
 

@@ -12,9 +12,9 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from game.grid import Grid
-from game.snapshot import Snapshot
-from game.steps import Step
+from game.rules.grid import Grid
+from game.rules.snapshot import Snapshot
+from game.rules.steps import Step
 from planner.backends.base import Backend
 from planner.cache import PlanCache
 from planner.clock import Clock

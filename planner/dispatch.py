@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import anyio
 
-from game.snapshot import Snapshot
+from game.rules.snapshot import Snapshot
 from planner.backends.base import Finished, LLMRequest, TextDelta, Usage
 from planner.cache import cache_key, similarity_key
 from planner.core import CachedPlan, PlannerCore, PlanningRound, validate_plan_steps

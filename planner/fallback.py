@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from game import heuristic
-from game.snapshot import Snapshot
-from game.steps import FULL_TOOLS, MAX_STEPS, SIMPLIFIED_TOOLS, STEP_TYPES, Scan, Step, Wait
+from game.rules import heuristic
+from game.rules.snapshot import Snapshot
+from game.rules.steps import FULL_TOOLS, MAX_STEPS, SIMPLIFIED_TOOLS, STEP_TYPES, Scan, Step, Wait
 from planner.errors import CAUSES, Cause
 from planner.validate import DroppedStep, legal_steps
 
 if TYPE_CHECKING:
-    from game.grid import Grid
+    from game.rules.grid import Grid
 
 
 class Tier(StrEnum):

@@ -45,9 +45,9 @@ from enum import StrEnum
 from functools import cache
 from typing import Any
 
-from game.actions import AOE_AMMO, THROW_RANGE
-from game.snapshot import Role, Snapshot, UnitView
-from game.steps import MAX_STEPS, POSITION_ACTS, SIMPLE_ACTS, TARGET_ACTS
+from game.rules.actions import AOE_AMMO, THROW_RANGE
+from game.rules.snapshot import Role, Snapshot, UnitView
+from game.rules.steps import MAX_STEPS, POSITION_ACTS, SIMPLE_ACTS, TARGET_ACTS
 from planner.fallback import TIER_TOOLS, Tier
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from game.steps import MAX_STEPS, STEP_TYPES, Step
+from game.rules.steps import MAX_STEPS, STEP_TYPES, Step
 
 SCHEMA_VERSION = 1
 """Bumped whenever the wire format changes; part of every prompt-cache key."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from pydantic import TypeAdapter, ValidationError
 
-from game.steps import MAX_STEPS
+from game.rules.steps import MAX_STEPS
 from planner.errors import Cause
 from planner.schema import AgentPlan
 

@@ -4,7 +4,7 @@ Pydantic already checked the shape; this checks legality. Illegal steps are drop
 with a reason; a plan left with no legal step is invalid (cause "validation_error").
 
 The world moves between steps, so only the first step that survives can be judged
-against the snapshot in full (`game.actions.check_step`, the same check the world
+against the snapshot in full (`game.rules.actions.check_step`, the same check the world
 applies). Later steps get only the checks no move can change: tool allowed in the tier,
 tile in bounds, walkable (and cover, for TakeCover: terrain is static), target an enemy
 (or for Approach, any unit) the agent knows of, no throw past the grenades left, and no
@@ -21,10 +21,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from game.actions import check_step
-from game.grid import Grid
-from game.snapshot import Snapshot
-from game.steps import (
+from game.rules.actions import check_step
+from game.rules.grid import Grid
+from game.rules.snapshot import Snapshot
+from game.rules.steps import (
     FULL_TOOLS,
     AoEAttack,
     Approach,

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from game.scenarios import load
-from game.snapshot import Snapshot, take
-from game.world import World
+from game.rules.scenarios import load
+from game.rules.snapshot import Snapshot, take
+from game.rules.world import World
 from planner.backends.base import (
     Capabilities,
     Finished,

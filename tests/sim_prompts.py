@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from game.snapshot import Snapshot, UnitView
+from game.rules.snapshot import Snapshot, UnitView
 from planner.backends.base import LLMRequest
 from planner.fallback import Tier
 from planner.prompts import build_batch_prompt

@@ -11,17 +11,17 @@ ROOT = Path(__file__).resolve().parent.parent
 GAME_MAY_USE_PLANNER = {"session", "__main__", "launch", "record"}
 UI_PLANNER_API = {"planner.events", "planner.settings", "planner.fallback", "planner.errors"}
 PURE = [
-    "game/world.py",
-    "game/actions.py",
-    "game/sight.py",
-    "game/pathfinding.py",
-    "game/heuristic.py",
+    "game/rules/world.py",
+    "game/rules/actions.py",
+    "game/rules/sight.py",
+    "game/rules/pathfinding.py",
+    "game/rules/heuristic.py",
     "planner/stream.py",
     "planner/prompts.py",
     "planner/cache.py",
     "planner/resilience.py",
     "planner/validate.py",
-    "planner/simmodel.py",
+    "planner/sim/model.py",
 ]
 IO_MODULES = {"socket", "httpx", "pygame", "subprocess", "urllib", "requests", "anyio"}
 

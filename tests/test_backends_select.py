@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pytest
 from loopback import LoopbackServer, Pause, Request, Script, closed_port, json_reply
 
+from planner.backends.base import Backend
 from planner.backends.ollama import OllamaBackend
 from planner.backends.openai import OpenAIBackend
 from planner.backends.select import choose_backend, ollama_url, pick_model
-from planner.backends.sim import SimBackend
 from planner.errors import ConfigError
+from planner.sim.backend import SimBackend
+
+
+def sim(preset: str, seed: int) -> Callable[[], Backend]:
+    return lambda: SimBackend.create(preset, seed)
 
 
 @pytest.fixture
@@ -35,7 +41,7 @@ def fake_ollama(tags: object = TAGS) -> LoopbackServer:
 async def test_auto_uses_ollama_first_listed_model() -> None:
     with fake_ollama() as server:
         backend, reason = await choose_backend(
-            "auto", None, None, "gpu", 1, {"OLLAMA_HOST": server.url}
+            "auto", None, None, {"OLLAMA_HOST": server.url}, make_sim=sim("gpu", 1)
         )
     assert isinstance(backend, OllamaBackend)
     assert backend.model == "qwen2.5:7b"
@@ -45,28 +51,30 @@ async def test_auto_uses_ollama_first_listed_model() -> None:
 async def test_auto_prefers_model_arg_then_env() -> None:
     with fake_ollama() as server:
         env = {"OLLAMA_HOST": server.url, "OLLAMA_MODEL": "qwen2.5:7b"}
-        by_arg, _ = await choose_backend("auto", None, "llama3.1", "gpu", 1, env)
-        by_env, _ = await choose_backend("auto", None, None, "gpu", 1, env)
+        by_arg, _ = await choose_backend("auto", None, "llama3.1", env, make_sim=sim("gpu", 1))
+        by_env, _ = await choose_backend("auto", None, None, env, make_sim=sim("gpu", 1))
     assert by_arg.model == "llama3.1" and by_env.model == "qwen2.5:7b"
 
 
 async def test_auto_falls_back_to_sim_when_model_missing_or_none() -> None:
     with fake_ollama() as server:
         env = {"OLLAMA_HOST": server.url}
-        backend, reason = await choose_backend("auto", None, "mistral", "mac", 1, env)
+        backend, reason = await choose_backend("auto", None, "mistral", env, make_sim=sim("mac", 1))
     assert isinstance(backend, SimBackend)
     assert (
         reason
         == f"built-in simulated LLM, mac preset (Ollama at {server.url} has no model mistral)"
     )
     with fake_ollama({"models": []}) as server:
-        backend, reason = await choose_backend("auto", server.url, None, "gpu", 1, {})
+        backend, reason = await choose_backend("auto", server.url, None, {}, make_sim=sim("gpu", 1))
     assert isinstance(backend, SimBackend) and reason.endswith("has no models)")
 
 
 async def test_auto_with_nothing_listening_uses_sim() -> None:
     url = f"http://127.0.0.1:{closed_port()}"
-    backend, reason = await choose_backend("auto", None, None, "gpu", 7, {"OLLAMA_HOST": url})
+    backend, reason = await choose_backend(
+        "auto", None, None, {"OLLAMA_HOST": url}, make_sim=sim("gpu", 7)
+    )
     assert isinstance(backend, SimBackend)
     assert reason == f"built-in simulated LLM, gpu preset (no Ollama at {url}: connection refused)"
 
@@ -74,7 +82,7 @@ async def test_auto_with_nothing_listening_uses_sim() -> None:
 async def test_auto_does_not_wait_for_a_silent_server() -> None:
     with LoopbackServer(lambda req: [Pause(5.0)]) as server:
         start = time.monotonic()
-        backend, reason = await choose_backend("auto", server.url, None, "gpu", 1, {})
+        backend, reason = await choose_backend("auto", server.url, None, {}, make_sim=sim("gpu", 1))
         elapsed = time.monotonic() - start
     assert isinstance(backend, SimBackend)
     assert "within 300 ms" in reason or "no Ollama" in reason
@@ -84,15 +92,17 @@ async def test_auto_does_not_wait_for_a_silent_server() -> None:
 async def test_named_ollama_unreachable_is_one_line_config_error() -> None:
     url = f"http://127.0.0.1:{closed_port()}"
     with pytest.raises(ConfigError) as info:
-        await choose_backend("ollama", url, None, "gpu", 1, {})
+        await choose_backend("ollama", url, None, {}, make_sim=sim("gpu", 1))
     assert str(info.value) == f"cannot reach Ollama at {url}: connection refused"
 
 
 async def test_named_ollama_reason_and_missing_model() -> None:
     with fake_ollama() as server:
-        _, reason = await choose_backend("ollama", server.url, "llama3.1", "gpu", 1, {})
+        _, reason = await choose_backend(
+            "ollama", server.url, "llama3.1", {}, make_sim=sim("gpu", 1)
+        )
         with pytest.raises(ConfigError, match="has no model mistral"):
-            await choose_backend("ollama", server.url, "mistral", "gpu", 1, {})
+            await choose_backend("ollama", server.url, "mistral", {}, make_sim=sim("gpu", 1))
     assert reason == f"Ollama at {server.url}, model llama3.1 (named by --backend ollama)"
 
 
@@ -101,7 +111,9 @@ async def test_named_openai_detects_profile_and_model() -> None:
         return json_reply(200, {"data": [{"id": "tiny.gguf", "owned_by": "llamacpp"}]})
 
     with LoopbackServer(handler) as server:
-        backend, reason = await choose_backend("openai", server.url + "/v1", None, "gpu", 1, {})
+        backend, reason = await choose_backend(
+            "openai", server.url + "/v1", None, {}, make_sim=sim("gpu", 1)
+        )
     assert isinstance(backend, OpenAIBackend)
     assert backend.profile.name == "llamacpp" and backend.model == "tiny.gguf"
     assert reason == (
@@ -113,20 +125,20 @@ async def test_named_openai_detects_profile_and_model() -> None:
 async def test_named_openai_unreachable_and_unauthorised() -> None:
     url = f"http://127.0.0.1:{closed_port()}"
     with pytest.raises(ConfigError, match="connection refused"):
-        await choose_backend("openai", url, "m", "gpu", 1, {})
+        await choose_backend("openai", url, "m", {}, make_sim=sim("gpu", 1))
     with LoopbackServer(lambda req: json_reply(401, {"error": "no key"})) as server:
         env = {"OPENAI_API_KEY": "sk-bad-key-123"}
         with pytest.raises(ConfigError, match="OPENAI_API_KEY") as info:
-            await choose_backend("openai", server.url, "m", "gpu", 1, env)
+            await choose_backend("openai", server.url, "m", env, make_sim=sim("gpu", 1))
     assert "sk-bad-key-123" not in str(info.value)
 
 
 async def test_sim_and_unknown_kinds() -> None:
-    backend, reason = await choose_backend("sim", None, None, "cpu", 1, {})
+    backend, reason = await choose_backend("sim", None, None, {}, make_sim=sim("cpu", 1))
     assert isinstance(backend, SimBackend)
     assert reason == "built-in simulated LLM, cpu preset (chosen by --backend sim)"
     with pytest.raises(ConfigError, match="unknown backend 'tgi'"):
-        await choose_backend("tgi", None, None, "gpu", 1, {})
+        await choose_backend("tgi", None, None, {}, make_sim=sim("gpu", 1))
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,8 @@
-"""Both real clients end to end against `planner.simserver` over loopback sockets."""
+"""Both real clients end to end against `planner.sim.server` over loopback sockets."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 import pytest
@@ -14,10 +14,15 @@ from planner.backends.openai import OpenAIBackend
 from planner.backends.select import choose_backend
 from planner.errors import BackendConnectError, BackendHTTPStatus
 from planner.schema import PlanBatch
-from planner.simmodel import FaultConfig
-from planner.simserver import SimServer
+from planner.sim.backend import SimBackend
+from planner.sim.model import FaultConfig
+from planner.sim.server import SimServer
 
 SCHEMA = PlanBatch.model_json_schema()
+
+
+def sim(preset: str, seed: int) -> Callable[[], Backend]:
+    return lambda: SimBackend.create(preset, seed)
 
 
 @pytest.fixture
@@ -70,7 +75,9 @@ async def test_openai_client_against_simserver(server: SimServer, stream: bool) 
 
 async def test_auto_finds_the_simserver_as_ollama(server: SimServer) -> None:
     env = {"OLLAMA_HOST": server.url}
-    backend, reason = await choose_backend("auto", None, None, "gpu", 1, env)
+    backend, reason = await choose_backend(
+        "auto", None, None, env, make_sim=lambda: SimBackend.create("gpu", 1)
+    )
     assert isinstance(backend, OllamaBackend)
     assert reason == f"Ollama at {server.url}, model {server.sim.model_name}:latest (found by auto)"
     events = await run(backend, request(2))

@@ -7,9 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from planner import bench, bench_data, bench_micro, bench_modes, bench_stress
-from planner.bench_server import ChildSimServer
-from planner.bench_stats import percentile, table
+from planner.bench import cli as bench
+from planner.bench import data as bench_data
+from planner.bench import micro as bench_micro
+from planner.bench import modes as bench_modes
+from planner.bench import stress as bench_stress
+from planner.bench.server import ChildSimServer
+from planner.bench.stats import percentile, table
 
 
 def test_agents_are_distinct_and_cloned_past_the_squad() -> None:

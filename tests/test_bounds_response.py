@@ -17,8 +17,8 @@ from collections.abc import AsyncIterator, Callable, Sequence
 import anyio
 import pytest
 
-from game.soak import Soak, soak
-from game.steps import MAX_STEPS, Scan, Wait
+from game.match.soak import Soak, soak
+from game.rules.steps import MAX_STEPS, Scan, Wait
 from planner.backends.base import Capabilities, LLMRequest, StreamEvent, TextDelta
 from planner.backends.http_edge import DEFAULT_MAX_RESPONSE_CHARS, MAX_BODY_CHARS
 from planner.backends.ollama import OllamaBackend

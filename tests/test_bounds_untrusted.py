@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-import planner.simserver as simserver
-from game.cli import build_parser
-from planner.simserver import SimServer
+import planner.sim.server as simserver
+from game.match.cli import build_parser
+from planner.sim.server import SimServer
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("planner", "game")
@@ -29,8 +29,8 @@ LLM_TEXT_MODULES = [
     "planner/prompts.py",
     "planner/events.py",
     "planner/telemetry.py",
-    "planner/simmodel.py",
-    "planner/simserver.py",
+    "planner/sim/model.py",
+    "planner/sim/server.py",
     *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "planner" / "backends").glob("*.py")),
 ]
 """Modules through which model output flows."""

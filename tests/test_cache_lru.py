@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from game.snapshot import Snapshot, UnitView
+from game.rules.snapshot import Snapshot, UnitView
 from planner.cache import (
     DEFAULT_CAPACITY,
     PlanCache,

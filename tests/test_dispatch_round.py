@@ -6,13 +6,13 @@ from dataclasses import replace
 
 import pytest
 
-from planner.backends.sim import SimBackend
 from planner.clock import VirtualClock
 from planner.errors import BackendHTTPStatus
 from planner.events import AgentFellBack, PlanDelivered, RequestSent, RoundDone
 from planner.fallback import Tier
 from planner.settings import PlannerSettings
-from planner.simmodel import FAULT_KINDS, FaultConfig
+from planner.sim.backend import SimBackend
+from planner.sim.model import FAULT_KINDS, FaultConfig
 from tests.planning_helpers import (
     ScriptedBackend,
     make_core,
@@ -237,7 +237,7 @@ def test_in_virtual_time_a_server_too_slow_for_the_budget_opens_the_breaker() ->
 
 
 def test_a_move_onto_water_is_delivered_repaired_and_the_inspector_says_so() -> None:
-    from game.planlog import PlanningLog
+    from game.match.planlog import PlanningLog
     from game.ui.inspector import inspector_lines
 
     planning = planning_round()

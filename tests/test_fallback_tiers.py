@@ -7,10 +7,10 @@ from typing import get_args
 
 import pytest
 
-import game.heuristic
-from game.grid import Grid
-from game.snapshot import Snapshot, UnitView
-from game.steps import FULL_TOOLS, SIMPLIFIED_TOOLS, Attack, MoveTo, Scan, Step, Wait
+import game.rules.heuristic
+from game.rules.grid import Grid
+from game.rules.snapshot import Snapshot, UnitView
+from game.rules.steps import FULL_TOOLS, SIMPLIFIED_TOOLS, Attack, MoveTo, Scan, Step, Wait
 from planner.errors import CAUSES, Cause
 from planner.fallback import (
     EMERGENCY_PLAN,
@@ -96,7 +96,7 @@ def test_heuristic_steps_are_validated_when_a_grid_is_given() -> None:
 def test_heuristic_failure_falls_to_the_emergency_plan(
     monkeypatch: pytest.MonkeyPatch, bad: object
 ) -> None:
-    monkeypatch.setattr(game.heuristic, "plan", bad)
+    monkeypatch.setattr(game.rules.heuristic, "plan", bad)
     steps, tier, cause = heuristic_plan(SNAP, random.Random(1), GRID)
     assert (steps, tier, cause) == (EMERGENCY_PLAN, Tier.emergency, "heuristic_error")
     assert steps == (Scan(), Wait())

@@ -24,10 +24,10 @@ from contextlib import contextmanager
 
 import pytest
 
-from game.controllers import HeuristicController
-from game.scenarios import load
-from game.session import Session
-from game.world import TICK_SECONDS, TICKS_PER_TURN
+from game.match.controllers import HeuristicController
+from game.match.session import Session
+from game.rules.scenarios import load
+from game.rules.world import TICK_SECONDS, TICKS_PER_TURN
 from planner.backends.ollama import OllamaBackend
 from planner.backends.openai import OpenAIBackend
 from planner.clock import MonotonicClock
@@ -42,8 +42,8 @@ from planner.fallback import LLM_TIERS
 from planner.prompts import decode_agent_blocks
 from planner.service import PlannerService
 from planner.settings import PlannerSettings
-from planner.simmodel import FAULT_KINDS, FaultConfig, FaultKind
-from planner.simserver import SimServer
+from planner.sim.model import FAULT_KINDS, FaultConfig, FaultKind
+from planner.sim.server import SimServer
 from tests.loopback import Action, Endless, LoopbackServer, Pause, Request, chunk, closed_port, head
 from tests.planning_helpers import planning_round
 

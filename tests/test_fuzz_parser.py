@@ -25,7 +25,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from game.steps import POSITION_ACTS, SIMPLE_ACTS, TARGET_ACTS
+from game.rules.steps import POSITION_ACTS, SIMPLE_ACTS, TARGET_ACTS
 from planner.schema import AgentPlan
 from planner.stream import ParsedPlan, ParseResult, PlanStreamParser, RejectedElement
 

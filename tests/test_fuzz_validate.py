@@ -11,11 +11,11 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from game.actions import check_step
-from game.grid import Grid
-from game.scenarios import load
-from game.snapshot import Snapshot
-from game.steps import (
+from game.rules.actions import check_step
+from game.rules.grid import Grid
+from game.rules.scenarios import load
+from game.rules.snapshot import Snapshot
+from game.rules.steps import (
     FULL_TOOLS,
     MAX_STEPS,
     POSITION_ACTS,

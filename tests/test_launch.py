@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from game.cli import build_parser
-from game.launch import build
-from game.scenarios import load
-from game.steps import Scan
+from game.match.cli import build_parser
+from game.match.launch import build
+from game.rules.scenarios import load
+from game.rules.steps import Scan
 
 
 def session_for(*args: str, window: bool):  # type: ignore[no-untyped-def]

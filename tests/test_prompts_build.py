@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from game.snapshot import Role, Snapshot, UnitView
+from game.rules.snapshot import Role, Snapshot, UnitView
 from planner.fallback import Tier
 from planner.prompts import (
     SIMPLIFIED_BLOCK_BUDGET,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 
-from game import heuristic
-from game.snapshot import Snapshot
-from planner.bench_data import played_rounds
+from game.rules import heuristic
+from game.rules.snapshot import Snapshot
+from planner.bench.data import played_rounds
 from planner.fallback import Tier
 from planner.prompts import (
     SINGLE_PROMPT_LIMIT,

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from game.__main__ import main
-from game.record import MatchRecordError, Recorder, load_record
+from game.match.record import MatchRecordError, Recorder, load_record
 from planner.backends.openai import OpenAIBackend
 from planner.events import PlanEvent, RoundDone
 from planner.service import PlannerService
 from planner.settings import PlannerSettings
-from planner.simserver import SimServer
+from planner.sim.server import SimServer
 from tests.planning_helpers import planning_round
 
 
@@ -113,9 +113,9 @@ def test_api_keys_never_reach_a_record(tmp_path: Path) -> None:
 
 
 def test_player_orders_are_refused_while_replaying(tmp_path: Path) -> None:
-    from game.cli import build_parser
-    from game.launch import build_replay
-    from game.steps import Scan
+    from game.match.cli import build_parser
+    from game.match.launch import build_replay
+    from game.rules.steps import Scan
 
     record, _ = record_match(tmp_path)
     args = build_parser().parse_args(["--replay", str(record)])

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from game.steps import FULL_TOOLS, MAX_STEPS, SIMPLIFIED_TOOLS, STEP_TYPES
+from game.rules.steps import FULL_TOOLS, MAX_STEPS, SIMPLIFIED_TOOLS, STEP_TYPES
 from planner.schema import SCHEMA_NAME, SCHEMA_VERSION, plan_json_schema
 
 # OpenAI strict structured outputs accept only these keywords (no default, no

@@ -12,12 +12,12 @@ import time
 from collections.abc import Callable
 
 from planner.backends.openai import OpenAIBackend
-from planner.backends.sim import SimBackend
 from planner.events import FirstToken, PlanDelivered, PlanEvent, RoundCancelled, RoundDone
 from planner.service import PlannerService
 from planner.settings import PlannerSettings
-from planner.simmodel import FaultConfig
-from planner.simserver import SimServer
+from planner.sim.backend import SimBackend
+from planner.sim.model import FaultConfig
+from planner.sim.server import SimServer
 from tests.planning_helpers import planning_round
 
 WAIT_S = 10.0

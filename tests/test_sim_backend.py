@@ -7,11 +7,11 @@ import pytest
 from sim_prompts import request
 
 from planner.backends.base import Finished, LLMRequest, StreamEvent, TextDelta, Usage
-from planner.backends.sim import SimBackend
 from planner.clock import MonotonicClock, VirtualClock
 from planner.errors import BackendConnectError, BackendHTTPStatus, BackendTimeout
 from planner.schema import PlanBatch
-from planner.simmodel import FaultConfig, FaultKind, Preset
+from planner.sim.backend import SimBackend
+from planner.sim.model import FaultConfig, FaultKind, Preset
 
 pytestmark = pytest.mark.anyio
 

@@ -9,9 +9,9 @@ import pytest
 from pydantic import ValidationError
 from sim_prompts import messages
 
-from game.steps import MoveTo, Scan
+from game.rules.steps import MoveTo, Scan
 from planner.schema import PlanBatch
-from planner.simmodel import (
+from planner.sim.model import (
     BATCH_SLOWDOWN,
     FAULT_KINDS,
     PRESETS,

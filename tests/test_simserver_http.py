@@ -18,8 +18,8 @@ import pytest
 from sim_prompts import messages
 
 from planner.schema import PlanBatch
-from planner.simmodel import FaultConfig, FaultKind
-from planner.simserver import SimServer
+from planner.sim.model import FaultConfig, FaultKind
+from planner.sim.server import SimServer
 
 MODEL = "sim-instant"
 
@@ -382,7 +382,7 @@ def test_python_dash_m_simserver_serves_and_exits_on_ctrl_c() -> None:
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": str(root), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "planner.simserver", "--port", "0", "--preset", "instant"],
+        [sys.executable, "-m", "planner.sim.server", "--port", "0", "--preset", "instant"],
         cwd=root,
         env=env,
         stdout=subprocess.PIPE,

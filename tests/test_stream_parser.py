@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from game.steps import MAX_STEPS, Attack, MoveTo, Reload, Scan, TakeCover, Wait
+from game.rules.steps import MAX_STEPS, Attack, MoveTo, Reload, Scan, TakeCover, Wait
 from planner.schema import AgentPlan
 from planner.stream import (
     ParsedPlan,

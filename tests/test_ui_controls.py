@@ -5,7 +5,7 @@ from __future__ import annotations
 import pygame
 import pytest
 
-from game.steps import Approach, Attack, MoveTo
+from game.rules.steps import Approach, Attack, MoveTo
 from game.ui.app import GameUI
 from game.ui.help import CONTROLS
 from planner.fallback import Tier

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from game.cli import build_parser
-from game.launch import build
-from game.scenarios import load
+from game.match.cli import build_parser
+from game.match.launch import build
+from game.rules.scenarios import load
 from game.ui.app import run_window
-from planner.backends.sim import SimBackend
-from planner.simmodel import FaultConfig
+from planner.sim.backend import SimBackend
+from planner.sim.model import FaultConfig
 
 pytestmark = pytest.mark.usefixtures("pygame_display")
 

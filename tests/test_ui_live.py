@@ -8,11 +8,11 @@ import time
 import pygame
 import pytest
 
-from game.cli import build_parser
-from game.launch import build
-from game.scenarios import load
+from game.match.cli import build_parser
+from game.match.launch import build
+from game.rules.scenarios import load
+from game.rules.world import TICK_SECONDS, TICKS_PER_TURN
 from game.ui.app import GameUI
-from game.world import TICK_SECONDS, TICKS_PER_TURN
 from planner.service import PlannerService
 
 pytestmark = pytest.mark.usefixtures("pygame_display")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pygame
 import pytest
 
-from game.grid import Grid
-from game.steps import Attack, MoveTo, Reload
+from game.rules.grid import Grid
+from game.rules.steps import Attack, MoveTo, Reload
 from game.ui import script, theme
 from game.ui.app import FrameStats, GameUI, compute_layout, run_window
 from game.ui.board import BoardLayout, seen_from

@@ -8,8 +8,8 @@ import pygame
 import pytest
 
 from game.__main__ import main
-from game.cli import build_parser
-from game.launch import build_replay
+from game.match.cli import build_parser
+from game.match.launch import build_replay
 from game.ui.app import GameUI
 from tests.ui_fakes import press
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from game.grid import Grid
-from game.snapshot import Snapshot, UnitView
-from game.steps import (
+from game.rules.grid import Grid
+from game.rules.snapshot import Snapshot, UnitView
+from game.rules.steps import (
     FULL_TOOLS,
     SIMPLIFIED_TOOLS,
     Approach,
@@ -159,10 +159,10 @@ def test_legal_steps_allows_every_tool() -> None:
 def test_a_move_onto_water_or_wall_is_repaired_to_the_nearest_walkable_tile() -> None:
     import random
 
-    from game.scenarios import load
-    from game.snapshot import take
-    from game.steps import MoveTo, Scan
-    from game.world import World
+    from game.rules.scenarios import load
+    from game.rules.snapshot import take
+    from game.rules.steps import MoveTo, Scan
+    from game.rules.world import World
     from planner.schema import AgentPlan
     from planner.validate import REPAIR_RADIUS, validate_plan
 
@@ -190,10 +190,10 @@ def test_a_move_onto_water_or_wall_is_repaired_to_the_nearest_walkable_tile() ->
 def test_an_out_of_bounds_move_is_dropped_not_repaired() -> None:
     import random
 
-    from game.scenarios import load
-    from game.snapshot import take
-    from game.steps import MoveTo, Scan
-    from game.world import World
+    from game.rules.scenarios import load
+    from game.rules.snapshot import take
+    from game.rules.steps import MoveTo, Scan
+    from game.rules.world import World
     from planner.schema import AgentPlan
     from planner.validate import validate_plan
 

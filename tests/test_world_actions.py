@@ -6,11 +6,11 @@ import random
 
 import pytest
 
-from game import actions
-from game.actions import check_step, hit_chance
-from game.scenarios import parse
-from game.snapshot import take
-from game.steps import (
+from game.rules import actions
+from game.rules.actions import check_step, hit_chance
+from game.rules.scenarios import parse
+from game.rules.snapshot import take
+from game.rules.steps import (
     AoEAttack,
     Approach,
     Attack,
@@ -28,7 +28,7 @@ from game.steps import (
     ThrowSmoke,
     Wait,
 )
-from game.world import Died, Explosion, Healed, Shot, SmokePlaced, World
+from game.rules.world import Died, Explosion, Healed, Shot, SmokePlaced, World
 
 # id 1 = blue rifleman (1,1), id 2 = red rifleman (7,1), id 3 = blue medic (1,4)
 ARENA = """\

@@ -7,12 +7,12 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from game.controllers import HeuristicController, RandomController, controller_rng
-from game.headless import run_match
-from game.heuristic import plan
-from game.scenarios import load
-from game.snapshot import ROLES, Snapshot, UnitView
-from game.steps import (
+from game.match.controllers import HeuristicController, RandomController, controller_rng
+from game.match.headless import run_match
+from game.rules.heuristic import plan
+from game.rules.scenarios import load
+from game.rules.snapshot import ROLES, Snapshot, UnitView
+from game.rules.steps import (
     MAX_STEPS,
     STEP_ADAPTER,
     Approach,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from game.grid import COVER, FLOOR, OBJECTIVE, WALL, WATER
-from game.scenarios import MapError, load, load_file, names, parse
+from game.rules.grid import COVER, FLOOR, OBJECTIVE, WALL, WATER
+from game.rules.scenarios import MapError, load, load_file, names, parse
 
 SMALL = """\
 # name: tiny

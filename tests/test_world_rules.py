@@ -6,12 +6,12 @@ import random
 
 import pytest
 
-from game.controllers import HeuristicController, controller_rng
-from game.headless import run_match
-from game.scenarios import load, parse
-from game.snapshot import Snapshot, take
-from game.steps import MAX_STEPS, Attack, MoveTo, Wait
-from game.world import TICKS_PER_TURN, World
+from game.match.controllers import HeuristicController, controller_rng
+from game.match.headless import run_match
+from game.rules.scenarios import load, parse
+from game.rules.snapshot import Snapshot, take
+from game.rules.steps import MAX_STEPS, Attack, MoveTo, Wait
+from game.rules.world import TICKS_PER_TURN, World
 
 HOLD = """\
 # hold_turns: 2

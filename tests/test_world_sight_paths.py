@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import itertools
 
-from game.grid import Grid
-from game.pathfinding import (
+from game.rules.grid import Grid
+from game.rules.pathfinding import (
     UNREACHABLE,
     distance_field,
     downhill_step,
@@ -13,7 +13,7 @@ from game.pathfinding import (
     octile,
     reachable,
 )
-from game.sight import bresenham, can_see, line_of_sight
+from game.rules.sight import bresenham, can_see, line_of_sight
 
 OPEN = Grid.from_strings(
     [

@@ -6,9 +6,9 @@ so the window can be driven deterministically with real `PlanEvent` objects.
 
 from __future__ import annotations
 
-from game.scenarios import Scenario, load, parse
-from game.session import Session
-from game.steps import MoveTo, Scan, Step
+from game.match.session import Session
+from game.rules.scenarios import Scenario, load, parse
+from game.rules.steps import MoveTo, Scan, Step
 from game.ui.app import GameUI
 from planner.core import PlanningRound
 from planner.errors import Cause

@@ -3,7 +3,7 @@
 The only package that imports pygame. It reads the session's state (world,
 planning log, settings) and sends commands back through the session's methods;
 it never mutates the world itself. `SessionLike` is the narrow surface it needs,
-which `game.session.Session` satisfies structurally (tests may use a stand-in).
+which `game.match.session.Session` satisfies structurally (tests may use a stand-in).
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 from typing import Any, Protocol
 
-from game.planlog import PlanningLog
-from game.scenarios import Scenario
-from game.steps import Step
-from game.world import World
+from game.match.planlog import PlanningLog
+from game.rules.scenarios import Scenario
+from game.rules.steps import Step
+from game.rules.world import World
 from planner.settings import PlannerSettings
 
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pygame
 
-from game.planlog import percentile
+from game.match.planlog import percentile
 from game.ui import SessionLike, theme
 from game.ui import script as event_script
 from game.ui.board import BoardLayout, BoardView

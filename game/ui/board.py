@@ -13,11 +13,10 @@ from functools import lru_cache
 
 import pygame
 
-from game.grid import Grid
-from game.sight import bresenham
-from game.steps import POSITION_ACTS
-from game.ui import theme
-from game.world import (
+from game.rules.grid import Grid
+from game.rules.sight import bresenham
+from game.rules.steps import POSITION_ACTS
+from game.rules.world import (
     AreaFire,
     Died,
     Explosion,
@@ -27,6 +26,7 @@ from game.world import (
     Unit,
     World,
 )
+from game.ui import theme
 
 Tile = tuple[int, int]
 
@@ -103,7 +103,7 @@ def _rays(radius: int) -> tuple[tuple[Tile, ...], ...]:
 def seen_from(grid: Grid, smoke: Collection[Tile], pos: Tile, sight: int) -> frozenset[Tile]:
     """Tiles a viewer at `pos` sees: rays stop after a wall or a smoke tile (both seen).
 
-    An approximation of `game.sight.can_see` good enough for dimming tiles; which
+    An approximation of `game.rules.sight.can_see` good enough for dimming tiles; which
     enemies are shown always comes from the world's own visibility.
     """
     px, py = pos

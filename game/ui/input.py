@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 import pygame
 
-from game.grid import NEIGHBOURS_8
-from game.sight import dist2, line_of_sight
-from game.snapshot import take
-from game.steps import (
+from game.rules.grid import NEIGHBOURS_8
+from game.rules.sight import dist2, line_of_sight
+from game.rules.snapshot import take
+from game.rules.steps import (
     AoEAttack,
     Approach,
     Attack,
@@ -35,11 +35,11 @@ from game.steps import (
     ThrowSmoke,
     Wait,
 )
+from game.rules.world import Unit
 from game.ui import SessionLike, theme
 from game.ui.board import BoardLayout
 from game.ui.inspector import llm_agent_ids
 from game.ui.overlay import Toasts
-from game.world import Unit
 from planner.fallback import Tier
 
 Tile = tuple[int, int]

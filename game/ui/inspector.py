@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import pygame
 
-from game.planlog import AgentPlanState, PlanningLog
-from game.snapshot import Snapshot, UnitView, take
+from game.match.planlog import AgentPlanState, PlanningLog
+from game.rules.snapshot import Snapshot, UnitView, take
+from game.rules.world import World
 from game.ui import theme
-from game.world import World
 
 MONO_SIZE = 16
 SECTION_LINES = {"snapshot": 6, "prompt": 3, "raw": 4, "validated": 3, "dropped": 3, "tier": 6}

@@ -12,10 +12,10 @@ from typing import Any
 
 import pygame
 
-from game.planlog import PlanningLog
+from game.match.planlog import PlanningLog
+from game.rules.world import World
 from game.ui import SessionLike, theme
 from game.ui.board import BoardLayout
-from game.world import World
 from planner.fallback import TIER_ORDER, Tier
 
 Segment = tuple[str, theme.Colour]

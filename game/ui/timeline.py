@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pygame
 
-from game.planlog import AgentBar, PlanningLog, RoundView
+from game.match.planlog import AgentBar, PlanningLog, RoundView
 from game.ui import theme
 
 MIN_COLUMN_W = 250

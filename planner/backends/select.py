@@ -63,13 +63,8 @@ SimFactory = Callable[[], Backend]
 """Builds the sim the way the caller needs it (its clock, concurrency, faults)."""
 
 
-def _sim(preset: str, seed: int, why: str, make_sim: SimFactory | None) -> tuple[Backend, str]:
-    if make_sim is not None:
-        backend = make_sim()
-    else:
-        from planner.backends.sim import SimBackend  # lazily: only when the sim is used
-
-        backend = SimBackend.create(preset, seed)
+def _sim(why: str, make_sim: SimFactory) -> tuple[Backend, str]:
+    backend = make_sim()
     return backend, f"{backend.describe()} ({why})"
 
 
@@ -87,17 +82,15 @@ async def choose_backend(
     kind: str,
     url: str | None,
     model: str | None,
-    sim_preset: str,
-    seed: int,
     env: Mapping[str, str],
     *,
-    make_sim: SimFactory | None = None,
+    make_sim: SimFactory,
 ) -> tuple[Backend, str]:
     """The backend to use and a one-line human reason for the choice."""
     if kind == "sim":
-        return _sim(sim_preset, seed, "chosen by --backend sim", make_sim)
+        return _sim("chosen by --backend sim", make_sim)
     if kind == "auto":
-        return await _auto(url, model, sim_preset, seed, env, make_sim)
+        return await _auto(url, model, env, make_sim)
     if kind == "ollama":
         return await _named_ollama(url, model, env)
     if kind == "openai":
@@ -108,10 +101,8 @@ async def choose_backend(
 async def _auto(
     url: str | None,
     model: str | None,
-    sim_preset: str,
-    seed: int,
     env: Mapping[str, str],
-    make_sim: SimFactory | None,
+    make_sim: SimFactory,
 ) -> tuple[Backend, str]:
     base = ollama_url(url, env)
     wanted = model or env.get("OLLAMA_MODEL") or None
@@ -119,13 +110,13 @@ async def _auto(
     try:
         models = await _probe_ollama(probe, AUTO_PROBE_S)
     except BackendError as exc:
-        return _sim(sim_preset, seed, f"no Ollama at {base}: {_reason_of(exc)}", make_sim)
+        return _sim(f"no Ollama at {base}: {_reason_of(exc)}", make_sim)
     if models is None:
-        return _sim(sim_preset, seed, f"no answer from Ollama at {base} within 300 ms", make_sim)
+        return _sim(f"no answer from Ollama at {base} within 300 ms", make_sim)
     chosen = pick_model(wanted, models)
     if chosen is None:
         missing = f"no model {wanted}" if wanted else "no models"
-        return _sim(sim_preset, seed, f"Ollama at {base} has {missing}", make_sim)
+        return _sim(f"Ollama at {base} has {missing}", make_sim)
     backend = OllamaBackend(base, chosen)
     return backend, f"{backend.describe()} (found by auto)"
 

@@ -30,8 +30,8 @@ from typing import IO, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from game.snapshot import Snapshot
-from game.steps import Step
+from game.rules.snapshot import Snapshot
+from game.rules.steps import Step
 from planner.backends.replay import RecordedChunk, RecordedResponse
 
 RECORD_VERSION = 1

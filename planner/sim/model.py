@@ -2,8 +2,8 @@
 
 No I/O and no clock of its own: callers pass the arrival instant and get back a
 `SimResponse` with the exact text, its ~4-character tokens and the absolute instant
-each token leaves. The in-process backend (`planner.backends.sim`) and the loopback
-HTTP server (`planner.simserver`) only pace and carry what this model decided, so both
+each token leaves. The in-process backend (`planner.sim.backend`) and the loopback
+HTTP server (`planner.sim.server`) only pace and carry what this model decided, so both
 give the same answer at the same times for the same seed.
 
 Timing model (per request, all instants absolute):
@@ -33,11 +33,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from game.actions import ROLE_STATS
-from game.heuristic import plan as heuristic_plan
-from game.sight import bresenham, dist2, in_range
-from game.snapshot import Snapshot
-from game.steps import FULL_TOOLS, MAX_STEPS, STEP_TYPES, Approach, Attack, MoveTo, Scan, Step
+from game.rules.actions import ROLE_STATS
+from game.rules.heuristic import plan as heuristic_plan
+from game.rules.sight import bresenham, dist2, in_range
+from game.rules.snapshot import Snapshot
+from game.rules.steps import FULL_TOOLS, MAX_STEPS, STEP_TYPES, Approach, Attack, MoveTo, Scan, Step
 from planner.prompts import decode_agent_blocks
 
 BATCH_SLOWDOWN = 0.05

@@ -19,12 +19,12 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from game import snapshot as snapshot_mod
-from game.grid import COVER, NEIGHBOURS_8, WALL, WATER, Grid
-from game.pathfinding import downhill_step, find_path, reachable
-from game.sight import dist2, in_range, line_of_sight
-from game.snapshot import Role, Snapshot, UnitView
-from game.steps import (
+from game.rules import snapshot as snapshot_mod
+from game.rules.grid import COVER, NEIGHBOURS_8, WALL, WATER, Grid
+from game.rules.pathfinding import downhill_step, find_path, reachable
+from game.rules.sight import dist2, in_range, line_of_sight
+from game.rules.snapshot import Role, Snapshot, UnitView
+from game.rules.steps import (
     AoEAttack,
     Approach,
     Attack,
@@ -44,7 +44,7 @@ from game.steps import (
 )
 
 if TYPE_CHECKING:
-    from game.world import ActiveStep, Unit, World
+    from game.rules.world import ActiveStep, Unit, World
 
 Tile = tuple[int, int]
 
@@ -255,7 +255,7 @@ def _adjacent(a: Tile, b: Tile) -> bool:
 # ====================================================================== effects
 def act(world: World, u: Unit) -> None:
     """Spend this unit's tick: start queued steps (checking each) and advance one."""
-    from game.world import ActiveStep
+    from game.rules.world import ActiveStep
 
     if u.stunned > 0:
         u.stunned -= 1
@@ -367,14 +367,14 @@ def _attack(world: World, u: Unit, t: Unit) -> None:
     u.ammo -= 1
     hit = world.rng.random() < hit_chance(world, u, t, u.stats.accuracy)
     dmg = damage_taken(world, t, u.stats.damage) if hit else 0
-    from game.world import Shot
+    from game.rules.world import Shot
 
     world.add_effect(Shot(world.tick, u.id, t.id, u.pos, t.pos, hit, dmg))
     world.damage(t, dmg)
 
 
 def _area_fire(world: World, u: Unit, centre: Tile) -> None:
-    from game.world import AreaFire
+    from game.rules.world import AreaFire
 
     u.ammo -= AOE_AMMO
     world.add_effect(AreaFire(world.tick, u.id, u.pos, centre, AOE_RADIUS))
@@ -386,7 +386,7 @@ def _area_fire(world: World, u: Unit, centre: Tile) -> None:
 
 
 def _explode(world: World, u: Unit, centre: Tile) -> None:
-    from game.world import Explosion
+    from game.rules.world import Explosion
 
     u.grenades -= 1
     world.add_effect(Explosion(world.tick, u.id, centre, EXPLOSIVE_RADIUS))
@@ -398,7 +398,7 @@ def _explode(world: World, u: Unit, centre: Tile) -> None:
 
 
 def _smoke(world: World, u: Unit, centre: Tile) -> None:
-    from game.world import SmokePlaced
+    from game.rules.world import SmokePlaced
 
     u.grenades -= 1
     cx, cy = centre
@@ -413,7 +413,7 @@ def _smoke(world: World, u: Unit, centre: Tile) -> None:
 
 
 def _heal(world: World, u: Unit) -> None:
-    from game.world import Healed
+    from game.rules.world import Healed
 
     hurt = [t for t in world.living(u.squad) if _adjacent(u.pos, t.pos) and t.hp < t.stats.hp]
     if not hurt:

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from game.controllers import Controller
-from game.scenarios import Scenario
-from game.session import Session
-from game.world import TICK_SECONDS, TICKS_PER_TURN, World
+from game.match.controllers import Controller
+from game.match.session import Session
+from game.rules.scenarios import Scenario
+from game.rules.world import TICK_SECONDS, TICKS_PER_TURN, World
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
-"""`python -m game.soak`: play headless matches back to back and watch resident memory.
+"""`python -m game.match.soak`: play headless matches back to back and watch resident memory.
 
-    python -m game.soak [--turns 2000] [--faults 0.2] [--scenario village] [--every 200]
+    python -m game.match.soak [--turns 2000] [--faults 0.2] [--scenario village] [--every 200]
 
 Matches run on the simulated LLM's virtual clock (deterministic, no waiting) with
 faults injected at the given rate; a match that ends is restarted (same session,
@@ -21,11 +21,11 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from game.cli import OneLineParser
-from game.cli import build_parser as game_parser
-from game.launch import build
-from game.scenarios import MapError, load, names
-from game.world import TICKS_PER_TURN
+from game.match.cli import OneLineParser
+from game.match.cli import build_parser as game_parser
+from game.match.launch import build
+from game.rules.scenarios import MapError, load, names
+from game.rules.world import TICKS_PER_TURN
 
 MIB = 1024 * 1024
 
@@ -124,7 +124,7 @@ def soak(
 
 def build_parser() -> OneLineParser:
     p = OneLineParser(
-        prog="python -m game.soak",
+        prog="python -m game.match.soak",
         description="Headless matches back to back with injected faults; prints resident "
         "memory as they go, to show it stays flat.",
         epilog="Exit codes: 0 growth within bound, 1 growth past it, 2 bad arguments.",

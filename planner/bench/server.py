@@ -5,7 +5,7 @@ thread and the planner's thread would take turns on one GIL, and each would wait
 the other (up to the 5 ms switch interval): the planner's "overhead" would measure
 that, not the planner. So the bench starts the sim in a child process:
 
-    python -m planner.bench_server --preset gpu --num-parallel 16 --seed 0
+    python -m planner.bench.server --preset gpu --num-parallel 16 --seed 0
 
 It prints its URL on the first line of stdout, then answers each line "emissions" on
 stdin with one JSON line: {request_id: [[agent_id, instant], ...]}. Instants are
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Protocol
 
-from planner.simserver import SimServer
+from planner.sim.server import SimServer
 
 
 class BenchServer(Protocol):
@@ -60,7 +60,7 @@ class ChildSimServer:
         self._args = [
             sys.executable,
             "-m",
-            "planner.bench_server",
+            "planner.bench.server",
             "--preset",
             preset,
             "--num-parallel",
@@ -114,7 +114,7 @@ class ChildSimServer:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m planner.bench_server")
+    p = argparse.ArgumentParser(prog="python -m planner.bench.server")
     p.add_argument("--preset", default="gpu")
     p.add_argument("--num-parallel", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)

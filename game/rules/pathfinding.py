@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Collection
 
-from game.grid import Grid
+from game.rules.grid import Grid
 
 Tile = tuple[int, int]
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import random
 from typing import Protocol
 
-from game import heuristic
-from game.actions import THROW_RANGE, check_step
-from game.snapshot import Snapshot, take
-from game.steps import (
+from game.rules import heuristic
+from game.rules.actions import THROW_RANGE, check_step
+from game.rules.snapshot import Snapshot, take
+from game.rules.steps import (
     AoEAttack,
     Approach,
     Attack,
@@ -30,7 +30,7 @@ from game.steps import (
     ThrowSmoke,
     Wait,
 )
-from game.world import World
+from game.rules.world import World
 
 
 def controller_rng(seed: int, squad: str) -> random.Random:

@@ -20,8 +20,8 @@ import subprocess
 import sys
 from typing import Any
 
-from planner.bench_server import ChildSimServer
-from planner.bench_stats import fmt, table
+from planner.bench.server import ChildSimServer
+from planner.bench.stats import fmt, table
 
 SUMMARY = re.compile(
     r"frame time p50 (?P<p50>[\d.]+) ms, p99 (?P<p99>[\d.]+) ms, "

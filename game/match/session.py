@@ -18,14 +18,14 @@ from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from game.actions import check_step
-from game.controllers import Controller, controller_rng
-from game.planlog import PlanningLog, percentile
-from game.record import MatchRecord, Recorder
-from game.scenarios import SQUADS, Scenario
-from game.snapshot import take
-from game.steps import FULL_TOOLS, Step
-from game.world import TICK_SECONDS, TICKS_PER_TURN, World
+from game.match.controllers import Controller, controller_rng
+from game.match.planlog import PlanningLog, percentile
+from game.match.record import MatchRecord, Recorder
+from game.rules.actions import check_step
+from game.rules.scenarios import SQUADS, Scenario
+from game.rules.snapshot import take
+from game.rules.steps import FULL_TOOLS, Step
+from game.rules.world import TICK_SECONDS, TICKS_PER_TURN, World
 from planner.clock import VirtualClock
 from planner.core import PlanningRound
 from planner.events import PlanDelivered, PlanEvent, RoundDone, RoundStats

@@ -20,11 +20,11 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from planner import bench_data
 from planner.backends.openai import OpenAIBackend
-from planner.bench_rounds import delivered, run_round
-from planner.bench_server import ChildSimServer, InProcessSimServer
-from planner.bench_stats import fmt, percentile, table
+from planner.bench import data as bench_data
+from planner.bench.rounds import delivered, run_round
+from planner.bench.server import ChildSimServer, InProcessSimServer
+from planner.bench.stats import fmt, percentile, table
 from planner.events import Mode
 from planner.service import PlannerService
 from planner.settings import PlannerSettings

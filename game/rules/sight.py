@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from game.grid import Grid
+from game.rules.grid import Grid
 
 Tile = tuple[int, int]
 

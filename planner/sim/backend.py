@@ -17,7 +17,7 @@ import anyio.lowlevel
 from planner.backends.base import Capabilities, Finished, LLMRequest, StreamEvent, TextDelta, Usage
 from planner.clock import Clock, MonotonicClock, VirtualClock
 from planner.errors import BackendConnectError, BackendHTTPStatus, BackendTimeout
-from planner.simmodel import FaultConfig, Preset, SimModel, SimResponse, get_preset
+from planner.sim.model import FaultConfig, Preset, SimModel, SimResponse, get_preset
 
 DEFAULT_READ_TIMEOUT_S = 10.0
 """In virtual time a stall raises BackendTimeout this long after the last token."""

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
-    from game.world import World
+    from game.rules.world import World
 
 Role = Literal["rifleman", "scout", "medic", "heavy"]
 ROLES: tuple[Role, ...] = ("rifleman", "scout", "medic", "heavy")

@@ -24,10 +24,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from planner import bench_frames, bench_micro, bench_modes, bench_stress
-from planner.bench_stats import fmt, percentile, table
+from planner.bench import frames as bench_frames
+from planner.bench import micro as bench_micro
+from planner.bench import modes as bench_modes
+from planner.bench import stress as bench_stress
+from planner.bench.stats import fmt, percentile, table
 from planner.events import MODES
-from planner.simmodel import PRESETS
+from planner.sim.model import PRESETS
 
 DEFAULT_ROUNDS = 3
 QUICK_ROUNDS = 1

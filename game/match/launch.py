@@ -16,21 +16,21 @@ from pathlib import Path
 
 import anyio
 
-from game.cli import CONTROLLERS, LLM, fail
-from game.controllers import Controller, controller_rng
-from game.record import RECORD_VERSION, HeaderLine, MatchRecordError, Recorder, load_record
-from game.scenarios import SQUADS, MapError, Scenario, parse
-from game.session import Session
+from game.match.cli import CONTROLLERS, LLM, fail
+from game.match.controllers import Controller, controller_rng
+from game.match.record import RECORD_VERSION, HeaderLine, MatchRecordError, Recorder, load_record
+from game.match.session import Session
+from game.rules.scenarios import SQUADS, MapError, Scenario, parse
 from planner.backends.base import Backend
 from planner.backends.replay import ReplayBackend
 from planner.backends.select import choose_backend
-from planner.backends.sim import SimBackend
 from planner.clock import Clock, MonotonicClock, VirtualClock
 from planner.errors import ConfigError
 from planner.fallback import Tier
 from planner.service import Planner, PlannerService, VirtualPlanner
 from planner.settings import PlannerSettings
-from planner.simmodel import FaultConfig
+from planner.sim.backend import SimBackend
+from planner.sim.model import FaultConfig
 
 TIER_NAMES = {"simplified": Tier.simplified_llm, "full": Tier.full_llm}
 
@@ -74,8 +74,6 @@ def choose(args: argparse.Namespace, clock: Clock) -> tuple[Backend, str]:
                 args.backend,
                 args.url,
                 args.model,
-                args.sim_preset,
-                args.seed,
                 os.environ,
                 make_sim=_sim_factory(args, clock),
             )

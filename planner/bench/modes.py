@@ -21,11 +21,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from planner import bench_data
 from planner.backends.openai import OpenAIBackend
-from planner.bench_rounds import delivered, done_of, run_round
-from planner.bench_server import BenchServer, ChildSimServer, InProcessSimServer
-from planner.bench_stats import fmt, mean, percentile, table
+from planner.bench import data as bench_data
+from planner.bench.rounds import delivered, done_of, run_round
+from planner.bench.server import BenchServer, ChildSimServer, InProcessSimServer
+from planner.bench.stats import fmt, mean, percentile, table
 from planner.events import MODES, Mode, PlanEvent, RoundStarted
 from planner.service import PlannerService
 from planner.settings import PlannerSettings

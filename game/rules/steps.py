@@ -2,7 +2,7 @@
 
 These models are the wire contract shared by the world (which applies them), the
 heuristic controller (which produces them) and the planner (which asks an LLM for
-them). They are pure data; how each one changes the world lives in `game.actions`.
+them). They are pure data; how each one changes the world lives in `game.rules.actions`.
 """
 
 from __future__ import annotations

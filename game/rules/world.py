@@ -6,7 +6,7 @@ time in id order: ascending on even ticks, descending on odd ticks, so neither
 squad gets a standing first-move advantage (ids follow map reading order). Hits
 land at once but deaths resolve together at the end of the tick, so a unit shot
 down still fires its own shot in that tick. How each action changes the world lives in
-`game.actions`; this module owns the state and the primitives those use.
+`game.rules.actions`; this module owns the state and the primitives those use.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from game import actions
-from game.grid import NEIGHBOURS_8, Grid
-from game.pathfinding import distance_field
-from game.scenarios import SQUADS, Scenario
-from game.sight import can_see
-from game.snapshot import Role, UnitView
-from game.steps import MAX_STEPS, Step
+from game.rules import actions
+from game.rules.grid import NEIGHBOURS_8, Grid
+from game.rules.pathfinding import distance_field
+from game.rules.scenarios import SQUADS, Scenario
+from game.rules.sight import can_see
+from game.rules.snapshot import Role, UnitView
+from game.rules.steps import MAX_STEPS, Step
 
 TICKS_PER_TURN = 12
 """Ticks in one planning turn."""

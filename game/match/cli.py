@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
-from game.controllers import Controller, HeuristicController, RandomController
+from game.match.controllers import Controller, HeuristicController, RandomController
 
 PROG = "python -m game"
 T = TypeVar("T")

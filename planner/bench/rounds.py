@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from game.snapshot import Snapshot
-from planner import bench_data
+from game.rules.snapshot import Snapshot
+from planner.bench import data as bench_data
 from planner.core import PlanningRound
 from planner.events import PlanDelivered, PlanEvent, RoundDone
 from planner.service import PlannerService

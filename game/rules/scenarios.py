@@ -34,10 +34,10 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from game.grid import OBJECTIVE, TERRAIN_CHARS, Grid
-from game.snapshot import Role
+from game.rules.grid import OBJECTIVE, TERRAIN_CHARS, Grid
+from game.rules.snapshot import Role
 
-MAPS_DIR: Final = Path(__file__).resolve().parent.parent / "assets" / "maps"
+MAPS_DIR: Final = Path(__file__).resolve().parents[2] / "assets" / "maps"
 SQUADS: Final[tuple[str, str]] = ("blue", "red")
 
 SPAWN_ROLES: Final[dict[str, Role]] = {

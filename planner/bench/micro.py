@@ -14,12 +14,12 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from planner import bench_data
-from planner.bench_stats import fmt, percentile, table
+from planner.bench import data as bench_data
+from planner.bench.stats import fmt, percentile, table
 from planner.cache import PlanCache, cache_key, similarity_key
 from planner.fallback import Tier
 from planner.prompts import build_batch_prompt, build_single_prompt, prompt_chars
-from planner.simmodel import compose_plans, serialise, tokenize
+from planner.sim.model import compose_plans, serialise, tokenize
 from planner.stream import PlanStreamParser
 
 PARSER_AGENTS = (10, 100, 1000)

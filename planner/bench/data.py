@@ -13,10 +13,10 @@ import math
 import random
 from collections.abc import Sequence
 
-from game.grid import Grid
-from game.scenarios import load
-from game.snapshot import Snapshot, take
-from game.world import World
+from game.rules.grid import Grid
+from game.rules.scenarios import load
+from game.rules.snapshot import Snapshot, take
+from game.rules.world import World
 
 SCENARIO = "siege"
 SQUAD = "red"
@@ -69,7 +69,7 @@ def played_rounds(scenario: str = "village", turns: int = 20) -> tuple[tuple[Sna
     A match that ends early is followed by a fresh one with the next seed, so exactly
     `turns` turns are seen whatever the outcome of each match.
     """
-    from game.controllers import HeuristicController  # the rule planner, only when needed
+    from game.match.controllers import HeuristicController  # the rule planner, only when needed
 
     rounds: list[tuple[Snapshot, ...]] = []
     played = 0

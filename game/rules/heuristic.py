@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import random
 
-from game.actions import APPROACH_MAX_TILES, ROLE_STATS, THROW_RANGE
-from game.sight import dist2, in_range
-from game.snapshot import Snapshot, UnitView
-from game.steps import (
+from game.rules.actions import APPROACH_MAX_TILES, ROLE_STATS, THROW_RANGE
+from game.rules.sight import dist2, in_range
+from game.rules.snapshot import Snapshot, UnitView
+from game.rules.steps import (
     MAX_STEPS,
     Approach,
     Attack,

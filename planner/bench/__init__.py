@@ -1,0 +1,1 @@
+"""`python -m planner.bench`: where the project's performance claims come from."""
