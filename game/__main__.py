@@ -21,7 +21,8 @@ from typing import Any
 from game.match.cli import build_parser, fail
 from game.match.headless import play, result_of, write_report
 from game.match.launch import Launch, blue_owner, build, build_replay
-from game.rules.scenarios import MapError, Scenario, load, load_file
+from game.match.maps import load, load_file
+from game.rules.scenarios import MapError, Scenario
 
 EXIT_OK = 0
 EXIT_REPLAY_MISMATCH = 1

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from game.rules.actions import check_step
+from game.rules.actions import Illegal, IllegalCode, check_step
 from game.rules.grid import Grid
 from game.rules.snapshot import Snapshot
 from game.rules.steps import (
@@ -48,7 +48,15 @@ class DroppedStep:
     index: int
     """Position of the step in the plan as received."""
     step: Step
-    reason: str
+    why: Illegal
+
+    @property
+    def code(self) -> IllegalCode:
+        return self.why.code
+
+    @property
+    def reason(self) -> str:
+        return self.why.message
 
 
 REPAIR_RADIUS = 2
@@ -72,24 +80,24 @@ class ValidatedPlan:
         return None if self.steps else "validation_error"
 
 
-def _static_reason(step: Step, snap: Snapshot, grid: Grid) -> str | None:
+def _static_reason(step: Step, snap: Snapshot, grid: Grid) -> Illegal | None:
     """What is wrong with a later step whatever happens before it, or None."""
     me = snap.me
     match step:
         case MoveTo(x=x, y=y) | TakeCover(x=x, y=y):
             if not grid.walkable(x, y):
                 where = grid.tile(x, y) if grid.in_bounds(x, y) else "out of bounds"
-                return f"tile ({x},{y}) is {where}"
+                return Illegal("impassable", f"tile ({x},{y}) is {where}")
             if isinstance(step, TakeCover) and not grid.is_cover(x, y):
-                return f"tile ({x},{y}) is not cover"
+                return Illegal("not_cover", f"tile ({x},{y}) is not cover")
         case ThrowSmoke(x=x, y=y) | ThrowExplosive(x=x, y=y) | AoEAttack(x=x, y=y):
             if not grid.in_bounds(x, y):
-                return f"tile ({x},{y}) out of bounds"
+                return Illegal("out_of_bounds", f"tile ({x},{y}) out of bounds")
         case Approach(target_id=tid):
             if tid == me.id:
-                return "cannot target self"
+                return Illegal("self_target", "cannot target self")
             if tid not in {u.id for u in (*snap.allies, *snap.enemies)}:
-                return f"target {tid} unknown to this unit"
+                return Illegal("unknown_target", f"target {tid} unknown to this unit")
         case (
             Attack(target_id=tid)
             | Retreat(target_id=tid)
@@ -97,11 +105,11 @@ def _static_reason(step: Step, snap: Snapshot, grid: Grid) -> str | None:
             | Distract(target_id=tid)
         ):
             if tid == me.id:
-                return "cannot target self"
+                return Illegal("self_target", "cannot target self")
             if any(a.id == tid for a in snap.allies):
-                return f"target {tid} is an ally"
+                return Illegal("ally_target", f"target {tid} is an ally")
             if not any(e.id == tid for e in snap.enemies):
-                return f"target {tid} unknown to this unit"
+                return Illegal("unknown_target", f"target {tid} unknown to this unit")
         case _:
             pass
     return None
@@ -143,16 +151,20 @@ def _check_steps(
     reloaded = False
     grenades = snap.me.grenades  # nothing refills them, so throws past the count must fail
     for index, step in enumerate(steps):
-        reason: str | None
+        reason: Illegal | None
         fixed = _repair(step, snap, grid) if repaired is not None else None
         if fixed is not None and repaired is not None:
             where = grid.tile(step.x, step.y) if isinstance(step, MoveTo) else "?"
             repaired.append(
-                DroppedStep(index, step, f"tile is {where}: moved to ({fixed.x},{fixed.y})")
+                DroppedStep(
+                    index,
+                    step,
+                    Illegal("impassable", f"tile is {where}: moved to ({fixed.x},{fixed.y})"),
+                )
             )
             step = fixed
         if step.act not in tools:
-            reason = f"tool {step.act} not allowed in this tier"
+            reason = Illegal("tool_not_allowed", f"tool {step.act} not allowed in this tier")
         elif not kept:
             # This step runs first, on the world as the snapshot shows it: judge it fully.
             reason = check_step(step, snap, grid)
@@ -160,9 +172,9 @@ def _check_steps(
             reason = _static_reason(step, snap, grid)
         throw = isinstance(step, ThrowSmoke | ThrowExplosive)
         if reason is None and throw and grenades <= 0:
-            reason = "no grenades left"
+            reason = Illegal("no_grenades", "no grenades left")
         if reason is None and isinstance(step, Attack) and snap.me.ammo <= 0 and not reloaded:
-            reason = "no ammo (Reload first)"
+            reason = Illegal("no_ammo", "no ammo (Reload first)")
         if reason is None:
             kept.append(step)
             reloaded = reloaded or isinstance(step, Reload)
@@ -177,7 +189,7 @@ def validate_plan(
 ) -> ValidatedPlan:
     """Drop the illegal steps of `plan` for the agent of `snap`; never raises on bad plans."""
     if plan.agent_id != snap.me.id:
-        wrong = f"plan is for agent {plan.agent_id}, not {snap.me.id}"
+        wrong = Illegal("unknown_target", f"plan is for agent {plan.agent_id}, not {snap.me.id}")
         return ValidatedPlan(
             snap.me.id, (), tuple(DroppedStep(i, s, wrong) for i, s in enumerate(plan.steps))
         )

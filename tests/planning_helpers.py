@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from game.rules.scenarios import load
-from game.rules.snapshot import Snapshot, take
+from game.match.maps import load
+from game.rules.snapshot import Snapshot
 from game.rules.world import World
 from planner.backends.base import (
     Capabilities,
@@ -38,7 +38,7 @@ def squad_snapshots(
     scenario: str = "village", squad: str = "red", seed: int = 1
 ) -> tuple[Snapshot, ...]:
     world = World(load(scenario), random.Random(seed))
-    return tuple(take(world, u.id) for u in world.living(squad))
+    return tuple(world.snapshot_of(u.id) for u in world.living(squad))
 
 
 def planning_round(

@@ -8,6 +8,7 @@ from typing import get_args
 import pytest
 
 import game.rules.heuristic
+from game.rules.actions import Illegal
 from game.rules.grid import Grid
 from game.rules.snapshot import Snapshot, UnitView
 from game.rules.steps import FULL_TOOLS, SIMPLIFIED_TOOLS, Attack, MoveTo, Scan, Step, Wait
@@ -123,7 +124,7 @@ def test_outcome_records_cache_partial_and_dropped() -> None:
         None,
         from_cache=True,
         partial=True,
-        dropped=(DroppedStep(1, step, "target 4 unknown to this unit"),),
+        dropped=(DroppedStep(1, step, Illegal("unknown_target", "target 4 unknown to this unit")),),
     )
     assert out.from_cache and out.partial and out.dropped[0].step == step
 

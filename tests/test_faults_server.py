@@ -25,8 +25,8 @@ from contextlib import contextmanager
 import pytest
 
 from game.match.controllers import HeuristicController
+from game.match.maps import load
 from game.match.session import Session
-from game.rules.scenarios import load
 from game.rules.world import TICK_SECONDS, TICKS_PER_TURN
 from planner.backends.ollama import OllamaBackend
 from planner.backends.openai import OpenAIBackend

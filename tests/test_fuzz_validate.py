@@ -11,9 +11,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from game.match.maps import load
 from game.rules.actions import check_step
 from game.rules.grid import Grid
-from game.rules.scenarios import load
 from game.rules.snapshot import Snapshot
 from game.rules.steps import (
     FULL_TOOLS,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from game.match.cli import build_parser
 from game.match.launch import build
-from game.rules.scenarios import load
+from game.match.maps import load
 from game.rules.steps import Scan
 
 

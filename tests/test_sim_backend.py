@@ -67,7 +67,7 @@ async def test_emissions_match_the_delta_carrying_each_closing_brace() -> None:
     ds = deltas(await collect(backend, request(3)))
     rid = backend.last_request_id
     assert rid is not None
-    emitted = backend.sim.emissions[rid]
+    emitted = backend.sim.emissions_copy()[rid]
     assert [agent for agent, _ in emitted] == [1, 2, 3]
     text = ""
     for d in ds:
@@ -100,7 +100,7 @@ async def test_non_stream_returns_the_whole_text_at_the_end() -> None:
     assert len(ds) == 1
     assert ds[0].text == "".join(d.text for d in streamed)
     assert ds[0].emitted_at == streamed[-1].emitted_at
-    assert [a for a, _ in whole_backend.sim.emissions[1]] == [1, 2, 3]
+    assert [a for a, _ in whole_backend.sim.emissions_copy()[1]] == [1, 2, 3]
 
 
 async def test_same_seed_same_stream() -> None:

@@ -13,6 +13,7 @@ from game.rules.steps import MoveTo, Scan
 from planner.schema import PlanBatch
 from planner.sim.model import (
     BATCH_SLOWDOWN,
+    EMISSIONS_KEPT,
     FAULT_KINDS,
     PRESETS,
     FaultConfig,
@@ -227,7 +228,16 @@ def test_emissions_are_recorded_per_request() -> None:
     copy = sim.emissions_copy()
     assert copy == {1: [(3, 0.5), (5, 0.7)]}
     copy[1].clear()
-    assert sim.emissions[1] == [(3, 0.5), (5, 0.7)]
+    assert sim.emissions_copy()[1] == [(3, 0.5), (5, 0.7)]
+
+
+def test_the_emission_ledger_is_bounded_and_keeps_the_latest() -> None:
+    sim = SimModel(GPU)
+    for i in range(3 * EMISSIONS_KEPT):
+        sim.record_emission(i, 1, float(i))
+    kept = sim.emissions_copy()
+    assert EMISSIONS_KEPT <= len(kept) < 2 * EMISSIONS_KEPT
+    assert max(kept) == 3 * EMISSIONS_KEPT - 1
 
 
 def test_bad_num_parallel_is_refused() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from game.match.cli import build_parser
 from game.match.launch import build
-from game.rules.scenarios import load
+from game.match.maps import load
 from game.ui.app import run_window
 from planner.sim.backend import SimBackend
 from planner.sim.model import FaultConfig

@@ -10,7 +10,7 @@ import pytest
 
 from game.match.cli import build_parser
 from game.match.launch import build
-from game.rules.scenarios import load
+from game.match.maps import load
 from game.rules.world import TICK_SECONDS, TICKS_PER_TURN
 from game.ui.app import GameUI
 from planner.service import PlannerService

@@ -159,8 +159,7 @@ def test_legal_steps_allows_every_tool() -> None:
 def test_a_move_onto_water_or_wall_is_repaired_to_the_nearest_walkable_tile() -> None:
     import random
 
-    from game.rules.scenarios import load
-    from game.rules.snapshot import take
+    from game.match.maps import load
     from game.rules.steps import MoveTo, Scan
     from game.rules.world import World
     from planner.schema import AgentPlan
@@ -169,7 +168,7 @@ def test_a_move_onto_water_or_wall_is_repaired_to_the_nearest_walkable_tile() ->
     scenario = load("village")
     world = World(scenario, random.Random(1))
     unit = next(iter(world.living("red")))
-    snap = take(world, unit.id)
+    snap = world.snapshot_of(unit.id)
     grid = scenario.grid
     blocked = next(
         (x, y)
@@ -190,8 +189,7 @@ def test_a_move_onto_water_or_wall_is_repaired_to_the_nearest_walkable_tile() ->
 def test_an_out_of_bounds_move_is_dropped_not_repaired() -> None:
     import random
 
-    from game.rules.scenarios import load
-    from game.rules.snapshot import take
+    from game.match.maps import load
     from game.rules.steps import MoveTo, Scan
     from game.rules.world import World
     from planner.schema import AgentPlan
@@ -202,6 +200,6 @@ def test_an_out_of_bounds_move_is_dropped_not_repaired() -> None:
     unit = next(iter(world.living("red")))
     plan = AgentPlan(agent_id=unit.id, steps=(MoveTo(x=500, y=2), Scan()))
     checked = validate_plan(
-        plan, take(world, unit.id), scenario.grid, frozenset({"MoveTo", "Scan"})
+        plan, world.snapshot_of(unit.id), scenario.grid, frozenset({"MoveTo", "Scan"})
     )
     assert [d.index for d in checked.dropped] == [0] and not checked.repaired

@@ -7,9 +7,10 @@ import random
 import pytest
 
 from game.rules import actions
-from game.rules.actions import check_step, hit_chance
+from game.rules.actions import check_step
+from game.rules.effects import hit_chance
 from game.rules.scenarios import parse
-from game.rules.snapshot import take
+from game.rules.state import Died, Explosion, Healed, Shot, SmokePlaced
 from game.rules.steps import (
     AoEAttack,
     Approach,
@@ -28,7 +29,7 @@ from game.rules.steps import (
     ThrowSmoke,
     Wait,
 )
-from game.rules.world import Died, Explosion, Healed, Shot, SmokePlaced, World
+from game.rules.world import World
 
 # id 1 = blue rifleman (1,1), id 2 = red rifleman (7,1), id 3 = blue medic (1,4)
 ARENA = """\
@@ -69,7 +70,13 @@ def plan(w: World, uid: int, *steps: Step) -> None:
 
 
 def refusal(w: World, uid: int, step: Step) -> str | None:
-    return check_step(step, take(w, uid), w.grid)
+    illegal = check_step(step, w.snapshot_of(uid), w.grid)
+    return None if illegal is None else illegal.message
+
+
+def refusal_code(w: World, uid: int, step: Step) -> str | None:
+    illegal = check_step(step, w.snapshot_of(uid), w.grid)
+    return None if illegal is None else illegal.code
 
 
 # ---------------------------------------------------------------- walking
@@ -85,17 +92,19 @@ def test_move_to_walks_one_tile_per_tick() -> None:
 
 
 @pytest.mark.parametrize(
-    ("step", "reason"),
+    ("step", "reason", "code"),
     [
-        (MoveTo(x=5, y=5), "tile (5,5) is wall"),
-        (MoveTo(x=3, y=6), "tile (3,6) is water"),
-        (MoveTo(x=40, y=1), "tile (40,1) out of bounds"),
-        (MoveTo(x=1, y=1), "already at (1,1)"),
-        (TakeCover(x=2, y=2), "tile (2,2) is not cover"),
+        (MoveTo(x=5, y=5), "tile (5,5) is wall", "impassable"),
+        (MoveTo(x=3, y=6), "tile (3,6) is water", "impassable"),
+        (MoveTo(x=40, y=1), "tile (40,1) out of bounds", "out_of_bounds"),
+        (MoveTo(x=1, y=1), "already at (1,1)", "already_there"),
+        (TakeCover(x=2, y=2), "tile (2,2) is not cover", "not_cover"),
     ],
 )
-def test_move_refusals(step: Step, reason: str) -> None:
-    assert refusal(world_of(), 1, step) == reason
+def test_move_refusals(step: Step, reason: str, code: str) -> None:
+    w = world_of()
+    assert refusal(w, 1, step) == reason
+    assert refusal_code(w, 1, step) == code
 
 
 def test_move_refused_when_no_path() -> None:
@@ -282,12 +291,12 @@ def test_reload_takes_three_ticks() -> None:
 
 def test_scan_extends_sight() -> None:
     w = world_of("###############\n#r...........R#\n###############\n")
-    assert take(w, 1).enemies == ()
+    assert w.snapshot_of(1).enemies == ()
     plan(w, 1, Scan())
     run(w, 1)
-    assert [e.id for e in take(w, 1).enemies] == [2]
+    assert [e.id for e in w.snapshot_of(1).enemies] == [2]
     run(w, actions.SCAN_TICKS + 1)
-    assert take(w, 1).enemies == ()
+    assert w.snapshot_of(1).enemies == ()
 
 
 def test_wait_holds_for_its_duration() -> None:
@@ -338,9 +347,9 @@ def test_illegal_step_is_counted_recorded_and_skipped() -> None:
     plan(w, 1, Attack(target_id=99), MoveTo(x=5, y=5), MoveTo(x=2, y=1))
     run(w, 1)
     assert w.invalid_steps == 2 and w.invalid_by_squad["blue"] == 2
-    assert [(r.unit_id, r.act, r.reason) for r in w.refusals] == [
-        (1, "Attack", "target 99 not visible"),
-        (1, "MoveTo", "tile (5,5) is wall"),
+    assert [(r.unit_id, r.act, r.code, r.reason) for r in w.refusals] == [
+        (1, "Attack", "not_visible", "target 99 not visible"),
+        (1, "MoveTo", "impassable", "tile (5,5) is wall"),
     ]
     assert w.units[1].pos == (2, 1)  # moved on to the next step in the same tick
 

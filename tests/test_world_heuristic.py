@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from game.match.controllers import HeuristicController, RandomController, controller_rng
 from game.match.headless import run_match
+from game.match.maps import load
 from game.rules.heuristic import plan
-from game.rules.scenarios import load
 from game.rules.snapshot import ROLES, Snapshot, UnitView
 from game.rules.steps import (
     MAX_STEPS,

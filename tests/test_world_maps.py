@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from game.match.maps import load, load_file, names
 from game.rules.grid import COVER, FLOOR, OBJECTIVE, WALL, WATER
-from game.rules.scenarios import MapError, load, load_file, names, parse
+from game.rules.scenarios import MapError, parse
 
 SMALL = """\
 # name: tiny

@@ -8,8 +8,9 @@ import pytest
 
 from game.match.controllers import HeuristicController, controller_rng
 from game.match.headless import run_match
-from game.rules.scenarios import load, parse
-from game.rules.snapshot import Snapshot, take
+from game.match.maps import load
+from game.rules.scenarios import parse
+from game.rules.snapshot import Snapshot
 from game.rules.steps import MAX_STEPS, Attack, MoveTo, Wait
 from game.rules.world import TICKS_PER_TURN, World
 
@@ -103,7 +104,7 @@ def test_snapshot_is_deterministic_and_sorted() -> None:
                 w.assign_plan(uid, steps)
         w.step_turn()
     for uid in sorted(u.id for u in w.living()):
-        a, b = take(w, uid), take(w, uid)
+        a, b = w.snapshot_of(uid), w.snapshot_of(uid)
         assert a.model_dump_json() == b.model_dump_json()
         assert Snapshot.model_validate_json(a.model_dump_json()) == a  # valid, round-trips
         assert a.me.id == uid and all(x.id != uid for x in a.allies)
@@ -119,5 +120,5 @@ def test_snapshot_is_deterministic_and_sorted() -> None:
 
 def test_snapshot_hides_unseen_enemies() -> None:
     w = World(parse("##########\n#r..#...R#\n##########\n"), random.Random(0))
-    assert take(w, 1).enemies == ()
-    assert take(w, 2).enemies == ()
+    assert w.snapshot_of(1).enemies == ()
+    assert w.snapshot_of(2).enemies == ()

@@ -6,8 +6,10 @@ so the window can be driven deterministically with real `PlanEvent` objects.
 
 from __future__ import annotations
 
+from game.match.maps import load
 from game.match.session import Session
-from game.rules.scenarios import Scenario, load, parse
+from game.rules.actions import Illegal
+from game.rules.scenarios import Scenario, parse
 from game.rules.steps import MoveTo, Scan, Step
 from game.ui.app import GameUI
 from planner.core import PlanningRound
@@ -114,7 +116,11 @@ def round_events(
     for i, agent_id in enumerate(agent_ids):
         tier, cause, cached = cases[i % len(cases)]
         steps: tuple[Step, ...] = (MoveTo(x=4, y=2), Scan())
-        dropped = (DroppedStep(2, MoveTo(x=0, y=0), "tile (0,0) is wall"),) if cause else ()
+        dropped = (
+            (DroppedStep(2, MoveTo(x=0, y=0), Illegal("impassable", "tile (0,0) is wall")),)
+            if cause
+            else ()
+        )
         if cause is not None:
             events.append(
                 AgentFellBack(

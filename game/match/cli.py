@@ -102,7 +102,9 @@ def build_parser() -> OneLineParser:
         help="scenario from assets/maps: skirmish, village, siege (default: village)",
     )
     match.add_argument(
-        "--map", metavar="PATH", help="play a custom map file instead (format: game/scenarios.py)"
+        "--map",
+        metavar="PATH",
+        help="play a custom map file instead (format: game/rules/scenarios.py)",
     )
     match.add_argument(
         "--turns",

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from game.rules import heuristic
 from game.rules.actions import THROW_RANGE, check_step
-from game.rules.snapshot import Snapshot, take
+from game.rules.snapshot import Snapshot
 from game.rules.steps import (
     AoEAttack,
     Approach,
@@ -54,7 +54,9 @@ class HeuristicController:
         self.rng = rng
 
     def plan_turn(self, world: World, squad: str) -> dict[int, list[Step]]:
-        return {u.id: heuristic.plan(take(world, u.id), self.rng) for u in world.living(squad)}
+        return {
+            u.id: heuristic.plan(world.snapshot_of(u.id), self.rng) for u in world.living(squad)
+        }
 
 
 class RandomController:
@@ -68,7 +70,7 @@ class RandomController:
     def plan_turn(self, world: World, squad: str) -> dict[int, list[Step]]:
         plans: dict[int, list[Step]] = {}
         for u in world.living(squad):
-            snap = take(world, u.id)
+            snap = world.snapshot_of(u.id)
             steps: list[Step] = []
             for _ in range(self.rng.randint(1, self.max_steps)):
                 step = self._legal_step(snap, world)

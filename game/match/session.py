@@ -13,7 +13,6 @@ This module and `__main__` are the only places where game meets planner.
 from __future__ import annotations
 
 import random
-import re
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -23,7 +22,6 @@ from game.match.planlog import PlanningLog, percentile
 from game.match.record import MatchRecord, Recorder
 from game.rules.actions import check_step
 from game.rules.scenarios import SQUADS, Scenario
-from game.rules.snapshot import take
 from game.rules.steps import FULL_TOOLS, Step
 from game.rules.world import TICK_SECONDS, TICKS_PER_TURN, World
 from planner.clock import VirtualClock
@@ -199,7 +197,7 @@ class Session:
         if self.planner is None:
             return
         for squad in self.llm_squads:
-            snaps = tuple(take(self.world, u.id) for u in self.world.living(squad))
+            snaps = tuple(self.world.snapshot_of(u.id) for u in self.world.living(squad))
             if not snaps:
                 continue
             round_id = next(self._round_ids)
@@ -234,13 +232,13 @@ class Session:
         unit = self.world.units.get(unit_id)
         if unit is None or not unit.alive:
             return
-        snap = take(self.world, unit_id)
+        snap = self.world.snapshot_of(unit_id)
         checked = validate_plan(
             AgentPlan(agent_id=unit_id, steps=steps), snap, self.scenario.grid, FULL_TOOLS
         )
         for dropped in checked.dropped:
             # "target 9 not visible" and "target 4 not visible" are one kind of drop.
-            self.late_drops[re.sub(r"-?\d+", "N", dropped.reason)] += 1
+            self.late_drops[dropped.code] += 1
         kept = checked.steps
         if not kept:
             kept, _, _ = heuristic_plan(snap, self._rng, self.scenario.grid)
@@ -261,9 +259,9 @@ class Session:
             return "empty order"
         if self.replay is not None:
             return "replaying a record: orders are the record's"
-        reason = check_step(steps[0], take(self.world, unit_id), self.scenario.grid)
-        if reason is not None:
-            return reason
+        illegal = check_step(steps[0], self.world.snapshot_of(unit_id), self.scenario.grid)
+        if illegal is not None:
+            return illegal.message
         self.world.assign_plan(unit_id, steps)
         if self.recorder is not None:
             self.recorder.applied(self.world.tick, unit_id, tuple(steps), "player")

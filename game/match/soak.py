@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from game.match.cli import OneLineParser
 from game.match.cli import build_parser as game_parser
 from game.match.launch import build
-from game.rules.scenarios import MapError, load, names
+from game.match.maps import load, names
+from game.rules.scenarios import MapError
 from game.rules.world import TICKS_PER_TURN
 
 MIB = 1024 * 1024

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -37,7 +36,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from game.rules.grid import OBJECTIVE, TERRAIN_CHARS, Grid
 from game.rules.snapshot import Role
 
-MAPS_DIR: Final = Path(__file__).resolve().parents[2] / "assets" / "maps"
 SQUADS: Final[tuple[str, str]] = ("blue", "red")
 
 SPAWN_ROLES: Final[dict[str, Role]] = {
@@ -92,33 +90,6 @@ class _Header(BaseModel):
     description: str = Field(default="", max_length=500)
     hold_turns: int = Field(default=3, gt=0, le=1000)
     turn_limit: int = Field(default=60, gt=0, le=100_000)
-
-
-def names() -> list[str]:
-    """Scenario names shipped in assets/maps, sorted."""
-    if not MAPS_DIR.is_dir():
-        return []
-    return sorted(p.stem for p in MAPS_DIR.glob("*.txt"))
-
-
-def load(name: str) -> Scenario:
-    """Load a shipped scenario by name (e.g. "village")."""
-    available = names()
-    if name not in available:
-        choices = ", ".join(available) or "none found in " + str(MAPS_DIR)
-        raise MapError(f"unknown scenario {name!r} (choose from: {choices})")
-    return load_file(MAPS_DIR / f"{name}.txt")
-
-
-def load_file(path: str | Path) -> Scenario:
-    """Load a map file from any path."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise MapError(f"{p}: cannot read map file: {reason}") from None
-    return parse(text, source=str(p), default_name=p.stem)
 
 
 def parse(text: str, source: str = "<map>", default_name: str = "custom") -> Scenario:

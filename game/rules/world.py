@@ -6,7 +6,7 @@ time in id order: ascending on even ticks, descending on odd ticks, so neither
 squad gets a standing first-move advantage (ids follow map reading order). Hits
 land at once but deaths resolve together at the end of the tick, so a unit shot
 down still fires its own shot in that tick. How each action changes the world lives in
-`game.rules.actions`; this module owns the state and the primitives those use.
+`game.rules.effects`; this module owns the state and the primitives those use.
 """
 
 from __future__ import annotations
@@ -16,15 +16,16 @@ import json
 import random
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Literal
 
-from game.rules import actions
+from game.rules import actions, effects
+from game.rules.actions import IllegalCode
 from game.rules.grid import NEIGHBOURS_8, Grid
 from game.rules.pathfinding import distance_field
 from game.rules.scenarios import SQUADS, Scenario
 from game.rules.sight import can_see
-from game.rules.snapshot import Role, UnitView
+from game.rules.snapshot import COVER_RADIUS, MAX_COVER_LISTED, Snapshot, UnitView
+from game.rules.state import Died, Effect, Refusal, Unit
 from game.rules.steps import MAX_STEPS, Step
 
 TICKS_PER_TURN = 12
@@ -38,120 +39,6 @@ MAX_FIELDS_CACHED = 64
 
 Tile = tuple[int, int]
 Winner = Literal["blue", "red", "draw"]
-
-
-# ---------------------------------------------------------------- visual effects
-@dataclass(frozen=True)
-class Shot:
-    tick: int
-    shooter_id: int
-    target_id: int
-    src: Tile
-    dst: Tile
-    hit: bool
-    damage: int
-
-
-@dataclass(frozen=True)
-class AreaFire:
-    tick: int
-    shooter_id: int
-    src: Tile
-    centre: Tile
-    radius: int
-
-
-@dataclass(frozen=True)
-class SmokePlaced:
-    tick: int
-    unit_id: int
-    centre: Tile
-    tiles: tuple[Tile, ...]
-
-
-@dataclass(frozen=True)
-class Explosion:
-    tick: int
-    unit_id: int
-    centre: Tile
-    radius: int
-
-
-@dataclass(frozen=True)
-class Healed:
-    tick: int
-    healer_id: int
-    unit_id: int
-    at: Tile
-    amount: int
-
-
-@dataclass(frozen=True)
-class Died:
-    tick: int
-    unit_id: int
-    at: Tile
-
-
-Effect = Shot | AreaFire | SmokePlaced | Explosion | Healed | Died
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """An illegal step the world refused (it never runs; the unit moves on)."""
-
-    tick: int
-    unit_id: int
-    squad: str
-    act: str
-    reason: str
-
-
-# ---------------------------------------------------------------- units
-@dataclass
-class ActiveStep:
-    """A step in progress: elapsed ticks and, for walking steps, the cached path."""
-
-    step: Step
-    elapsed: int = 0
-    walked: int = 0
-    path: list[Tile] = field(default_factory=list)
-    path_goal: Tile | None = None
-    stuck: int = 0
-
-
-@dataclass
-class Unit:
-    id: int
-    squad: str
-    role: Role
-    x: int
-    y: int
-    hp: int
-    ammo: int
-    grenades: int
-    posture: str = "idle"
-    """idle, moving, cover, blocking, reloading, attacking, healing, ... (kept after a step)."""
-    queue: deque[Step] = field(default_factory=deque)
-    active: ActiveStep | None = None
-    marked_until: int = -1
-    stunned: int = 0
-    scan_until: int = -1
-    dead: bool = False
-    """Set at the end of the tick in which hp reached 0 (deaths resolve simultaneously)."""
-
-    @property
-    def alive(self) -> bool:
-        """Still on the board this tick (a unit brought to 0 hp finishes the tick)."""
-        return not self.dead
-
-    @property
-    def pos(self) -> Tile:
-        return (self.x, self.y)
-
-    @property
-    def stats(self) -> actions.RoleStats:
-        return actions.ROLE_STATS[self.role]
 
 
 class World:
@@ -277,6 +164,35 @@ class World:
         self._views[u.id] = (key, view)
         return view
 
+    def snapshot_of(self, unit_id: int) -> Snapshot:
+        """What unit `unit_id` knows now. Deterministic: same world, byte-identical JSON."""
+        u = self.units[unit_id]
+        mx, my = u.x, u.y
+        allies = tuple(self.unit_view(a) for a in self.living(u.squad) if a.id != unit_id)
+        enemies = tuple(self.unit_view(e) for e in self.visible_enemies(u.squad))
+        taken = {(v.x, v.y) for v in (*allies, *enemies)}
+        near = [
+            (max(abs(x - mx), abs(y - my)), y, x)
+            for x, y in self.cover_tiles
+            if abs(x - mx) <= COVER_RADIUS and abs(y - my) <= COVER_RADIUS and (x, y) not in taken
+        ]
+        near.sort()
+        cover = tuple((x, y) for _, y, x in near[:MAX_COVER_LISTED])
+        smoke = tuple(sorted(self.smoke, key=lambda t: (t[1], t[0])))
+        # Built from trusted world state, so skip re-validation (this runs every step start).
+        return Snapshot.model_construct(
+            scenario=self.scenario.name,
+            turn=self.turn,
+            width=self.grid.width,
+            height=self.grid.height,
+            me=self.unit_view(u),
+            allies=allies,
+            enemies=enemies,
+            cover=cover,
+            smoke=smoke,
+            objective=self.scenario.objective_centre,
+        )
+
     # ------------------------------------------------------------ commands
     def assign_plan(self, unit_id: int, steps: Sequence[Step]) -> None:
         """Replace a unit's queue (cancelling its step in progress); ignored for dead units."""
@@ -299,7 +215,7 @@ class World:
         if self.tick % 2:
             order.reverse()
         for u in order:
-            actions.act(self, u)
+            effects.act(self, u)
         self._resolve_deaths()
         self.tick += 1
         self._expire()
@@ -318,10 +234,10 @@ class World:
         self._version += 1
 
     # ------------------------------------------------------------ primitives for actions
-    def refuse(self, u: Unit, step: Step, reason: str) -> None:
+    def refuse(self, u: Unit, step: Step, code: IllegalCode, reason: str) -> None:
         self.invalid_steps += 1
         self.invalid_by_squad[u.squad] = self.invalid_by_squad.get(u.squad, 0) + 1
-        self.refusals.append(Refusal(self.tick, u.id, u.squad, step.act, reason))
+        self.refusals.append(Refusal(self.tick, u.id, u.squad, step.act, code, reason))
         if len(self.refusals) > MAX_REFUSALS_KEPT:
             del self.refusals[: len(self.refusals) - MAX_REFUSALS_KEPT]
 

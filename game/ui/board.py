@@ -15,17 +15,9 @@ import pygame
 
 from game.rules.grid import Grid
 from game.rules.sight import bresenham
+from game.rules.state import AreaFire, Died, Explosion, Healed, Shot, SmokePlaced, Unit
 from game.rules.steps import POSITION_ACTS
-from game.rules.world import (
-    AreaFire,
-    Died,
-    Explosion,
-    Healed,
-    Shot,
-    SmokePlaced,
-    Unit,
-    World,
-)
+from game.rules.world import World
 from game.ui import theme
 
 Tile = tuple[int, int]

@@ -16,7 +16,7 @@ import pygame
 
 from game.rules.grid import NEIGHBOURS_8
 from game.rules.sight import dist2, line_of_sight
-from game.rules.snapshot import take
+from game.rules.state import Unit
 from game.rules.steps import (
     AoEAttack,
     Approach,
@@ -35,7 +35,6 @@ from game.rules.steps import (
     ThrowSmoke,
     Wait,
 )
-from game.rules.world import Unit
 from game.ui import SessionLike, theme
 from game.ui.board import BoardLayout
 from game.ui.inspector import llm_agent_ids
@@ -209,7 +208,7 @@ class Controls:
 
     def order_cover(self) -> None:
         def plan(u: Unit) -> list[Step] | str:
-            cover = take(self.session.world, u.id).cover
+            cover = self.session.world.snapshot_of(u.id).cover
             if not cover:
                 return "no free cover nearby"
             return [TakeCover(x=cover[0][0], y=cover[0][1])]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pygame
 
 from game.match.planlog import AgentPlanState, PlanningLog
-from game.rules.snapshot import Snapshot, UnitView, take
+from game.rules.snapshot import Snapshot, UnitView
 from game.rules.world import World
 from game.ui import theme
 
@@ -151,7 +151,7 @@ class Inspector:
         key = (id(world), world.tick, agent_id)
         if key != self._snap_key:
             u = world.units.get(agent_id)
-            self._snap = take(world, agent_id) if u is not None and u.alive else None
+            self._snap = world.snapshot_of(agent_id) if u is not None and u.alive else None
             self._snap_key = key
         return self._snap
 

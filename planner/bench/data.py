@@ -13,9 +13,9 @@ import math
 import random
 from collections.abc import Sequence
 
+from game.match.maps import load
 from game.rules.grid import Grid
-from game.rules.scenarios import load
-from game.rules.snapshot import Snapshot, take
+from game.rules.snapshot import Snapshot
 from game.rules.world import World
 
 SCENARIO = "siege"
@@ -27,7 +27,7 @@ ID_STRIDE = 1000
 @functools.cache
 def base_snapshots(scenario: str = SCENARIO, squad: str = SQUAD) -> tuple[Snapshot, ...]:
     world = World(load(scenario), random.Random(1))
-    return tuple(take(world, u.id) for u in world.living(squad))
+    return tuple(world.snapshot_of(u.id) for u in world.living(squad))
 
 
 @functools.cache
@@ -79,7 +79,7 @@ def played_rounds(scenario: str = "village", turns: int = 20) -> tuple[tuple[Sna
         ctl = HeuristicController(random.Random(seed))
         while played < turns and world.winner is None:
             for squad in ("red", "blue"):
-                rounds.append(tuple(take(world, u.id) for u in world.living(squad)))
+                rounds.append(tuple(world.snapshot_of(u.id) for u in world.living(squad)))
             for squad in ("red", "blue"):
                 for uid, steps in ctl.plan_turn(world, squad).items():
                     world.assign_plan(uid, steps)

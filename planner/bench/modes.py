@@ -3,7 +3,7 @@
 For each (mode, streaming, server concurrency) the real `PlannerService` talks to the
 sim server on loopback through `OpenAIBackend` (real httpx, real SSE) on the wall
 clock. The sim records the instant each plan's closing brace left the server
-(`SimModel.emissions`, perf_counter, the planner's clock too), which gives per round:
+(`SimModel.emissions_copy()`, perf_counter, the planner's clock too), which gives per round:
 
 - the limit: when the first and the last plan's brace left, relative to the round's
   start; no client can deliver a plan before its brace was sent;

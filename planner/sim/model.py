@@ -28,7 +28,6 @@ import json
 import math
 import random
 import re
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -47,7 +46,7 @@ CHARS_PER_TOKEN = 4
 PREFIX_CACHE_ENTRIES = 64
 """How many past prompts the prefix cache remembers (oldest forgotten first)."""
 EMISSIONS_KEPT = 4096
-"""Requests whose plan emissions are remembered (oldest forgotten first): a long-running
+"""Plan emissions remembered (oldest forgotten first, trimmed at twice this): a long-running
 server must not grow without bound, and readers (the bench) only ask about recent ones."""
 
 NOISE_SCAN_FIRST = 0.15
@@ -386,25 +385,26 @@ class SimModel:
         self._slot_free: list[float] = [-math.inf] * num_parallel
         self._seen: list[str] = []
         self._next_id = 1
-        self._lock = threading.Lock()
-        self.emissions: dict[int, list[tuple[int, float]]] = {}
-        """request id -> (agent_id, instant its plan's closing brace left), in order."""
+        self._emitted: list[tuple[int, int, float]] = []
+        """(request id, agent id, instant its plan's closing brace left), in order. Only
+        appended to, or replaced whole when trimmed: another thread reading it under the
+        GIL sees a consistent list without a lock (the model stays free of threading)."""
 
     @property
     def model_name(self) -> str:
         return f"sim-{self.preset.name}"
 
     def record_emission(self, request_id: int, agent_id: int, at: float) -> None:
-        with self._lock:
-            if request_id not in self.emissions:
-                while len(self.emissions) >= EMISSIONS_KEPT:
-                    del self.emissions[next(iter(self.emissions))]
-                self.emissions[request_id] = []
-            self.emissions[request_id].append((agent_id, at))
+        self._emitted.append((request_id, agent_id, at))
+        if len(self._emitted) >= 2 * EMISSIONS_KEPT:
+            self._emitted = self._emitted[-EMISSIONS_KEPT:]
 
     def emissions_copy(self) -> dict[int, list[tuple[int, float]]]:
-        with self._lock:
-            return {rid: list(v) for rid, v in self.emissions.items()}
+        """request id -> (agent id, instant) in order, for the latest requests."""
+        out: dict[int, list[tuple[int, float]]] = {}
+        for request_id, agent_id, at in list(self._emitted):
+            out.setdefault(request_id, []).append((agent_id, at))
+        return out
 
     def _cached_tokens(self, rendered: str, prompt_tokens: int) -> int:
         best = max((_common_prefix_len(rendered, s) for s in self._seen), default=0)
