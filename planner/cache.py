@@ -7,10 +7,13 @@ Exact key: sha256 of the canonical JSON of (model, tier, SCHEMA_VERSION, options
 per-agent prompt block). The caller puts anything else the answer depends on (the
 scenario, temperature, seed...) into `options`.
 
-Similarity mode (off by default): a second index keyed on a quantised snapshot
-(position and hp bucketed, enemies reduced to the nearest few, relative and bucketed),
-so near-identical situations can reuse a plan. Such a plan was made for a slightly
-different world, so a similarity hit counts only if the caller's validator accepts it.
+Similarity mode: a second index keyed on a quantised snapshot (position and hp
+bucketed, enemies reduced to the nearest few, relative and bucketed), so near-identical
+situations can reuse a plan. Such a plan was made for a slightly different world, so a
+similarity hit counts only if the caller's validator accepts it. The cache keeps no
+switch for it: a call uses the index when the caller passes a similarity key, which the
+planner does when the round's settings say so (`PlannerSettings.similarity` is the one
+copy of that flag, and it reaches the cache only with a round, on the planner's loop).
 """
 
 from __future__ import annotations
@@ -122,7 +125,7 @@ _INT: TypeAdapter[int] = TypeAdapter(int)
 
 
 class PlanCache(Generic[V]):
-    """LRU cache of plans, optional TTL (injected clock), optional similarity index."""
+    """LRU cache of plans, optional TTL (injected clock), similarity index (per call)."""
 
     def __init__(
         self,
@@ -130,7 +133,6 @@ class PlanCache(Generic[V]):
         *,
         ttl: float | None = None,
         clock: _Now | None = None,
-        similarity: bool = False,
     ) -> None:
         if capacity < 1:
             raise ValueError("cache capacity must be at least 1")
@@ -138,7 +140,6 @@ class PlanCache(Generic[V]):
             raise ValueError("a TTL must be positive and needs a clock")
         self.capacity = capacity
         self.ttl = ttl
-        self.similarity = similarity
         self._clock = clock
         self._entries: OrderedDict[str, _Entry[V]] = OrderedDict()
         self._similar: dict[str, str] = {}
@@ -156,7 +157,6 @@ class PlanCache(Generic[V]):
         *,
         ttl: float | None = None,
         clock: _Now | None = None,
-        similarity: bool = False,
     ) -> PlanCache[V]:
         """Capacity from LLM_CACHE_CAP (default 4096); a bad value is a ConfigError."""
         env = os.environ if env is None else env
@@ -169,7 +169,7 @@ class PlanCache(Generic[V]):
                 raise ConfigError(f"{CAPACITY_ENV}={raw!r} is not an integer") from None
             if capacity < 1:
                 raise ConfigError(f"{CAPACITY_ENV}={raw!r} must be at least 1")
-        return cls(capacity, ttl=ttl, clock=clock, similarity=similarity)
+        return cls(capacity, ttl=ttl, clock=clock)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -222,7 +222,7 @@ class PlanCache(Generic[V]):
         similar_key: str | None = None,
         accept: Callable[[V], bool] | None = None,
     ) -> CacheHit[V] | None:
-        """Exact lookup, then (similarity mode, key and validator given) the similar index.
+        """Exact lookup, then (similarity key and validator given) the similar index.
 
         A similarity candidate is returned only when `accept(value)` is true; counters
         see one lookup: one hit or one miss.
@@ -232,7 +232,7 @@ class PlanCache(Generic[V]):
             self._entries.move_to_end(key)
             self.hits += 1
             return CacheHit(entry.value, similar=False)
-        if self.similarity and similar_key is not None and accept is not None:
+        if similar_key is not None and accept is not None:
             other = self._similar.get(similar_key)
             candidate = self._live(other) if other is not None else None
             if other is not None and candidate is not None:
@@ -246,17 +246,17 @@ class PlanCache(Generic[V]):
         return None
 
     def put(self, key: str, value: V, similar_key: str | None = None) -> None:
-        """Store (or refresh) a plan; evicts the least recently used past capacity."""
+        """Store (or refresh) a plan, in the similar index too when `similar_key` is given;
+        evicts the least recently used past capacity."""
         old = self._entries.get(key)
         if old is not None:
             self._remove(key, old)
         expires = None
         if self.ttl is not None and self._clock is not None:
             expires = self._clock.now() + self.ttl
-        skey = similar_key if self.similarity else None
-        self._entries[key] = _Entry(value, expires, skey)
-        if skey is not None:
-            self._similar[skey] = key
+        self._entries[key] = _Entry(value, expires, similar_key)
+        if similar_key is not None:
+            self._similar[similar_key] = key
         while len(self._entries) > self.capacity:
             oldest, entry = next(iter(self._entries.items()))
             self._remove(oldest, entry)

@@ -52,7 +52,7 @@ from planner.resilience import (
 from planner.schema import plan_json_schema
 from planner.settings import PlannerSettings
 from planner.stream import ParsedPlan, PlanStreamParser, RejectedElement
-from planner.telemetry import AgentTrace, RoundTrace
+from planner.telemetry import RoundTrace
 from planner.validate import validate_plan
 
 RE_REQUESTED: frozenset[Cause] = frozenset(
@@ -105,7 +105,7 @@ class RoundRun:
         self.core = core
         self.settings = settings
         self.round = planning
-        self.emit = emit
+        self._send = emit
         self.t0 = core.clock.now()
         self.deadline = RoundDeadline(self.t0, settings.budget_ms)
         self.latest = self.t0
@@ -123,12 +123,15 @@ class RoundRun:
         self.cache_hits = 0
         self.cache_misses = 0
         self.tokens = {"prompt": 0, "cached": 0, "completion": 0}
-        self.trace = RoundTrace(
-            planning.round_id,
-            planning.squad,
-            f"{settings.mode} {'streaming' if settings.stream else 'non-streaming'}",
-            self.t0,
-        )
+        self.trace: RoundTrace | None = None
+        """This round's timing, folded from the events it emits (sent on RoundDone)."""
+
+    def emit(self, event: PlanEvent) -> None:
+        if isinstance(event, RoundStarted):
+            self.trace = RoundTrace.started(event)
+        elif self.trace is not None:
+            self.trace.apply(event)
+        self._send(event)
 
     # ------------------------------------------------------------------ time
 
@@ -482,8 +485,6 @@ class RoundRun:
                 req.user,
             )
         )
-        for agent_id in req.snaps:
-            self._trace(agent_id).requested_at = req.sent_at
 
     def _end_of(self, req: _Request) -> float:
         """Now, on this request's timeline (virtual: its last chunk's instant)."""
@@ -518,8 +519,6 @@ class RoundRun:
         req.first_token_at = at
         ttft = (at - req.sent_at) * 1000
         self.core.telemetry.record("ttft", ttft)
-        for agent_id in req.snaps:
-            self._trace(agent_id).first_token_at = at
         if self.first_token_at is None:
             self.first_token_at = at
         self.emit(FirstToken(self.round.round_id, self.round.squad, req.request_id, ttft, at))
@@ -589,11 +588,6 @@ class RoundRun:
         if self.first_plan_at is None:
             self.first_plan_at = at
         self.last_plan_at = max(self.last_plan_at, at)
-        trace = self._trace(agent_id)
-        trace.delivered_at = at
-        trace.tier = outcome.tier.value
-        trace.cause = outcome.cause
-        trace.from_cache = outcome.from_cache
         self.emit(
             PlanDelivered(
                 self.round.round_id,
@@ -654,7 +648,6 @@ class RoundRun:
         if ttfp is not None:
             telemetry.record("ttfp", ttfp)
         telemetry.record("time_to_all", time_to_all)
-        self.trace.end = self.last_plan_at
         stats = RoundStats(
             agents=len(self.round.snapshots),
             ttft_ms=ttft,
@@ -673,6 +666,3 @@ class RoundRun:
             RoundDone(self.round.round_id, self.round.squad, stats, self.last_plan_at, self.trace)
         )
         return stats
-
-    def _trace(self, agent_id: int) -> AgentTrace:
-        return self.trace.agent(agent_id)

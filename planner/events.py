@@ -8,11 +8,13 @@ deterministic headless match).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from planner.errors import Cause
 from planner.fallback import AgentOutcome, Tier
-from planner.telemetry import RoundTrace
+
+if TYPE_CHECKING:  # the trace is folded from these events (planner.telemetry imports them)
+    from planner.telemetry import RoundTrace
 
 Mode = Literal["batched", "sequential", "parallel"]
 MODES: tuple[Mode, ...] = ("batched", "sequential", "parallel")
@@ -146,7 +148,8 @@ class RoundDone:
     stats: RoundStats
     at: float
     trace: RoundTrace | None = None
-    """The round's instants for Chrome-trace export (finished; not mutated after)."""
+    """The round's timing as the planner folded its events, for Chrome-trace export
+    (finished: not mutated after)."""
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,11 @@
 Two implementations of one small interface (`Planner`):
 
 - `PlannerService`: the real thing. One background thread runs an anyio event loop
-  (a blocking portal); the HTTP client, cache and breaker live inside it. Events go
-  back on a `queue.SimpleQueue` that the frame loop drains without blocking. A new
-  round for a squad cancels that squad's unfinished one. `close()` cancels everything
-  and joins the thread in well under a second, even with a stalled server.
+  (a blocking portal); the HTTP client, cache and breaker live inside it, and settings
+  reach it only with a round, through the portal. Events go back on a
+  `queue.SimpleQueue` that the frame loop drains without blocking. A new round for a
+  squad cancels that squad's unfinished one. `close()` cancels everything and joins
+  the thread in well under a second, even with a stalled server.
 - `VirtualPlanner`: for deterministic headless matches on the sim's virtual clock.
   Each round runs to completion when submitted (no real waiting: the sim only stamps
   its tokens), and its events are released once the game's clock reaches their instant.
@@ -62,9 +63,8 @@ def make_core(
     env: Mapping[str, str] | None = None,
     *,
     virtual: bool = False,
-    similarity: bool = False,
 ) -> PlannerCore:
-    cache: PlanCache[CachedPlan] = PlanCache.from_env(env, similarity=similarity)
+    cache: PlanCache[CachedPlan] = PlanCache.from_env(env)
     return PlannerCore(
         backend=backend,
         clock=clock,
@@ -95,9 +95,7 @@ class PlannerService:
         self._portal: BlockingPortal = self._stack.enter_context(
             start_blocking_portal(name="squadmind-planner")
         )
-        self.core = make_core(
-            backend, clock or MonotonicClock(), seed, env, similarity=settings.similarity
-        )
+        self.core = make_core(backend, clock or MonotonicClock(), seed, env)
         self._rounds: dict[str, Future[None]] = {}
         self._closed = False
 
@@ -121,9 +119,12 @@ class PlannerService:
         return events
 
     def set_settings(self, settings: PlannerSettings) -> None:
-        """Takes effect from the next round (a running round keeps its settings)."""
+        """Takes effect from the next round (a running round keeps its settings).
+
+        Only stored here: settings reach the loop with each round, through the portal
+        (`submit`), so nothing the loop owns (the cache) is touched from this thread.
+        """
         self.settings = settings
-        self.core.cache.similarity = settings.similarity
 
     def breaker_state(self) -> str:
         return self.core.breaker.state.value
@@ -196,9 +197,7 @@ class VirtualPlanner:
         self.settings = settings
         self.backend_description = backend.describe()
         self.clock = clock
-        self.core = make_core(
-            backend, clock, seed, env, virtual=True, similarity=settings.similarity
-        )
+        self.core = make_core(backend, clock, seed, env, virtual=True)
         self._scheduled: list[PlanEvent] = []
 
     def submit(self, planning: PlanningRound) -> None:
@@ -225,8 +224,8 @@ class VirtualPlanner:
         return due
 
     def set_settings(self, settings: PlannerSettings) -> None:
+        """Takes effect from the next round (each round is given the settings)."""
         self.settings = settings
-        self.core.cache.similarity = settings.similarity
 
     def breaker_state(self) -> str:
         return self.core.breaker.state.value

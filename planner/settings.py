@@ -20,7 +20,8 @@ class PlannerSettings:
     concurrency: int = 8
     """Most requests in flight at once in parallel mode."""
     similarity: bool = False
-    """Near-identical situations hit the cache (only when the plan still validates)."""
+    """Near-identical situations hit the cache (only when the plan still validates). The
+    one copy of this flag: each round's lookups and stores follow the round's settings."""
     max_response_chars: int = 256 * 1024
 
     def __post_init__(self) -> None:

@@ -108,7 +108,7 @@ def test_similarity_key_buckets_near_identical_situations() -> None:
 
 
 def test_similarity_hit_only_when_the_plan_still_validates() -> None:
-    cache: PlanCache[str] = PlanCache(10, similarity=True)
+    cache: PlanCache[str] = PlanCache(10)
     near = similarity_key("m", "t", {}, snap(4, 4))
     cache.put("exact-1", "plan-1", similar_key=near)
     rejected = cache.lookup("exact-2", near, accept=lambda plan: False)
@@ -121,11 +121,18 @@ def test_similarity_hit_only_when_the_plan_still_validates() -> None:
     assert (stats.hits, stats.misses, stats.similar_hits, stats.similar_rejects) == (2, 1, 1, 1)
 
 
-def test_similarity_is_off_by_default_and_follows_evictions() -> None:
-    plain: PlanCache[str] = PlanCache(10)
-    plain.put("a", "A", similar_key="s")
-    assert plain.lookup("b", "s", accept=lambda p: True) is None
-    one: PlanCache[str] = PlanCache(1, similarity=True)
+def test_similarity_is_the_callers_choice_per_call_and_follows_evictions() -> None:
+    # The cache holds no similarity switch: a call without a similarity key (the round's
+    # settings have it off) neither uses nor fills the similar index.
+    cache: PlanCache[str] = PlanCache(10)
+    assert not hasattr(cache, "similarity")
+    cache.put("a", "A")  # stored with similarity off
+    assert cache.lookup("b", "s", accept=lambda p: True) is None
+    cache.put("c", "C", similar_key="s")  # stored with it on
+    assert cache.lookup("b", None, accept=lambda p: True) is None  # looked up with it off
+    hit = cache.lookup("b", "s", accept=lambda p: True)
+    assert hit is not None and hit.similar and hit.value == "C"
+    one: PlanCache[str] = PlanCache(1)
     one.put("a", "A", similar_key="s")
     one.put("b", "B", similar_key="t")  # evicts a and its similarity entry
     assert one.lookup("x", "s", accept=lambda p: True) is None

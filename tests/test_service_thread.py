@@ -2,23 +2,30 @@
 
 These tests wait for events from a real thread (bounded polling), but never sleep to
 make time pass and assert nothing about speed except the one-second shutdown bound the
-design promises.
+design promises. Settings cross to the planner's loop only with a round: a change made
+from another thread never touches what the loop owns (the cache).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field, replace
 
+import anyio
+
+from planner.backends.base import LLMRequest, StreamEvent
 from planner.backends.openai import OpenAIBackend
+from planner.cache import CacheHit, PlanCache
+from planner.core import CachedPlan, PlanningRound
 from planner.events import FirstToken, PlanDelivered, PlanEvent, RoundCancelled, RoundDone
 from planner.service import PlannerService
 from planner.settings import PlannerSettings
 from planner.sim.backend import SimBackend
 from planner.sim.model import FaultConfig
 from planner.sim.server import SimServer
-from tests.planning_helpers import planning_round
+from tests.planning_helpers import ScriptedBackend, plan_json, planning_round
 
 WAIT_S = 10.0
 
@@ -112,3 +119,108 @@ def test_a_server_stalled_past_the_deadline_opens_the_breaker() -> None:
     }
     assert causes[1] == {"deadline"} and causes[2] == {"deadline"}
     assert causes[3] == {"circuit_open"}
+
+
+class WatchedCache(PlanCache[CachedPlan]):
+    """A real cache that notes the thread of every use, and whether each lookup and
+    store came with a similarity key (the round's settings had similarity on)."""
+
+    def __init__(self) -> None:
+        super().__init__(64)
+        self.calls: list[tuple[str, bool]] = []
+        self.threads: set[int] = set()
+        """Every thread that called or set anything on the cache from here on."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if "threads" in self.__dict__:
+            self.threads.add(threading.get_ident())
+        super().__setattr__(name, value)
+
+    def lookup(
+        self,
+        key: str,
+        similar_key: str | None = None,
+        accept: Callable[[CachedPlan], bool] | None = None,
+    ) -> CacheHit[CachedPlan] | None:
+        self.threads.add(threading.get_ident())
+        self.calls.append(("lookup", similar_key is not None))
+        return super().lookup(key, similar_key, accept)
+
+    def put(self, key: str, value: CachedPlan, similar_key: str | None = None) -> None:
+        self.threads.add(threading.get_ident())
+        self.calls.append(("put", similar_key is not None))
+        super().put(key, value, similar_key)
+
+
+@dataclass
+class GatedBackend(ScriptedBackend):
+    """Answers every agent; its first request waits for `gate` (so a round can be held
+    open while the test changes the settings) and says so through `entered`."""
+
+    gate: threading.Event = field(default_factory=threading.Event)
+    entered: threading.Event = field(default_factory=threading.Event)
+    loop_thread: int = 0
+
+    def stream(self, request: LLMRequest) -> AsyncIterator[StreamEvent]:
+        self.loop_thread = threading.get_ident()
+        self.replies.append('{"plans":[' + ",".join(plan_json(i) for i in request.agent_ids) + "]}")
+        return self._gated(super().stream(request))
+
+    async def _gated(self, events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
+        if not self.entered.is_set():
+            self.entered.set()
+            opened = await anyio.to_thread.run_sync(self.gate.wait, WAIT_S, abandon_on_cancel=True)
+            assert opened, "gate never opened"
+        async for event in events:
+            yield event
+
+
+def round_done(round_id: int) -> Callable[[list[PlanEvent]], bool]:
+    return lambda seen: any(isinstance(e, RoundDone) and e.round_id == round_id for e in seen)
+
+
+def hurt(planning: PlanningRound, round_id: int, hp_lost: int) -> PlanningRound:
+    """The same situation a little worse: new prompt lines, the same similarity keys."""
+    snaps = tuple(
+        s.model_copy(update={"me": s.me.model_copy(update={"hp": s.me.hp - hp_lost})})
+        for s in planning.snapshots
+    )
+    return replace(planning, round_id=round_id, snapshots=snaps)
+
+
+def test_similarity_set_from_another_thread_reaches_the_cache_only_with_the_next_round() -> None:
+    backend = GatedBackend([])
+    settings = PlannerSettings(budget_ms=60_000)
+    first = planning_round(1)
+    n = len(first.snapshots)
+    with PlannerService(backend, settings, seed=7) as service:
+        cache = WatchedCache()
+        service.core.cache = cache  # set up before any round: the loop has not used it yet
+        seen: list[PlanEvent] = []
+        service.submit(first)
+        try:
+            assert backend.entered.wait(WAIT_S)  # round 1 looked its agents up and waits
+            setter = threading.Thread(
+                target=service.set_settings, args=(settings.with_(similarity=True),)
+            )
+            setter.start()
+            setter.join(WAIT_S)
+            assert not setter.is_alive()
+            assert setter.ident not in cache.threads  # the setting did not touch the cache
+        finally:
+            backend.gate.set()
+        wait_for(service, seen, round_done(1))
+        # Round 1 keeps the settings it started with: no similarity key, in or out.
+        assert cache.calls == [("lookup", False)] * n + [("put", False)] * n
+        # Round 2 started after the setting crossed (with the round, through the portal).
+        service.submit(hurt(first, 2, 1))
+        wait_for(service, seen, round_done(2))
+        assert cache.calls[2 * n :] == [("lookup", True)] * n + [("put", True)] * n
+        # Round 3: a near-identical situation is now served from the similar index.
+        service.submit(hurt(first, 3, 2))
+        wait_for(service, seen, round_done(3))
+    third = [e for e in seen if isinstance(e, PlanDelivered) and e.round_id == 3]
+    assert len(third) == n and all(e.outcome.from_cache for e in third)
+    assert len(backend.requests) == 2
+    assert cache.similar_hits == n
+    assert cache.threads == {backend.loop_thread}  # every use of the cache, on the loop

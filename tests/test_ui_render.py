@@ -16,7 +16,7 @@ from game.ui.board import BoardLayout, seen_from
 from game.ui.inspector import fmt_step, inspector_lines
 from game.ui.overlay import end_lines, status_lines
 from game.ui.timeline import bar_marks, nice_step, round_label
-from planner.events import RoundStarted
+from planner.events import PlanDelivered, RoundStarted
 from planner.fallback import Tier
 from tests.ui_fakes import TIER_CASES, make_session, round_events
 
@@ -72,6 +72,26 @@ def test_waterfall_bars_in_tier_colours_with_marks() -> None:
     marks = [bar_marks(b) for b in view.bars.values()]
     assert "C" in marks and "! deadline" in marks and "! heuristic_error" in marks
     assert round_label(view) == "round 1 · batched · stream"
+
+
+def test_badges_inspector_and_waterfall_read_one_timing_record() -> None:
+    ui, red = played_ui()
+    log = ui.session.log
+    view = log.rounds[-1]
+    for uid in red:
+        timing = log.agents[uid].timing
+        assert timing is view.bars[uid]  # the badge's and inspector's figures are the bar's
+        assert timing is not None and timing.tier is not None
+        assert timing.requested_ms == (None if timing.from_cache else pytest.approx(10.0))
+    # A delivery for a round no longer on screen still gives the agent its figures.
+    late = next(e for e in round_events(red[:1], round_id=99) if isinstance(e, PlanDelivered))
+    log.apply(late)
+    state = log.agents[red[0]]
+    assert state.timing is not None and state.timing.plan_wait_ms == late.plan_wait_ms
+    assert all(r.round_id != 99 for r in log.rounds)
+    snap = ui.inspector.snapshot(ui.session.world, red[0])
+    text = [line.text for line in inspector_lines(red[0], state, snap, log, "red")]
+    assert any("plan_wait 150 ms" in t for t in text)
 
 
 def test_waiting_agents_think_instead_of_badging() -> None:

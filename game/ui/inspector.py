@@ -9,6 +9,7 @@ changes, so a long raw text costs nothing per frame.
 
 from __future__ import annotations
 
+import dataclasses
 import textwrap
 from dataclasses import dataclass
 
@@ -80,14 +81,15 @@ def inspector_lines(
         lines.append(Line("no planning round for this agent yet", theme.TEXT_DIM))
     elif state.waiting:
         lines.append(Line("waiting for its plan...", theme.TEXT_WARN))
-    if state is not None and state.tier is not None:
-        parts = [f"tier {theme.TIER_LABEL[state.tier]}"]
-        if state.from_cache:
+    timing = state.timing if state is not None else None
+    if timing is not None and timing.tier is not None:
+        parts = [f"tier {theme.TIER_LABEL[timing.tier]}"]
+        if timing.from_cache:
             parts.append("from prompt cache")
-        if state.cause is not None:
-            parts.append(f"cause {state.cause}")
-        parts.append(f"plan_wait {theme.fmt_ms(state.plan_wait_ms)}")
-        lines.append(Line(" · ".join(parts), theme.TIER_COLOURS[state.tier]))
+        if timing.cause is not None:
+            parts.append(f"cause {timing.cause}")
+        parts.append(f"plan_wait {theme.fmt_ms(timing.plan_wait_ms)}")
+        lines.append(Line(" · ".join(parts), theme.TIER_COLOURS[timing.tier]))
 
     lines.append(Line("Snapshot (now)", kind="head", gap_before=6))
     if snap is None:
@@ -239,12 +241,10 @@ def _wrap(text: str, cols: int) -> list[str]:
 
 
 def _state_key(state: AgentPlanState) -> tuple[object, ...]:
+    timing = state.timing
     return (
         state.waiting,
-        state.tier,
-        state.cause,
-        state.from_cache,
-        state.plan_wait_ms,
+        None if timing is None else dataclasses.astuple(timing),
         state.prompt_block,
         state.raw,
         state.steps,

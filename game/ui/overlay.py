@@ -192,12 +192,14 @@ def draw_badges(
     units = [world.units[uid] for uid in shown if uid in world.units]
     for u in sorted(units, key=lambda u: (-u.y, u.x)):  # bottom rows first, so lifts go up
         state = log.agents.get(u.id)
-        if state is None or not u.alive or state.waiting or state.tier is None:
+        timing = None if state is None else state.timing
+        if state is None or not u.alive or state.waiting or timing is None or timing.tier is None:
             continue
+        colour = theme.TIER_COLOURS[timing.tier]
         img = fonts.text(
-            badge_text(state.plan_wait_ms), theme.BACKGROUND, size=BADGE_SIZE, bold=True
+            badge_text(timing.plan_wait_ms), theme.BACKGROUND, size=BADGE_SIZE, bold=True
         )
-        cache_w = 16 if state.from_cache else 0
+        cache_w = 16 if timing.from_cache else 0
         box = pygame.Rect(0, 0, img.get_width() + 8 + cache_w, img.get_height())
         cx, _ = lay.centre(u.x, u.y)
         anchor = (cx, lay.tile_rect(u.x, u.y).top + 1)
@@ -208,11 +210,11 @@ def draw_badges(
             box.bottom = min(r.top for r in placed if r.colliderect(box)) - 1
         placed.append(box)
         if box.bottom < anchor[1] - 2:
-            pygame.draw.line(surf, theme.TIER_COLOURS[state.tier], (cx, box.bottom), anchor, 1)
-        pygame.draw.rect(surf, theme.TIER_COLOURS[state.tier], box, border_radius=4)
+            pygame.draw.line(surf, colour, (cx, box.bottom), anchor, 1)
+        pygame.draw.rect(surf, colour, box, border_radius=4)
         pygame.draw.rect(surf, theme.BACKGROUND, box, 1, border_radius=4)
         surf.blit(img, (box.x + 4 + cache_w, box.y))
-        if state.from_cache:
+        if timing.from_cache:
             mark = pygame.Rect(box.x + 2, box.y + 2, 14, box.height - 4)
             pygame.draw.rect(surf, theme.BACKGROUND, mark, border_radius=3)
             c = fonts.text("C", theme.CACHE_MARK, size=BADGE_SIZE, bold=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pygame
 
-from game.match.planlog import AgentBar, PlanningLog, RoundView
+from game.match.planlog import AgentTrace, PlanningLog, RoundTrace
 from game.ui import theme
 
 MIN_COLUMN_W = 250
@@ -30,22 +30,12 @@ def nice_step(span_ms: float, ticks: int = 4) -> float:
     return float(AXIS_STEPS_MS[-1])
 
 
-def round_label(view: RoundView) -> str:
+def round_label(view: RoundTrace) -> str:
     stream = "stream" if view.stream else "no stream"
     return f"round {view.round_id} · {view.mode} · {stream}"
 
 
-def round_end_ms(view: RoundView, now_ms: float | None) -> float:
-    """How far this round's bars reach (live rounds reach `now_ms`)."""
-    ends = [b.delivered_ms for b in view.bars.values() if b.delivered_ms is not None]
-    if view.stats is not None:
-        ends.append(view.stats.time_to_all_ms)
-    if not view.done and now_ms is not None:
-        ends.append(now_ms)
-    return max(ends, default=0.0)
-
-
-def bar_marks(bar: AgentBar) -> str:
+def bar_marks(bar: AgentTrace) -> str:
     """Text marks after a bar: C for a cache hit, ! and the cause for a fallback."""
     marks = []
     if bar.from_cache:
@@ -59,7 +49,7 @@ class Waterfall:
     def __init__(self, fonts: theme.Fonts) -> None:
         self.fonts = fonts
 
-    def rounds_shown(self, log: PlanningLog, width: int) -> list[RoundView]:
+    def rounds_shown(self, log: PlanningLog, width: int) -> list[RoundTrace]:
         n = max(1, min(MAX_ROUNDS, width // MIN_COLUMN_W))
         return list(log.rounds)[-n:]
 
@@ -83,10 +73,9 @@ class Waterfall:
             surf.blit(msg, msg.get_rect(center=inner.center))
             return
         live_ms = {
-            r.round_id: (now - r.started_at) * 1000 if now is not None and not r.done else None
-            for r in rounds
+            r.round_id: r.ms(now) if now is not None and not r.done else None for r in rounds
         }
-        span = max(max(round_end_ms(r, live_ms[r.round_id]) for r in rounds), 100.0) * 1.05
+        span = max(max(r.end_ms(live_ms[r.round_id]) for r in rounds), 100.0) * 1.05
         gap = 14
         col_w = (inner.width - gap * (len(rounds) - 1)) // len(rounds)
         for i, view in enumerate(rounds):
@@ -97,7 +86,7 @@ class Waterfall:
         self,
         surf: pygame.Surface,
         col: pygame.Rect,
-        view: RoundView,
+        view: RoundTrace,
         span: float,
         live: float | None,
     ) -> None:
@@ -143,23 +132,23 @@ class Waterfall:
         plot: pygame.Rect,
         y: int,
         row_h: int,
-        bar: AgentBar,
+        bar: AgentTrace,
         scale: float,
         live: float | None,
     ) -> None:
         h = max(4, row_h - 6)
         top = y + (row_h - h) // 2
-        start = bar.requested_ms if bar.requested_ms is not None else bar.delivered_ms
+        start = bar.requested_ms if bar.requested_ms is not None else bar.plan_wait_ms
         if start is None:
             start = 0.0
-        end = bar.delivered_ms if bar.delivered_ms is not None else live
+        end = bar.plan_wait_ms if bar.plan_wait_ms is not None else live
         x0 = plot.x + round(start * scale)
         if end is None:  # never delivered in a finished/cancelled round
             pygame.draw.rect(surf, theme.PENDING, (x0, top, 3, h))
             return
         x1 = max(x0 + 3, plot.x + round(end * scale))
         x1 = min(x1, plot.right)
-        colour = theme.tier_colour(bar.tier) if bar.delivered_ms is not None else theme.PENDING
+        colour = theme.tier_colour(bar.tier) if bar.plan_wait_ms is not None else theme.PENDING
         rect = pygame.Rect(x0, top, max(3, x1 - x0), h)
         pygame.draw.rect(surf, colour, rect, border_radius=2)
         if bar.first_token_ms is not None and bar.requested_ms is not None:

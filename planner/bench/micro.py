@@ -100,7 +100,7 @@ def cache(entries: int = CACHE_ENTRIES, lookups: int = 20_000) -> list[dict[str,
     keys = [cache_key(MODEL, tier, OPTIONS, f"block {s.me.id}") for s in snaps]
     similar = [similarity_key(MODEL, tier, OPTIONS, s) for s in snaps]
     exact: PlanCache[int] = PlanCache(entries)
-    fuzzy: PlanCache[int] = PlanCache(entries, similarity=True)
+    fuzzy: PlanCache[int] = PlanCache(entries)
     for i, (k, sk) in enumerate(zip(keys, similar, strict=True)):
         exact.put(k, i)
         fuzzy.put(k, i, sk)
