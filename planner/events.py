@@ -14,8 +14,8 @@ from planner.errors import Cause
 from planner.fallback import AgentOutcome, Tier
 from planner.telemetry import RoundTrace
 
-Mode = Literal["batched", "sequential", "parallel"]
-MODES: tuple[Mode, ...] = ("batched", "sequential", "parallel")
+Mode = Literal["auto", "batched", "sequential", "parallel"]
+MODES: tuple[Mode, ...] = ("auto", "batched", "sequential", "parallel")
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,32 @@ class RoundStarted:
     mode: Mode
     stream: bool
     start_tier: Tier
+    at: float
+
+
+@dataclass(frozen=True)
+class ScheduledRequest:
+    agent_ids: tuple[int, ...]
+    """In the order the prompt lists them (most urgent first)."""
+    max_tokens: int
+    predicted_ms: float
+
+
+@dataclass(frozen=True)
+class RoundScheduled:
+    """How `auto` shaped a dispatch, and why: the requests, who is in each, in what
+    order, their output budgets, and who was over budget (given a rule plan at once)."""
+
+    round_id: int
+    squad: str
+    tier: Tier
+    requests: tuple[ScheduledRequest, ...]
+    over_budget: tuple[int, ...]
+    reason: str
+    predicted_ms: float
+    budget_left_ms: float
+    server: str
+    """What the scheduler believed of the server: width, rates, tokens per plan."""
     at: float
 
 
@@ -160,6 +186,7 @@ class RoundCancelled:
 
 PlanEvent = (
     RoundStarted
+    | RoundScheduled
     | RequestSent
     | ChunkReceived
     | ResponseEnded

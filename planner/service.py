@@ -18,7 +18,8 @@ import contextlib
 import logging
 import queue
 import random
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Protocol
 
@@ -32,6 +33,7 @@ from planner.core import CachedPlan, PlannerCore, PlanningRound
 from planner.dispatch import RoundRun
 from planner.events import PlanEvent, RoundCancelled
 from planner.resilience import CircuitBreaker, RetryPolicy, Timeouts
+from planner.schedule import Schedule
 from planner.settings import PlannerSettings
 
 log = logging.getLogger(__name__)
@@ -192,6 +194,7 @@ class VirtualPlanner:
         *,
         seed: int = 0,
         env: Mapping[str, str] | None = None,
+        schedules: Sequence[Schedule] = (),
     ) -> None:
         self.settings = settings
         self.backend_description = backend.describe()
@@ -199,6 +202,8 @@ class VirtualPlanner:
         self.core = make_core(
             backend, clock, seed, env, virtual=True, similarity=settings.similarity
         )
+        if schedules:
+            self.core.recorded_schedules = deque(schedules)
         self._scheduled: list[PlanEvent] = []
 
     def submit(self, planning: PlanningRound) -> None:
