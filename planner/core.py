@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -20,6 +21,7 @@ from planner.cache import PlanCache
 from planner.clock import Clock
 from planner.fallback import TIER_TOOLS, Tier
 from planner.resilience import CircuitBreaker, RetryPolicy, Timeouts
+from planner.schedule import Schedule, ServerModel
 from planner.schema import AgentPlan, plan_json_schema
 from planner.telemetry import Telemetry
 from planner.validate import validate_plan
@@ -55,6 +57,12 @@ class PlannerCore:
     virtual: bool = False
     """Time comes from the backend's emission stamps, not from the clock."""
     telemetry: Telemetry = field(default_factory=Telemetry)
+    server: ServerModel = field(default_factory=ServerModel)
+    """What `auto` has learned of the server (lives as long as the backend)."""
+    recorded_schedules: deque[Schedule] | None = None
+    """Replay: `auto`'s recorded decisions, in order, used instead of deciding again (a
+    replay's timing is the record's to within rounding, and a decision taken again on it
+    could shape a round differently from the one recorded)."""
     request_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _schemas: dict[tuple[Tier, int, int], dict[str, object]] = field(default_factory=dict)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -39,8 +40,10 @@ from planner.events import (
     RequestSent,
     ResponseEnded,
     RoundDone,
+    RoundScheduled,
     RoundStarted,
     RoundStats,
+    ScheduledRequest,
 )
 from planner.fallback import TIER_TOOLS, AgentOutcome, Tier, heuristic_plan, next_llm_tier
 from planner.prompts import build_batch_prompt
@@ -49,10 +52,10 @@ from planner.resilience import (
     RoundDeadline,
     call_with_retry,
 )
+from planner.schedule import RequestObservation, plan_round
 from planner.schema import plan_json_schema
 from planner.settings import PlannerSettings
 from planner.stream import ParsedPlan, PlanStreamParser, RejectedElement
-from planner.telemetry import RoundTrace
 from planner.validate import validate_plan
 
 RE_REQUESTED: frozenset[Cause] = frozenset(
@@ -92,6 +95,12 @@ class _Request:
     user: str = ""
     announced: bool = False
     """RequestSent emitted: only once an attempt really goes out (the breaker let it)."""
+    not_before: float | None = None
+    """Virtual time: when a client-side queue lets it leave."""
+    answer: _Answer | None = None
+    """The latest attempt's answer (what the scheduler learns from)."""
+    plans_seen: int = 0
+    """Plan elements the answer carried, valid or not."""
 
 
 class RoundRun:
@@ -123,14 +132,8 @@ class RoundRun:
         self.cache_hits = 0
         self.cache_misses = 0
         self.tokens = {"prompt": 0, "cached": 0, "completion": 0}
-        self.trace: RoundTrace | None = None
-        """This round's timing, folded from the events it emits (sent on RoundDone)."""
 
     def emit(self, event: PlanEvent) -> None:
-        if isinstance(event, RoundStarted):
-            self.trace = RoundTrace.started(event)
-        elif self.trace is not None:
-            self.trace.apply(event)
         self._send(event)
 
     # ------------------------------------------------------------------ time
@@ -262,7 +265,9 @@ class RoundRun:
 
     async def _dispatch(self, snaps: Sequence[Snapshot], tier: Tier) -> None:
         mode = self.settings.mode
-        if mode == "batched":
+        if mode == "auto":
+            await self._auto(snaps, tier)
+        elif mode == "batched":
             await self._request(snaps, tier)
         elif mode == "sequential":
             for snap in sorted(snaps, key=lambda s: s.me.id):
@@ -272,22 +277,113 @@ class RoundRun:
                 await self._request((snap,), tier)
         else:
             limit = anyio.Semaphore(self.settings.concurrency)
+            # Virtual time: each of the `concurrency` lanes is free again when its last
+            # request ended, so the cap holds on the virtual clock as on the wall clock.
+            lanes = [self.t0] * self.settings.concurrency
 
             async def one(snap: Snapshot) -> None:
                 async with limit:
-                    await self._request((snap,), tier)
+                    lane = min(range(len(lanes)), key=lanes.__getitem__)
+                    start, lanes[lane] = lanes[lane], math.inf
+                    req = await self._request(
+                        (snap,), tier, not_before=start if self.core.virtual else None
+                    )
+                    lanes[lane] = self._end_of(req) if req is not None else start
 
             async with anyio.create_task_group() as tg:
                 for snap in sorted(snaps, key=lambda s: s.me.id):
                     tg.start_soon(one, snap)
 
-    # ------------------------------------------------------------------ one request
-
-    async def _request(self, snaps: Sequence[Snapshot], tier: Tier) -> None:
-        wanted = {s.me.id: s for s in snaps if s.me.id in self.pending}
+    async def _auto(self, snaps: Sequence[Snapshot], tier: Tier) -> None:
+        """Shape the dispatch to the budget (planner/schedule.py), send every request at
+        once, and learn from how they went."""
+        wanted = [s for s in snaps if s.me.id in self.pending]
         if not wanted:
             return
-        parts = build_batch_prompt(tuple(wanted.values()), tier)
+        blocks = build_batch_prompt(tuple(wanted), tier).agent_blocks
+        block_tokens = {a: -(-len(b) // 4) for a, b in blocks.items()}
+        now = self._now()
+        left = self.deadline.remaining(max(now, self.latest))
+        server = self.core.server
+        recorded = self.core.recorded_schedules
+        schedule = (
+            recorded.popleft() if recorded else plan_round(wanted, server, left, block_tokens)
+        )
+        self.emit(
+            RoundScheduled(
+                self.round.round_id,
+                self.round.squad,
+                tier,
+                tuple(
+                    ScheduledRequest(r.agent_ids, r.max_tokens, r.predicted_s * 1000)
+                    for r in schedule.requests
+                ),
+                schedule.over_budget,
+                schedule.reason,
+                schedule.predicted_s * 1000,
+                left * 1000,
+                server.describe(),
+                now,
+            )
+        )
+        if schedule.over_budget:
+            for agent_id in schedule.over_budget:
+                self.causes[agent_id] = ("over_budget", schedule.reason)
+            self._fall_back(schedule.over_budget, now)
+        by_id = {s.me.id: s for s in wanted}
+        sent: list[_Request] = []
+        wave = len(schedule.requests)
+
+        async def one(agent_ids: tuple[int, ...], max_tokens: int) -> None:
+            req = await self._request(
+                [by_id[a] for a in agent_ids], tier, max_tokens=max_tokens, keep_order=True
+            )
+            if req is not None:
+                sent.append(req)
+
+        async with anyio.create_task_group() as tg:
+            for planned in schedule.requests:
+                tg.start_soon(one, planned.agent_ids, planned.max_tokens)
+        server.observe_wave([self._observation(req, wave) for req in sent])
+
+    def _observation(self, req: _Request, wave: int) -> RequestObservation:
+        answer = req.answer
+        usage = None if answer is None else answer.usage
+        chars = 0 if answer is None else answer.chars
+        completion = (
+            usage.completion_tokens if usage and usage.completion_tokens else -(-chars // 4)
+        )
+        uncached = (
+            usage.prompt_tokens - usage.cached_tokens
+            if usage and usage.prompt_tokens
+            else -(-len(req.user) // 4)
+        )
+        return RequestObservation(
+            sent_at=req.sent_at,
+            first_token_at=req.first_token_at,
+            last_token_at=req.last_at if req.first_token_at is not None else None,
+            uncached_prompt_tokens=uncached,
+            completion_tokens=completion,
+            plans=req.plans_seen,
+            wave=wave,
+            streamed=self.settings.stream,
+        )
+
+    # ------------------------------------------------------------------ one request
+
+    async def _request(
+        self,
+        snaps: Sequence[Snapshot],
+        tier: Tier,
+        *,
+        max_tokens: int | None = None,
+        keep_order: bool = False,
+        not_before: float | None = None,
+    ) -> _Request | None:
+        wanted = {s.me.id: s for s in snaps if s.me.id in self.pending}
+        if not wanted:
+            return None
+        parts = build_batch_prompt(tuple(wanted.values()), tier, keep_order=keep_order)
         grid = self.round.grid
         caps = self.core.backend.capabilities
         ids = parts.agent_ids
@@ -302,10 +398,11 @@ class RoundRun:
                 else None
             ),
             stream=self.settings.stream,
-            max_tokens=TOKENS_PER_PLAN * len(ids) + 40,
+            max_tokens=TOKENS_PER_PLAN * len(ids) + 40 if max_tokens is None else max_tokens,
             seed=self.core.rng.randrange(2**31),
+            not_before=not_before,
         )
-        sent_at = self._now()
+        sent_at = self._now() if not_before is None else max(self._now(), not_before)
         req = _Request(
             next(self.core.request_ids),
             tier,
@@ -315,6 +412,7 @@ class RoundRun:
             last_at=sent_at,
             system=parts.system,
             user=parts.user,
+            not_before=not_before,
         )
 
         def on_retry(attempt: int, exc: PlannerError, wait: float) -> None:
@@ -339,6 +437,7 @@ class RoundRun:
             for agent_id in req.snaps:
                 if agent_id in self.pending:
                     self.causes[agent_id] = (cause, exc.message)
+        return req
 
     async def _attempt(self, req: _Request, llm_request: LLMRequest) -> PlannerError | None:
         """One try; raises only when nothing was delivered (so a retry is safe). A stream
@@ -352,6 +451,7 @@ class RoundRun:
         parser = PlanStreamParser(expected_ids=expected)
         delivered_before = len(self.pending)
         answer = _Answer(started_at=self._now())
+        req.answer = answer
         # On the wall clock a request ends just before the round does, so that a server
         # with nothing to show by then is a failure the breaker sees (not a silent cut).
         limit = self.core.timeouts.request_s
@@ -470,7 +570,8 @@ class RoundRun:
 
     def _announce(self, req: _Request) -> None:
         req.announced = True
-        req.sent_at = req.last_at = self._now()
+        now = self._now()
+        req.sent_at = req.last_at = now if req.not_before is None else max(now, req.not_before)
         self.emit(
             RequestSent(
                 self.round.round_id,
@@ -530,6 +631,7 @@ class RoundRun:
         emitted_at: float | None,
         at: float,
     ) -> None:
+        req.plans_seen += 1
         if isinstance(result, RejectedElement):
             agent_id = result.agent_id
             if agent_id is not None and agent_id in req.snaps and agent_id in self.pending:
@@ -610,8 +712,15 @@ class RoundRun:
             deadline_at = self.deadline.at
             if deadline_at is not None and self._past_deadline(at):
                 at = deadline_at
+        self._fall_back(tuple(self.pending), at)
+
+    def _fall_back(self, agent_ids: Sequence[int], at: float) -> None:
+        """A rule plan for each of `agent_ids` now, with the cause that dropped it."""
         expired = self._past_deadline(at)
-        for agent_id, snap in list(self.pending.items()):
+        for agent_id in agent_ids:
+            snap = self.pending.get(agent_id)
+            if snap is None:
+                continue
             cause, detail = self.causes.get(
                 agent_id,
                 ("deadline", "round deadline passed")
@@ -662,7 +771,5 @@ class RoundRun:
             cache_misses=self.cache_misses,
             breaker=self.core.breaker.state.value,
         )
-        self.emit(
-            RoundDone(self.round.round_id, self.round.squad, stats, self.last_plan_at, self.trace)
-        )
+        self.emit(RoundDone(self.round.round_id, self.round.squad, stats, self.last_plan_at))
         return stats

@@ -16,6 +16,7 @@ Cause = Literal[
     "parse_error",  # the text was not the JSON asked for (or was truncated)
     "validation_error",  # parsed, but no legal step survived validation
     "missing_from_batch",  # the response ended without a plan for this agent
+    "over_budget",  # auto: no request could land this agent's plan before the deadline
     "circuit_open",  # the breaker was open, no request was made
     "oversize",  # the response passed the size or step bound and was cancelled
     "cancelled",  # superseded by a newer round

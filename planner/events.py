@@ -8,16 +8,13 @@ deterministic headless match).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from planner.errors import Cause
 from planner.fallback import AgentOutcome, Tier
 
-if TYPE_CHECKING:  # the trace is folded from these events (planner.telemetry imports them)
-    from planner.telemetry import RoundTrace
-
-Mode = Literal["batched", "sequential", "parallel"]
-MODES: tuple[Mode, ...] = ("batched", "sequential", "parallel")
+Mode = Literal["auto", "batched", "sequential", "parallel"]
+MODES: tuple[Mode, ...] = ("auto", "batched", "sequential", "parallel")
 
 
 @dataclass(frozen=True)
@@ -28,6 +25,32 @@ class RoundStarted:
     mode: Mode
     stream: bool
     start_tier: Tier
+    at: float
+
+
+@dataclass(frozen=True)
+class ScheduledRequest:
+    agent_ids: tuple[int, ...]
+    """In the order the prompt lists them (most urgent first)."""
+    max_tokens: int
+    predicted_ms: float
+
+
+@dataclass(frozen=True)
+class RoundScheduled:
+    """How `auto` shaped a dispatch, and why: the requests, who is in each, in what
+    order, their output budgets, and who was over budget (given a rule plan at once)."""
+
+    round_id: int
+    squad: str
+    tier: Tier
+    requests: tuple[ScheduledRequest, ...]
+    over_budget: tuple[int, ...]
+    reason: str
+    predicted_ms: float
+    budget_left_ms: float
+    server: str
+    """What the scheduler believed of the server: width, rates, tokens per plan."""
     at: float
 
 
@@ -147,9 +170,6 @@ class RoundDone:
     squad: str
     stats: RoundStats
     at: float
-    trace: RoundTrace | None = None
-    """The round's timing as the planner folded its events, for Chrome-trace export
-    (finished: not mutated after)."""
 
 
 @dataclass(frozen=True)
@@ -163,6 +183,7 @@ class RoundCancelled:
 
 PlanEvent = (
     RoundStarted
+    | RoundScheduled
     | RequestSent
     | ChunkReceived
     | ResponseEnded

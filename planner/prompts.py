@@ -389,9 +389,15 @@ class _Header:
 
 
 def build_batch_prompt(
-    snaps: Sequence[Snapshot], tier: Tier, scenario: ScenarioInfo | None = None
+    snaps: Sequence[Snapshot],
+    tier: Tier,
+    scenario: ScenarioInfo | None = None,
+    *,
+    keep_order: bool = False,
 ) -> PromptParts:
-    """Prompt for several agents; blocks in ascending agent_id whatever the input order.
+    """Prompt for several agents; blocks in ascending agent_id whatever the input order,
+    or in the given order with `keep_order` (the scheduler lists the most urgent first,
+    and models answer in the order asked).
 
     `scenario` overrides the map name/size taken from the snapshots (all snapshots of a
     round share them). Duplicate agent ids are an error, not silently merged.
@@ -400,7 +406,7 @@ def build_batch_prompt(
         raise ValueError(f"no prompt for tier {tier}")
     if not snaps:
         raise ValueError("a prompt needs at least one agent")
-    ordered = sorted(snaps, key=lambda s: s.me.id)
+    ordered = list(snaps) if keep_order else sorted(snaps, key=lambda s: s.me.id)
     ids = tuple(s.me.id for s in ordered)
     if len(set(ids)) != len(ids):
         raise ValueError(f"duplicate agent ids in one round: {list(ids)}")

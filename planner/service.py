@@ -19,7 +19,8 @@ import contextlib
 import logging
 import queue
 import random
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Protocol
 
@@ -33,6 +34,7 @@ from planner.core import CachedPlan, PlannerCore, PlanningRound
 from planner.dispatch import RoundRun
 from planner.events import PlanEvent, RoundCancelled
 from planner.resilience import CircuitBreaker, RetryPolicy, Timeouts
+from planner.schedule import Schedule
 from planner.settings import PlannerSettings
 
 log = logging.getLogger(__name__)
@@ -193,11 +195,14 @@ class VirtualPlanner:
         *,
         seed: int = 0,
         env: Mapping[str, str] | None = None,
+        schedules: Sequence[Schedule] = (),
     ) -> None:
         self.settings = settings
         self.backend_description = backend.describe()
         self.clock = clock
         self.core = make_core(backend, clock, seed, env, virtual=True)
+        if schedules:
+            self.core.recorded_schedules = deque(schedules)
         self._scheduled: list[PlanEvent] = []
 
     def submit(self, planning: PlanningRound) -> None:

@@ -11,14 +11,14 @@ from planner.fallback import Tier
 
 @dataclass(frozen=True)
 class PlannerSettings:
-    mode: Mode = "batched"
+    mode: Mode = "auto"
     stream: bool = True
     cache: bool = True
     start_tier: Tier = Tier.simplified_llm
     budget_ms: float = 2500.0
     """Per-round deadline: past it, agents without a plan get a heuristic one."""
     concurrency: int = 8
-    """Most requests in flight at once in parallel mode."""
+    """Most requests in flight at once in parallel mode (auto learns its own)."""
     similarity: bool = False
     """Near-identical situations hit the cache (only when the plan still validates). The
     one copy of this flag: each round's lookups and stores follow the round's settings."""

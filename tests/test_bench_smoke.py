@@ -43,6 +43,8 @@ def test_mode_table_on_the_instant_sim_with_two_agents() -> None:
         in_process=True,
     )
     assert [(r.config.mode, r.config.stream) for r in results] == [
+        ("auto", True),
+        ("auto", False),
         ("batched", True),
         ("batched", False),
         ("sequential", True),
@@ -108,7 +110,7 @@ def test_cli_quick_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     argv = ["--quick", "--preset", "instant", "--agents", "2", "--num-parallel", "16"]
     assert bench.main([*argv, "--in-process", "--json", str(out)]) == 0
     report = json.loads(out.read_text())
-    assert len(report["modes"]) == 6
+    assert len(report["modes"]) == 8
     assert {"parser", "cache", "prompts"} <= report["micro"].keys()
     names = [t["target"] for t in report["targets"]]
     assert any("overhead p99" in n for n in names)

@@ -186,7 +186,7 @@ def plans_of(events: Sequence[PlanEvent]) -> dict[int, PlanDelivered]:
 def test_the_planner_cuts_an_endless_answer_with_cause_oversize() -> None:
     planning = planning_round()
     backend = EndlessBackend()
-    settings = PlannerSettings(max_response_chars=20 * KIB, cache=False)
+    settings = PlannerSettings(mode="batched", max_response_chars=20 * KIB, cache=False)
     events = run_round(make_core(backend), settings, planning)
     plans = plans_of(events)
     assert sorted(plans) == sorted(s.me.id for s in planning.snapshots)
@@ -200,7 +200,7 @@ def test_plans_before_the_bound_are_kept_and_the_rest_fall_back() -> None:
     planning = planning_round()
     first = planning.snapshots[0].me.id
     lead = f'{{"plans":[{{"agent_id":{first},"steps":[{{"act":"Scan"}}]}},'
-    settings = PlannerSettings(max_response_chars=20 * KIB, cache=False)
+    settings = PlannerSettings(mode="batched", max_response_chars=20 * KIB, cache=False)
     events = run_round(make_core(EndlessBackend(lead)), settings, planning)
     plans = plans_of(events)
     assert plans[first].outcome.tier.value == "simplified_llm"
@@ -214,7 +214,7 @@ def test_the_default_planner_bound_cuts_an_oversized_answer() -> None:
     planning = planning_round()
     junk = "x" * (DEFAULT_MAX_RESPONSE_CHARS + 10)
     backend = ScriptedBackend([junk], chunk=64 * KIB)
-    events = run_round(make_core(backend), PlannerSettings(cache=False), planning)
+    events = run_round(make_core(backend), PlannerSettings(mode="batched", cache=False), planning)
     assert len(plans_of(events)) == len(planning.snapshots)
     assert {e.cause for e in events if isinstance(e, AgentFellBack)} == {"oversize"}
 
@@ -224,7 +224,9 @@ def test_a_plan_keeps_its_first_max_steps_steps() -> None:
     ids = [s.me.id for s in planning.snapshots]
     many = ",".join(['{"act":"Scan"}', '{"act":"Wait"}'] * (MAX_STEPS + 5))
     text = '{"plans":[' + ",".join(f'{{"agent_id":{a},"steps":[{many}]}}' for a in ids) + "]}"
-    events = run_round(make_core(ScriptedBackend([text])), PlannerSettings(), planning)
+    events = run_round(
+        make_core(ScriptedBackend([text])), PlannerSettings(mode="batched"), planning
+    )
     plans = plans_of(events)
     want = tuple([Scan(), Wait()] * MAX_STEPS)[:MAX_STEPS]
     assert all(p.outcome.steps == want for p in plans.values())

@@ -44,7 +44,7 @@ def test_each_plan_is_delivered_in_stream_order_the_moment_it_closes() -> None:
 
     from planner.dispatch import RoundRun
 
-    anyio.run(RoundRun(make_core(backend), PlannerSettings(), planning, emit).run)
+    anyio.run(RoundRun(make_core(backend), PlannerSettings(mode="batched"), planning, emit).run)
     assert [e.outcome.agent_id for e in delivered(events)] == order
     total = backend.yielded
     # Streaming: the first plan landed long before the answer was complete.
@@ -58,7 +58,7 @@ def test_non_streaming_delivers_everything_at_the_end() -> None:
     ids = [s.me.id for s in planning.snapshots]
     sim = SimBackend.create("gpu", seed=3, clock=VirtualClock())
     core = make_core(sim, sim.clock)  # type: ignore[arg-type]
-    events = run_round(core, PlannerSettings(stream=False), planning)
+    events = run_round(core, PlannerSettings(mode="batched", stream=False), planning)
     plans = delivered(events)
     assert sorted(e.outcome.agent_id for e in plans) == sorted(ids)
     llm = [e for e in plans if e.outcome.tier == Tier.simplified_llm]
@@ -71,9 +71,9 @@ def test_cache_hits_skip_the_request() -> None:
     text = '{"plans":[' + ",".join(plan_json(i) for i in ids) + "]}"
     backend = ScriptedBackend([text])
     core = make_core(backend)
-    run_round(core, PlannerSettings(), planning)
+    run_round(core, PlannerSettings(mode="batched"), planning)
     assert len(backend.requests) == 1
-    second = run_round(core, PlannerSettings(), planning)
+    second = run_round(core, PlannerSettings(mode="batched"), planning)
     assert len(backend.requests) == 1  # nothing left to ask
     plans = delivered(second)
     assert sorted(e.outcome.agent_id for e in plans) == sorted(ids)
@@ -82,7 +82,7 @@ def test_cache_hits_skip_the_request() -> None:
     assert done.stats.cache_hits == len(ids) and done.stats.requests == 0
     # With the cache off the same round goes back to the server.
     backend.replies.append(text)
-    run_round(core, PlannerSettings(cache=False), planning)
+    run_round(core, PlannerSettings(mode="batched", cache=False), planning)
     assert len(backend.requests) == 2
 
 
@@ -93,7 +93,7 @@ def test_a_missing_agent_is_re_requested_alone() -> None:
     first = '{"plans":[' + ",".join(plan_json(i) for i in ids if i != missing) + "]}"
     second = '{"plans":[' + plan_json(missing) + "]}"
     backend = ScriptedBackend([first, second])
-    events = run_round(make_core(backend), PlannerSettings(), planning)
+    events = run_round(make_core(backend), PlannerSettings(mode="batched"), planning)
     assert [r.agent_ids for r in backend.requests] == [tuple(ids), (missing,)]
     fell = [e for e in events if isinstance(e, AgentFellBack)]
     assert [(e.agent_id, e.cause) for e in fell] == [(missing, "missing_from_batch")]
@@ -106,7 +106,7 @@ def test_full_tier_failure_is_re_requested_at_the_simplified_tier() -> None:
     ids = sorted(s.me.id for s in planning.snapshots)
     replies = ["this is not json at all", '{"plans":[' + ",".join(map(plan_json, ids)) + "]}"]
     backend = ScriptedBackend(list(replies))
-    settings = PlannerSettings(start_tier=Tier.full_llm)
+    settings = PlannerSettings(mode="batched", start_tier=Tier.full_llm)
     events = run_round(make_core(backend), settings, planning)
     sent = [e for e in events if isinstance(e, RequestSent)]
     assert [e.tier for e in sent] == [Tier.full_llm, Tier.simplified_llm]
@@ -125,7 +125,7 @@ def test_an_illegal_plan_is_a_validation_error_and_falls_back() -> None:
         + "]}"
     )
     backend = ScriptedBackend([bad, bad])
-    events = run_round(make_core(backend), PlannerSettings(), planning)
+    events = run_round(make_core(backend), PlannerSettings(mode="batched"), planning)
     plans = delivered(events)
     assert {e.outcome.tier for e in plans} <= {Tier.heuristic, Tier.emergency}
     assert {e.outcome.cause for e in plans} == {"validation_error"}
@@ -136,7 +136,9 @@ def test_past_the_deadline_agents_get_a_heuristic_plan() -> None:
     planning = planning_round()
     clock = VirtualClock()
     sim = SimBackend.create("cpu", seed=1, clock=clock)  # 15 tokens/s: far too slow
-    events = run_round(make_core(sim, clock), PlannerSettings(budget_ms=300), planning)  # type: ignore[arg-type]
+    events = run_round(
+        make_core(sim, clock), PlannerSettings(mode="batched", budget_ms=300), planning
+    )  # type: ignore[arg-type]
     plans = delivered(events)
     assert len(plans) == len(planning.snapshots)
     assert {e.outcome.tier for e in plans} == {Tier.heuristic}
@@ -149,14 +151,14 @@ def test_transient_errors_are_retried_and_4xx_is_not() -> None:
     ids = sorted(s.me.id for s in planning.snapshots)
     good = '{"plans":[' + ",".join(map(plan_json, ids)) + "]}"
     backend = ScriptedBackend([BackendHTTPStatus("busy", 503), good])
-    events = run_round(make_core(backend), PlannerSettings(), planning)
+    events = run_round(make_core(backend), PlannerSettings(mode="batched"), planning)
     assert len(backend.requests) == 2
     assert {e.outcome.tier for e in delivered(events)} == {Tier.simplified_llm}
     done = next(e for e in events if isinstance(e, RoundDone))
     assert done.stats.retries == 1
 
     backend = ScriptedBackend([BackendHTTPStatus("bad request", 400), good])
-    events = run_round(make_core(backend), PlannerSettings(), planning)
+    events = run_round(make_core(backend), PlannerSettings(mode="batched"), planning)
     assert len(backend.requests) == 1
     assert {e.outcome.cause for e in delivered(events)} == {"http_status"}
 
@@ -167,7 +169,7 @@ def test_an_open_breaker_routes_straight_to_the_heuristic() -> None:
     core = make_core(backend)
     for _ in range(core.breaker.threshold):
         core.breaker.record_failure()
-    events = run_round(core, PlannerSettings(), planning)
+    events = run_round(core, PlannerSettings(mode="batched"), planning)
     assert backend.requests == []
     assert not any(isinstance(e, RequestSent) for e in events)  # nothing left: nothing shown
     assert {e.outcome.cause for e in delivered(events)} == {"circuit_open"}
@@ -200,7 +202,7 @@ def test_similarity_mode_serves_a_near_identical_situation_from_the_cache() -> N
     planning = planning_round()
     ids = sorted(s.me.id for s in planning.snapshots)
     text = '{"plans":[' + ",".join(plan_json(i) for i in ids) + "]}"
-    settings = PlannerSettings(similarity=True)
+    settings = PlannerSettings(mode="batched", similarity=True)
     backend = ScriptedBackend([text])
     core = make_core(backend)
     core.cache.similarity = True
@@ -217,7 +219,9 @@ def test_similarity_mode_serves_a_near_identical_situation_from_the_cache() -> N
     assert core.cache.similar_hits == len(ids)
     # Without similarity the nudged round goes back to the server.
     backend.replies.append(text)
-    run_round(core, PlannerSettings(), replace(planning, round_id=3, snapshots=nudged))
+    run_round(
+        core, PlannerSettings(mode="batched"), replace(planning, round_id=3, snapshots=nudged)
+    )
     assert len(backend.requests) == 2
 
 
@@ -225,7 +229,7 @@ def test_in_virtual_time_a_server_too_slow_for_the_budget_opens_the_breaker() ->
     clock = VirtualClock()
     sim = SimBackend.create("cpu", seed=2, clock=clock)  # no plan within 300 ms
     core = make_core(sim, clock)  # type: ignore[arg-type]
-    settings = PlannerSettings(budget_ms=300)
+    settings = PlannerSettings(mode="batched", budget_ms=300)
     for round_id in range(1, core.breaker.threshold + 1):
         events = run_round(core, settings, planning_round(round_id))
         assert {e.outcome.cause for e in delivered(events)} == {"deadline"}
@@ -254,7 +258,9 @@ def test_a_move_onto_water_is_delivered_repaired_and_the_inspector_says_so() -> 
         )
         + "]}"
     )
-    events = run_round(make_core(ScriptedBackend([text])), PlannerSettings(), planning)
+    events = run_round(
+        make_core(ScriptedBackend([text])), PlannerSettings(mode="batched"), planning
+    )
     first = delivered(events)[0]
     assert first.outcome.tier == Tier.simplified_llm and not first.outcome.dropped
     assert len(first.outcome.repaired) == 1 and "water" in first.outcome.repaired[0].reason

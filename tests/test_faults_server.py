@@ -56,7 +56,7 @@ ENV = {
     "LLM_CONNECT_TIMEOUT_MS": "250",
     "LLM_RETRY_MAX": "1",
 }
-SETTINGS = PlannerSettings(budget_ms=1500, cache=False)
+SETTINGS = PlannerSettings(mode="batched", budget_ms=1500, cache=False)
 """The round budget is longer than a request's timeout, so a failing request fails
 (and counts against the breaker) before the round's deadline cancels it."""
 AGENTS = tuple(s.me.id for s in planning_round().snapshots)
@@ -325,7 +325,10 @@ def test_the_frame_loop_never_waits_for_a_stalled_stream() -> None:
     with SimServer(preset="instant", seed=3, faults=FaultConfig.only("stall")) as server:
         backend = OpenAIBackend(server.url, "sim-instant", profile="vllm")
         service = PlannerService(
-            backend, PlannerSettings(budget_ms=60_000), seed=3, env={"LLM_TIMEOUT_MS": "60000"}
+            backend,
+            PlannerSettings(mode="batched", budget_ms=60_000),
+            seed=3,
+            env={"LLM_TIMEOUT_MS": "60000"},
         )
         blue = HeuristicController(random.Random(1))
         session = Session(scenario, 1, scenario.turn_limit, {"blue": blue}, service, ("red",))

@@ -96,7 +96,7 @@ def test_api_keys_never_reach_a_record(tmp_path: Path) -> None:
     recorder = Recorder(path)
     with SimServer(preset="instant", seed=1) as server:
         backend = OpenAIBackend(server.url, "sim-instant", env={"OPENAI_API_KEY": key})
-        with PlannerService(backend, PlannerSettings(), seed=1) as service:
+        with PlannerService(backend, PlannerSettings(mode="batched"), seed=1) as service:
             service.submit(planning_round())
             seen: list[PlanEvent] = []
             limit = time.monotonic() + 10

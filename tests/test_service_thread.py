@@ -48,7 +48,7 @@ def test_a_round_over_real_http_delivers_every_agent() -> None:
     planning = planning_round()
     with SimServer(preset="instant", seed=2) as server:
         backend = OpenAIBackend(server.url, "sim-instant", profile="vllm")
-        with PlannerService(backend, PlannerSettings(), seed=2) as service:
+        with PlannerService(backend, PlannerSettings(mode="batched"), seed=2) as service:
             seen: list[PlanEvent] = []
             service.submit(planning)
             wait_for(service, seen, lambda s: any(isinstance(e, RoundDone) for e in s))
@@ -61,7 +61,7 @@ def test_a_round_over_real_http_delivers_every_agent() -> None:
 def test_close_during_a_stalled_stream_joins_within_a_second() -> None:
     with SimServer(preset="gpu", seed=3, faults=FaultConfig.only("stall")) as server:
         backend = OpenAIBackend(server.url, "sim-gpu", profile="vllm")
-        service = PlannerService(backend, PlannerSettings(budget_ms=60_000), seed=3)
+        service = PlannerService(backend, PlannerSettings(mode="batched", budget_ms=60_000), seed=3)
         seen: list[PlanEvent] = []
         service.submit(planning_round())
         wait_for(service, seen, lambda s: any(isinstance(e, FirstToken) for e in s))
@@ -74,7 +74,7 @@ def test_close_during_a_stalled_stream_joins_within_a_second() -> None:
 
 def test_a_new_round_cancels_the_squads_unfinished_one() -> None:
     sim = SimBackend.create("gpu", seed=4, faults=FaultConfig.only("stall"))
-    with PlannerService(sim, PlannerSettings(budget_ms=60_000), seed=4) as service:
+    with PlannerService(sim, PlannerSettings(mode="batched", budget_ms=60_000), seed=4) as service:
         seen: list[PlanEvent] = []
         service.submit(planning_round(1))
         wait_for(service, seen, lambda s: any(isinstance(e, FirstToken) for e in s))
@@ -97,7 +97,7 @@ def test_a_server_stalled_past_the_deadline_opens_the_breaker() -> None:
     # and a server with nothing to show by then counts as failing.
     sim = SimBackend.create("gpu", seed=6, faults=FaultConfig.only("stall"))
     env = {"LLM_BREAKER_THRESHOLD": "2", "LLM_RETRY_MAX": "1"}
-    settings = PlannerSettings(budget_ms=100)
+    settings = PlannerSettings(mode="batched", budget_ms=100)
     with PlannerService(sim, settings, seed=6, env=env) as service:
         seen: list[PlanEvent] = []
         for round_id in (1, 2, 3):
@@ -190,7 +190,7 @@ def hurt(planning: PlanningRound, round_id: int, hp_lost: int) -> PlanningRound:
 
 def test_similarity_set_from_another_thread_reaches_the_cache_only_with_the_next_round() -> None:
     backend = GatedBackend([])
-    settings = PlannerSettings(budget_ms=60_000)
+    settings = PlannerSettings(mode="batched", budget_ms=60_000)
     first = planning_round(1)
     n = len(first.snapshots)
     with PlannerService(backend, settings, seed=7) as service:

@@ -10,7 +10,7 @@ import pytest
 
 from game.match.planlog import PlanningLog
 from planner.clock import VirtualClock
-from planner.events import FirstToken, PlanDelivered, RequestSent, RoundDone
+from planner.events import FirstToken, PlanDelivered, RequestSent, RoundDone, RoundStarted
 from planner.fallback import Tier
 from planner.settings import PlannerSettings
 from planner.sim.backend import SimBackend
@@ -21,11 +21,9 @@ from planner.telemetry import (
     GROWTH,
     METRICS,
     Histogram,
-    RoundTrace,
     Telemetry,
-    to_chrome_trace,
-    trace_json,
 )
+from planner.trace import RoundTrace, to_chrome_trace, trace_json
 from tests.planning_helpers import make_core, planning_round, run_round
 
 
@@ -143,9 +141,12 @@ def test_the_planner_and_the_log_fold_the_same_events_into_the_same_trace() -> N
         for event in events:
             log.apply(event)
         done = events[-1]
-        assert isinstance(done, RoundDone) and done.trace is not None
-        assert log.rounds[-1] == done.trace and log.rounds[-1] is not done.trace
-        trace = done.trace
+        assert isinstance(done, RoundDone) and isinstance(events[0], RoundStarted)
+        folded = RoundTrace.started(events[0])
+        for event in events[1:]:
+            folded.apply(event)
+        assert log.round_trace(round_id) == folded == log.rounds[-1]
+        trace = folded
         assert (trace.mode, trace.stream, trace.done) == (mode, True, True)
         asked: dict[int, list[float]] = {}
         heard: dict[int, list[float]] = {}

@@ -34,8 +34,8 @@ def test_b_cycles_dispatch_mode() -> None:
     for _ in range(3):
         press(ui, pygame.K_b)
         seen.append(planner.settings.mode)
-    assert seen == ["sequential", "parallel", "batched"]
-    assert any("dispatch: sequential" in t for t in toasts(ui))
+    assert seen == ["batched", "sequential", "parallel"]
+    assert any("dispatch: batched" in t for t in toasts(ui))
 
 
 @pytest.mark.parametrize(

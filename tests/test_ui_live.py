@@ -26,7 +26,7 @@ def test_hotkeys_switch_the_real_planner_and_the_next_round_uses_them() -> None:
     assert isinstance(session.planner, PlannerService)
     ui = GameUI(session, (1280, 800))
     try:
-        for key in (pygame.K_b, pygame.K_s, pygame.K_k):  # sequential, stream off, cache off
+        for key in (pygame.K_b, pygame.K_b, pygame.K_s, pygame.K_k):  # seq., stream/cache off
             pygame.event.post(
                 pygame.event.Event(pygame.KEYDOWN, key=key, mod=0, unicode="", scancode=0)
             )

@@ -141,7 +141,7 @@ def test_status_bar_names_the_switches_and_timings() -> None:
     ui, _ = played_ui()
     line1, line2, line3 = (" | ".join(t for t, _ in line) for line in status_lines(ui.session))
     assert "village" in line1 and "test planner" in line1
-    assert "mode batched" in line2 and "stream on" in line2 and "breaker closed" in line2
+    assert "mode auto" in line2 and "stream on" in line2 and "breaker closed" in line2
     assert "cache on (hit 33%)" in line2  # 2 of 6 plans came from the cache
     assert "ttft 80 ms" in line3 and "ttfp 150 ms" in line3 and "time_to_all 450 ms" in line3
     assert "p50" in line3 and "p95" in line3
@@ -250,7 +250,7 @@ def test_run_window_plays_a_script_and_saves_a_screenshot(
     stats = FrameStats()
     code = run_window(session, frames=5, screenshot=str(out), script=str(src), stats=stats, fps=0)
     assert code == 0
-    assert planner.settings.mode == "sequential"
+    assert planner.settings.mode == "batched"
     assert planner.closed  # the window closes the session on the way out
     assert len(stats.samples) == 5
     assert "frame time p50" in capsys.readouterr().out

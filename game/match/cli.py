@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
 from game.match.controllers import Controller, HeuristicController, RandomController
+from planner.events import MODES
 
 PROG = "python -m game"
 T = TypeVar("T")
@@ -28,7 +29,6 @@ LLM = "llm"
 SQUAD_CHOICES = (LLM, *sorted(CONTROLLERS))
 
 BACKENDS = ("auto", "sim", "ollama", "openai")
-MODES = ("batched", "sequential", "parallel")
 TIERS = ("simplified", "full")
 SIM_PRESETS = ("gpu", "mac", "cpu", "instant")
 
@@ -161,7 +161,10 @@ def build_parser() -> OneLineParser:
 
     plan = p.add_argument_group("planner")
     plan.add_argument(
-        "--mode", choices=MODES, default="batched", help="dispatch mode (default: batched)"
+        "--mode",
+        choices=MODES,
+        default="auto",
+        help="dispatch mode (default: auto, which shapes each round to fit the budget)",
     )
     plan.add_argument("--no-stream", action="store_true", help="deliver plans only when whole")
     plan.add_argument("--no-cache", action="store_true", help="turn the prompt cache off")

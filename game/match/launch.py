@@ -163,7 +163,9 @@ def build_replay(args: argparse.Namespace, *, window: bool) -> Launch:
 
     def replay_planner() -> VirtualPlanner:
         backend = ReplayBackend(record.responses, clock, model=header.model, source=args.replay)
-        return VirtualPlanner(backend, settings, clock, seed=header.seed)
+        return VirtualPlanner(
+            backend, settings, clock, seed=header.seed, schedules=record.schedules
+        )
 
     planner = replay_planner() if llm_squads else None
     session = Session(

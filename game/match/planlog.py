@@ -23,8 +23,8 @@ from planner.events import (
     RoundStats,
 )
 from planner.fallback import Tier
-from planner.telemetry import AgentTrace as AgentTrace  # re-exported: the UI reads these
-from planner.telemetry import RoundTrace as RoundTrace
+from planner.trace import AgentTrace as AgentTrace  # re-exported: the UI reads these
+from planner.trace import RoundTrace as RoundTrace
 from planner.validate import DroppedStep
 
 ROUNDS_KEPT = 6
@@ -82,6 +82,10 @@ class PlanningLog:
             for name in ("ttft", "ttfp", "time_to_all", "plan_wait", "overhead")
         }
         self.last_stats: RoundStats | None = None
+
+    def round_trace(self, round_id: int) -> RoundTrace | None:
+        """The timing record of a recent round (None once it has been forgotten)."""
+        return self._by_id.get(round_id)
 
     def agent(self, agent_id: int, squad: str) -> AgentPlanState:
         state = self.agents.get(agent_id)

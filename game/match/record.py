@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from game.rules.snapshot import Snapshot
 from game.rules.steps import Step
 from planner.backends.replay import RecordedChunk, RecordedResponse
+from planner.schedule import PlannedRequest, Schedule
 
 RECORD_VERSION = 1
 
@@ -174,6 +175,8 @@ class MatchRecord:
     applied: dict[int, list[AppliedLine]] = field(default_factory=lambda: defaultdict(list))
     end: EndLine | None = None
     events: int = 0
+    schedules: list[Schedule] = field(default_factory=list)
+    """`auto`'s decisions in the order they were taken (replayed, not re-decided)."""
 
 
 def _parse_line(path: Path, lineno: int, text: str) -> RecordLine:
@@ -251,6 +254,23 @@ def _collect(
                 "ids": tuple(int(i) for i in data["agent_ids"]),
                 "chunks": [],
             }
+        elif line.type == "RoundScheduled":
+            record.schedules.append(
+                Schedule(
+                    requests=tuple(
+                        PlannedRequest(
+                            tuple(int(i) for i in r["agent_ids"]),
+                            int(r["max_tokens"]),
+                            float(r["predicted_ms"]) / 1000,
+                        )
+                        for r in data["requests"]
+                    ),
+                    over_budget=tuple(int(i) for i in data["over_budget"]),
+                    order=(),
+                    reason=str(data["reason"]),
+                    predicted_s=float(data["predicted_ms"]) / 1000,
+                )
+            )
         elif line.type == "ChunkReceived":
             req = open_requests[int(data["request_id"])]
             req["chunks"].append((float(data["at"]), str(data["text"])))

@@ -31,7 +31,7 @@ from planner.fallback import LLM_TIERS, Tier, heuristic_plan
 from planner.schema import AgentPlan
 from planner.service import Planner
 from planner.settings import PlannerSettings
-from planner.telemetry import RoundTrace, trace_json
+from planner.trace import RoundTrace, trace_json
 from planner.validate import validate_plan
 
 TRACES_KEPT = 2000
@@ -218,8 +218,9 @@ class Session:
             self.recorder.event(event)
         if isinstance(event, RoundDone):
             self.round_stats.append(event.stats)
-            if event.trace is not None:
-                self.traces.append(event.trace)
+            trace = self.log.round_trace(event.round_id)
+            if trace is not None:
+                self.traces.append(trace)
         elif (
             isinstance(event, PlanDelivered)
             and self._current_round.get(event.squad) == event.round_id

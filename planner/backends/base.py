@@ -43,6 +43,9 @@ class LLMRequest:
     max_tokens: int = 1024
     temperature: float = 0.2
     seed: int | None = None
+    not_before: float | None = None
+    """Virtual time only: the instant the request leaves (after a client-side queue).
+    On the wall clock a request leaves when it is made, and backends ignore this."""
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,8 @@ class ReplayBackend:
         self, responses: Sequence[RecordedResponse], clock: Clock, *, model: str, source: str
     ) -> None:
         self._responses = list(responses)
-        self._next = 0
+        self._used = [False] * len(self._responses)
+        self._first_unused = 0
         self.clock = clock
         self.model = model
         self.source = source
@@ -96,25 +97,36 @@ class ReplayBackend:
 
     @property
     def remaining(self) -> int:
-        return len(self._responses) - self._next
+        return self._used.count(False)
 
     def stream(self, request: LLMRequest) -> AsyncIterator[StreamEvent]:
         start = self.clock.now()
-        if self._next >= len(self._responses):
+        if request.not_before is not None:
+            start = max(start, request.not_before)
+        while self._first_unused < len(self._used) and self._used[self._first_unused]:
+            self._first_unused += 1
+        if self._first_unused >= len(self._responses):
             # The original match ended before this answer came: it never arrives.
             silent = ReplayDiverged("replay: the record ends before this answer")
             silent.at = start + NEVER_S
             return self._fail(silent)
-        response = self._responses[self._next]
-        self._next += 1
-        if response.agent_ids != request.agent_ids:
-            return self._fail(
-                ReplayDiverged(
-                    f"replay: asked for agents {list(request.agent_ids)}, "
-                    f"the record answered {list(response.agent_ids)}"
-                )
+        # Requests in flight together may call in another order than they did when
+        # recorded (a retry's backoff against a sibling's first try): the answer is the
+        # earliest unused one for the same agents, so attempts of one request stay in order.
+        # (Records list a request's agents by id; a prompt may list them by urgency.)
+        wanted = tuple(sorted(request.agent_ids))
+        for index in range(self._first_unused, len(self._responses)):
+            if not self._used[index] and tuple(sorted(self._responses[index].agent_ids)) == wanted:
+                self._used[index] = True
+                return self._play(self._responses[index], start, request.stream)
+        expected = self._responses[self._first_unused].agent_ids
+        self._used[self._first_unused] = True
+        return self._fail(
+            ReplayDiverged(
+                f"replay: asked for agents {list(request.agent_ids)}, "
+                f"the record answered {list(expected)}"
             )
-        return self._play(response, start, request.stream)
+        )
 
     async def _fail(self, error: BackendError) -> AsyncIterator[StreamEvent]:
         await anyio.lowlevel.checkpoint()

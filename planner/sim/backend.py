@@ -16,7 +16,7 @@ import anyio.lowlevel
 
 from planner.backends.base import Capabilities, Finished, LLMRequest, StreamEvent, TextDelta, Usage
 from planner.clock import Clock, MonotonicClock, VirtualClock
-from planner.errors import BackendConnectError, BackendHTTPStatus, BackendTimeout
+from planner.errors import BackendConnectError, BackendError, BackendHTTPStatus, BackendTimeout
 from planner.sim.model import FaultConfig, Preset, SimModel, SimResponse, get_preset
 
 DEFAULT_READ_TIMEOUT_S = 10.0
@@ -66,8 +66,11 @@ class SimBackend:
 
     def stream(self, request: LLMRequest) -> AsyncIterator[StreamEvent]:
         # Not an async generator itself: arrival and slot order are fixed at call time.
+        arrival = self.clock.now()
+        if request.not_before is not None:
+            arrival = max(arrival, request.not_before)
         response = self.sim.respond(
-            self.clock.now(),
+            arrival,
             [("system", request.system), ("user", request.prompt)],
             request_seed=request.seed,
             max_tokens=request.max_tokens,
@@ -98,7 +101,24 @@ class SimBackend:
             )
             err.at = r.end
             raise err
+        reached = r.arrival
+        finished = False
+        try:
+            async for event in self._events(r, streaming):
+                if isinstance(event, TextDelta) and event.emitted_at is not None:
+                    reached = event.emitted_at
+                yield event
+            finished = True
+        except BackendError:
+            finished = True  # the server's own fault: its slot is held as modelled
+            raise
+        finally:
+            if not finished:
+                # The client stopped reading (deadline, superseded round, cancel): the
+                # server stops decoding for it, as real servers do on a closed connection.
+                self.sim.release(r, self.clock.now() if self.pace else reached)
 
+    async def _events(self, r: SimResponse, streaming: bool) -> AsyncIterator[StreamEvent]:
         sent = r.sent_tokens
         brace_at = {index: agent_id for agent_id, index in r.plan_tokens}
         if streaming:

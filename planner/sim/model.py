@@ -15,8 +15,10 @@ Timing model (per request, all instants absolute):
   decode / (1 + 0.05 * (active - 1)), `active` being the sequences decoding when the
   request gets its slot (a modest per-sequence slowdown, fixed for the request so the
   schedule of a stream already running never changes).
-- A stream cut short (stall, disconnect, client gone) keeps its slot until its scheduled
-  end; injected 500/429 are refused before admission and take no slot.
+- A stream cut short by the server (stall, disconnect) keeps its slot until its scheduled
+  end; one the client abandons frees its slot when the client goes (`release`), as real
+  servers stop generating for a closed connection. Injected 500/429 are refused before
+  admission and take no slot.
 - Prefix cache: the longest prefix shared with one of the last 64 prompts is not
   prefilled again (whole tokens; the last prompt token is always evaluated, as in llama.cpp).
 """
@@ -328,6 +330,8 @@ class SimResponse:
     end: float
     prompt_tokens: int
     cached_tokens: int
+    slot: int = -1
+    """The decode slot it holds until `end` (-1: refused before admission)."""
 
     @property
     def completion_tokens(self) -> int:
@@ -518,4 +522,13 @@ class SimModel:
             end=end,
             prompt_tokens=prompt_tokens,
             cached_tokens=cached,
+            slot=slot,
         )
+
+    def release(self, response: SimResponse, at: float) -> None:
+        """The client went away at `at`: like llama.cpp, vLLM and Ollama, stop decoding
+        for it and free its slot then (unless a later request already queued behind it
+        on that slot, whose schedule is fixed)."""
+        slot = response.slot
+        if 0 <= slot < self.num_parallel and self._slot_free[slot] == response.end:
+            self._slot_free[slot] = min(response.end, max(at, response.start))
