@@ -105,7 +105,7 @@ def test_api_keys_never_reach_a_record(tmp_path: Path) -> None:
                 seen.extend(service.drain())
                 time.sleep(0.002)
     for event in seen:
-        recorder.event(event)
+        recorder.on_event(event)
     recorder.close()
     text = path.read_text("utf-8")
     assert "RequestSent" in text and "ChunkReceived" in text

@@ -19,7 +19,7 @@ import anyio
 from game.match.cli import CONTROLLERS, LLM, fail
 from game.match.controllers import Controller, controller_rng
 from game.match.record import RECORD_VERSION, HeaderLine, MatchRecordError, Recorder, load_record
-from game.match.session import Session
+from game.match.session import MatchObserver, Session
 from game.rules.scenarios import SQUADS, MapError, Scenario, parse
 from planner.backends.base import Backend
 from planner.backends.replay import ReplayBackend
@@ -111,16 +111,17 @@ def _controllers(owners: dict[str, str], seed: int) -> dict[str, Controller]:
     }
 
 
-def _recorder(
+def _recording(
     args: argparse.Namespace,
     scenario: Scenario,
     owners: dict[str, str],
     turn_limit: int,
     settings: PlannerSettings,
     backend: Backend | None,
-) -> Recorder | None:
+) -> tuple[MatchObserver, ...]:
+    """The session's observers: a recorder with its header written if `--record`, else none."""
     if not args.record:
-        return None
+        return ()
     try:
         map_text = Path(scenario.source).read_text("utf-8")
         recorder = Recorder(args.record)
@@ -141,7 +142,7 @@ def _recorder(
             model=backend.model if backend is not None else "none",
         )
     )
-    return recorder
+    return (recorder,)
 
 
 def build_replay(args: argparse.Namespace, *, window: bool) -> Launch:
@@ -202,7 +203,7 @@ def build(args: argparse.Namespace, scenario: Scenario, *, window: bool) -> Laun
             turn_limit,
             controllers,
             player_squad=player,
-            recorder=_recorder(args, scenario, owners, turn_limit, PlannerSettings(), None),
+            observers=_recording(args, scenario, owners, turn_limit, PlannerSettings(), None),
         )
         return Launch(session, None, "no LLM squads", virtual=False)
 
@@ -225,7 +226,7 @@ def build(args: argparse.Namespace, scenario: Scenario, *, window: bool) -> Laun
         player_squad=player,
         virtual_clock=virtual_clock,
         fault_control=fault_control(backend),
-        recorder=_recorder(args, scenario, owners, turn_limit, settings, backend),
+        observers=_recording(args, scenario, owners, turn_limit, settings, backend),
     )
     if args.faults:
         session.fault_rate = args.faults

@@ -7,19 +7,21 @@ once and each LLM squad submits a planning round; an LLM agent starts its new pl
 the first tick after that plan is delivered, while its squad-mates hold or finish what
 is left of their previous plan.
 
-This module and `__main__` are the only places where game meets planner.
+Its observers (`MatchObserver`) are told what happened: a round submitted, each planner
+event drained, each plan the world was given, the match's end. A record is one of them
+(`game.match.record.Recorder`); a match without one has none.
 """
 
 from __future__ import annotations
 
 import random
 from collections import Counter, deque
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal, Protocol
 
 from game.match.controllers import Controller, controller_rng
 from game.match.planlog import PlanningLog, percentile
-from game.match.record import MatchRecord, Recorder
+from game.match.record import MatchRecord
 from game.rules.actions import check_step
 from game.rules.scenarios import SQUADS, Scenario
 from game.rules.steps import FULL_TOOLS, Step
@@ -38,6 +40,28 @@ TRACES_KEPT = 2000
 MAX_TICKS_PER_UPDATE = 8
 """A long frame (a stall, a breakpoint) may not make the world sprint to catch up."""
 
+PlanOrigin = Literal["llm", "player"]
+"""Who a plan given to the world came from (rule controllers' plans are not reported)."""
+
+
+class MatchObserver(Protocol):
+    """Told what the Session does, at these points only; it watches, it does not steer."""
+
+    def on_round_submitted(self, tick: int, planning: PlanningRound) -> None:
+        """A squad's planning round, just before it goes to the planner."""
+
+    def on_event(self, event: PlanEvent) -> None:
+        """Each planner event as the Session drained it, before the Session acts on it."""
+
+    def on_plan_applied(
+        self, tick: int, unit_id: int, steps: tuple[Step, ...], source: PlanOrigin
+    ) -> None:
+        """A plan the world was given at `tick` (the world's tick then): an LLM delivery
+        after re-validation or a player's order."""
+
+    def on_match_end(self, tick: int, winner: str, state_hash: str) -> None:
+        """The match is over, or closed unfinished (winner "unfinished"); once per match."""
+
 
 class Session:
     def __init__(
@@ -52,7 +76,7 @@ class Session:
         player_squad: str | None = None,
         virtual_clock: VirtualClock | None = None,
         fault_control: Callable[[float], None] | None = None,
-        recorder: Recorder | None = None,
+        observers: Sequence[MatchObserver] = (),
         replay: MatchRecord | None = None,
         planner_factory: Callable[[], Planner] | None = None,
     ) -> None:
@@ -72,7 +96,8 @@ class Session:
         self.player_squad = player_squad
         self.virtual_clock = virtual_clock
         self._fault_control = fault_control
-        self.recorder = recorder
+        self.observers: list[MatchObserver] = list(observers)
+        """Told what happens (a record is one); a match without any has none."""
         self.replay = replay
         """Replaying a record: the world gets the recorded plans at the recorded ticks."""
         self._planner_factory = planner_factory
@@ -96,6 +121,7 @@ class Session:
         """Steps of delivered plans that the world had made illegal by the time they landed."""
         self._current_round: dict[str, int] = {}
         self._rng = random.Random(f"{self.seed}:session")
+        self._ended = False
 
     # ------------------------------------------------------------------ properties
 
@@ -179,7 +205,7 @@ class Session:
                 self.world.assign_plan(line.unit_id, line.steps)
         self.world.step_tick()
         if self._over():
-            self._end_record()
+            self._end_match()
 
     def run_to_end(self) -> None:
         while not self.finished:
@@ -202,9 +228,10 @@ class Session:
                 continue
             round_id = next(self._round_ids)
             self._current_round[squad] = round_id
-            if self.recorder is not None:
-                self.recorder.round(self.world.tick, round_id, squad, snaps)
-            self.planner.submit(PlanningRound(round_id, squad, snaps, self.scenario.grid))
+            planning = PlanningRound(round_id, squad, snaps, self.scenario.grid)
+            for observer in self.observers:
+                observer.on_round_submitted(self.world.tick, planning)
+            self.planner.submit(planning)
 
     def _drain(self) -> None:
         if self.planner is None:
@@ -214,8 +241,8 @@ class Session:
 
     def _on_event(self, event: PlanEvent) -> None:
         self.log.apply(event)
-        if self.recorder is not None:
-            self.recorder.event(event)
+        for observer in self.observers:
+            observer.on_event(event)
         if isinstance(event, RoundDone):
             self.round_stats.append(event.stats)
             if event.trace is not None:
@@ -243,8 +270,11 @@ class Session:
         if not kept:
             kept, _, _ = heuristic_plan(snap, self._rng, self.scenario.grid)
         self.world.assign_plan(unit_id, kept)
-        if self.recorder is not None:
-            self.recorder.applied(self.world.tick, unit_id, kept, "llm")
+        self._applied(unit_id, kept, "llm")
+
+    def _applied(self, unit_id: int, steps: tuple[Step, ...], source: PlanOrigin) -> None:
+        for observer in self.observers:
+            observer.on_plan_applied(self.world.tick, unit_id, steps, source)
 
     # ------------------------------------------------------------------ the player
 
@@ -263,8 +293,7 @@ class Session:
         if illegal is not None:
             return illegal.message
         self.world.assign_plan(unit_id, steps)
-        if self.recorder is not None:
-            self.recorder.applied(self.world.tick, unit_id, tuple(steps), "player")
+        self._applied(unit_id, tuple(steps), "player")
         return None
 
     @property
@@ -309,13 +338,17 @@ class Session:
     def close(self) -> None:
         if self.planner is not None:
             self.planner.close()
-        self._end_record()
+        self._end_match()
 
-    def _end_record(self) -> None:
-        if self.recorder is not None:
-            winner = self.world.winner or "unfinished"
-            self.recorder.end(self.world.tick, winner, self.world.state_hash())
-            self.recorder = None
+    def _end_match(self) -> None:
+        """Tell the observers, once per match, how it ended (or that it was left)."""
+        if self._ended:
+            return
+        self._ended = True
+        winner = self.world.winner or "unfinished"
+        state_hash = self.world.state_hash()
+        for observer in self.observers:
+            observer.on_match_end(self.world.tick, winner, state_hash)
 
     # ------------------------------------------------------------------ results
 
