@@ -18,7 +18,14 @@ import anyio
 
 from game.match.cli import CONTROLLERS, LLM, fail
 from game.match.controllers import Controller, controller_rng
-from game.match.record import RECORD_VERSION, HeaderLine, MatchRecordError, Recorder, load_record
+from game.match.record import (
+    RECORD_VERSION,
+    HeaderLine,
+    MatchRecordError,
+    RecordedPlans,
+    Recorder,
+    load_record,
+)
 from game.match.session import MatchObserver, Session
 from game.rules.scenarios import SQUADS, MapError, Scenario, parse
 from planner.backends.base import Backend
@@ -41,6 +48,8 @@ class Launch:
     backend: Backend | None
     backend_reason: str
     virtual: bool
+    record_hash: str | None = None
+    """A replay's expected final state_hash (the record's)."""
 
 
 def planner_settings(args: argparse.Namespace) -> PlannerSettings:
@@ -176,7 +185,7 @@ def build_replay(args: argparse.Namespace, *, window: bool) -> Launch:
         llm_squads,
         player_squad="blue" if owners.get("blue") == PLAYER else None,
         virtual_clock=clock,
-        replay=record,
+        plans=RecordedPlans(record),
         planner_factory=replay_planner if llm_squads else None,
     )
     return Launch(
@@ -184,6 +193,7 @@ def build_replay(args: argparse.Namespace, *, window: bool) -> Launch:
         None if planner is None else planner.core.backend,
         planner.backend_description if planner else f"replay of {args.replay}",
         virtual=True,
+        record_hash=record.end.state_hash if record.end is not None else None,
     )
 
 

@@ -24,6 +24,7 @@ import dataclasses
 import enum
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Annotated, Any, Literal
@@ -243,6 +244,32 @@ def load_record(path: str | Path) -> MatchRecord:
             f"{path}:{len(lines)}: record is truncated (no end line after line {len(lines)})"
         )
     return record
+
+
+class RecordedPlans:
+    """A replay's plan source for the Session: the world gets exactly the record's `applied`
+    plans at their ticks; the planner's re-run deliveries only fill the log (overlay,
+    waterfall, inspector), and the player's orders are refused. The match stops at the
+    record's last tick, won or not."""
+
+    replaying = True
+
+    def __init__(self, record: MatchRecord) -> None:
+        self.record = record
+        self._round_ticks = sorted({r.tick for r in record.rounds})
+
+    @property
+    def end_tick(self) -> int | None:
+        return self.record.end.tick if self.record.end is not None else None
+
+    def refusal(self) -> str | None:
+        return "replaying a record: orders are the record's"
+
+    def due(self, tick: int) -> Sequence[AppliedLine]:
+        return self.record.applied.get(tick, ())
+
+    def round_ticks(self) -> list[int]:
+        return list(self._round_ticks)
 
 
 def _collect(

@@ -7,9 +7,16 @@ once and each LLM squad submits a planning round; an LLM agent starts its new pl
 the first tick after that plan is delivered, while its squad-mates hold or finish what
 is left of their previous plan.
 
-Its observers (`MatchObserver`) are told what happened: a round submitted, each planner
-event drained, each plan the world was given, the match's end. A record is one of them
-(`game.match.record.Recorder`); a match without one has none.
+Two collaborators stand beside the loop, and the Session only asks or tells them:
+
+- its `PlanSource` says where the world's other plans come from: `LivePlans` (the
+  planner's deliveries and the player's orders, as they come) or a record's plans at
+  their ticks (`game.match.record.RecordedPlans`, a replay);
+- its `MatchObserver`s are told what happened (a round submitted, each planner event
+  drained, each plan the world was given, the match's end); a record is one of them
+  (`game.match.record.Recorder`), and a match without one has none.
+
+This module knows nothing of files or records.
 """
 
 from __future__ import annotations
@@ -21,7 +28,6 @@ from typing import Any, Literal, Protocol
 
 from game.match.controllers import Controller, controller_rng
 from game.match.planlog import PlanningLog, percentile
-from game.match.record import MatchRecord
 from game.rules.actions import check_step
 from game.rules.scenarios import SQUADS, Scenario
 from game.rules.steps import FULL_TOOLS, Step
@@ -44,6 +50,55 @@ PlanOrigin = Literal["llm", "player"]
 """Who a plan given to the world came from (rule controllers' plans are not reported)."""
 
 
+class ScheduledPlan(Protocol):
+    """A plan scheduled for the world at a tick (a record's `applied` line is one)."""
+
+    @property
+    def unit_id(self) -> int: ...
+    @property
+    def steps(self) -> tuple[Step, ...]: ...
+    @property
+    def source(self) -> PlanOrigin: ...
+
+
+class PlanSource(Protocol):
+    """Where the world's plans come from, besides the rule controllers."""
+
+    @property
+    def replaying(self) -> bool:
+        """The world's plans are a record's: the planner's deliveries only fill the log."""
+
+    @property
+    def end_tick(self) -> int | None:
+        """The tick the match stops at even with no winner (None: only a winner ends it)."""
+
+    def refusal(self) -> str | None:
+        """Why the player's orders are refused (None: they are taken)."""
+
+    def due(self, tick: int) -> Sequence[ScheduledPlan]:
+        """The plans the world is given at `tick`, after the planner's events, before it moves."""
+
+    def round_ticks(self) -> list[int]:
+        """The ticks at which the planning rounds to scrub through started (sorted)."""
+
+
+class LivePlans:
+    """A match being played: the planner's deliveries and the player's orders reach the
+    world as they come, nothing is scheduled, and only a winner (or the turn limit) ends it."""
+
+    replaying = False
+    end_tick: int | None = None
+
+    def refusal(self) -> str | None:
+        return None
+
+    def due(self, tick: int) -> Sequence[ScheduledPlan]:
+        return ()
+
+    def round_ticks(self) -> list[int]:
+        return []
+
+
 class MatchObserver(Protocol):
     """Told what the Session does, at these points only; it watches, it does not steer."""
 
@@ -57,7 +112,7 @@ class MatchObserver(Protocol):
         self, tick: int, unit_id: int, steps: tuple[Step, ...], source: PlanOrigin
     ) -> None:
         """A plan the world was given at `tick` (the world's tick then): an LLM delivery
-        after re-validation or a player's order."""
+        after re-validation, a player's order, or a record's plan in a replay."""
 
     def on_match_end(self, tick: int, winner: str, state_hash: str) -> None:
         """The match is over, or closed unfinished (winner "unfinished"); once per match."""
@@ -77,7 +132,7 @@ class Session:
         virtual_clock: VirtualClock | None = None,
         fault_control: Callable[[float], None] | None = None,
         observers: Sequence[MatchObserver] = (),
-        replay: MatchRecord | None = None,
+        plans: PlanSource | None = None,
         planner_factory: Callable[[], Planner] | None = None,
     ) -> None:
         missing = [s for s in SQUADS if s not in controllers and s not in llm_squads]
@@ -98,8 +153,7 @@ class Session:
         self._fault_control = fault_control
         self.observers: list[MatchObserver] = list(observers)
         """Told what happens (a record is one); a match without any has none."""
-        self.replay = replay
-        """Replaying a record: the world gets the recorded plans at the recorded ticks."""
+        self.plans: PlanSource = plans if plans is not None else LivePlans()
         self._planner_factory = planner_factory
         """Makes a fresh planner for a restart (a replay's must start from its first answer)."""
         self.fault_rate = 0.0
@@ -156,9 +210,8 @@ class Session:
         return self._over()
 
     def _over(self) -> bool:
-        if self.replay is not None and self.replay.end is not None:
-            return self.world.tick >= self.replay.end.tick or self.world.winner is not None
-        return self.world.winner is not None
+        end = self.plans.end_tick
+        return self.world.winner is not None or (end is not None and self.world.tick >= end)
 
     @property
     def winner(self) -> str | None:
@@ -191,7 +244,8 @@ class Session:
             self._drain()
 
     def step_tick(self) -> None:
-        """One fixed tick: turn start (plans), planner events, then the world moves."""
+        """One fixed tick: turn start (plans), planner events, scheduled plans, then the
+        world moves."""
         if self.finished:
             return
         if self.virtual_clock is not None:
@@ -200,9 +254,9 @@ class Session:
         if self.world.tick % TICKS_PER_TURN == 0:
             self._start_turn()
         self._drain()
-        if self.replay is not None:
-            for line in self.replay.applied.get(self.world.tick, ()):
-                self.world.assign_plan(line.unit_id, line.steps)
+        for plan in self.plans.due(self.world.tick):
+            self.world.assign_plan(plan.unit_id, plan.steps)
+            self._applied(plan.unit_id, plan.steps, plan.source)
         self.world.step_tick()
         if self._over():
             self._end_match()
@@ -250,7 +304,7 @@ class Session:
         elif (
             isinstance(event, PlanDelivered)
             and self._current_round.get(event.squad) == event.round_id
-            and self.replay is None
+            and not self.plans.replaying
         ):
             self._apply_plan(event.outcome.agent_id, event.outcome.steps)
 
@@ -287,8 +341,9 @@ class Session:
             return f"unit {unit_id} is not yours"
         if not steps:
             return "empty order"
-        if self.replay is not None:
-            return "replaying a record: orders are the record's"
+        refused = self.plans.refusal()
+        if refused is not None:
+            return refused
         illegal = check_step(steps[0], self.world.snapshot_of(unit_id), self.scenario.grid)
         if illegal is not None:
             return illegal.message
@@ -296,15 +351,15 @@ class Session:
         self._applied(unit_id, tuple(steps), "player")
         return None
 
+    # ------------------------------------------------------------------ replay
+
     @property
     def replaying(self) -> bool:
-        return self.replay is not None
+        return self.plans.replaying
 
     def replay_rounds(self) -> list[int]:
         """The ticks at which the record's planning rounds started (replays only)."""
-        if self.replay is None:
-            return []
-        return sorted({r.tick for r in self.replay.rounds})
+        return self.plans.round_ticks()
 
     def replay_round(self) -> int:
         """Index of the latest recorded round the replay has reached (-1 before the first)."""
@@ -318,12 +373,15 @@ class Session:
         if not ticks:
             return -1
         index = max(0, min(index, len(ticks) - 1))
-        end_tick = self.replay.end.tick if self.replay and self.replay.end else ticks[-1] + 1
+        end = self.plans.end_tick
+        end_tick = end if end is not None else ticks[-1] + 1
         target = ticks[index + 1] if index + 1 < len(ticks) else end_tick
         self.restart()
         while self.world.tick < target and not self._over():
             self.step_tick()
         return index
+
+    # ------------------------------------------------------------------ lifetime
 
     def restart(self) -> None:
         self._accumulator = 0.0
