@@ -26,7 +26,7 @@ from game.match.record import (
     Recorder,
     load_record,
 )
-from game.match.session import MatchObserver, Session
+from game.match.session import MatchConfig, MatchObserver, Planning, Session
 from game.rules.scenarios import SQUADS, MapError, Scenario, parse
 from planner.backends.base import Backend
 from planner.backends.replay import ReplayBackend
@@ -122,15 +122,15 @@ def _controllers(owners: dict[str, str], seed: int) -> dict[str, Controller]:
 
 def _recording(
     args: argparse.Namespace,
-    scenario: Scenario,
+    config: MatchConfig,
     owners: dict[str, str],
-    turn_limit: int,
     settings: PlannerSettings,
     backend: Backend | None,
 ) -> tuple[MatchObserver, ...]:
     """The session's observers: a recorder with its header written if `--record`, else none."""
     if not args.record:
         return ()
+    scenario = config.scenario
     try:
         map_text = Path(scenario.source).read_text("utf-8")
         recorder = Recorder(args.record)
@@ -143,8 +143,8 @@ def _recording(
             version=RECORD_VERSION,
             scenario=scenario.name,
             map_text=map_text,
-            seed=args.seed,
-            turn_limit=turn_limit,
+            seed=config.seed,
+            turn_limit=config.turn_limit,
             owners=owners,
             settings=settings_data,
             backend=backend.name if backend is not None else "none",
@@ -176,17 +176,18 @@ def build_replay(args: argparse.Namespace, *, window: bool) -> Launch:
         return VirtualPlanner(backend, settings, clock, seed=header.seed)
 
     planner = replay_planner() if llm_squads else None
-    session = Session(
+    config = MatchConfig(
         scenario,
         header.seed,
         header.turn_limit,
-        _controllers(owners, header.seed),
-        planner,
         llm_squads,
         player_squad="blue" if owners.get("blue") == PLAYER else None,
-        virtual_clock=clock,
+    )
+    session = Session(
+        config,
+        _controllers(owners, header.seed),
+        None if planner is None else Planning(planner, clock, renew=replay_planner),
         plans=RecordedPlans(record),
-        planner_factory=replay_planner if llm_squads else None,
     )
     return Launch(
         session,
@@ -206,15 +207,10 @@ def build(args: argparse.Namespace, scenario: Scenario, *, window: bool) -> Laun
     llm_squads = tuple(s for s in SQUADS if owners[s] == LLM)
     if args.faults and args.backend in ("ollama", "openai"):
         fail("--faults injects faults into the built-in simulated LLM only")
+    config = MatchConfig(scenario, args.seed, turn_limit, llm_squads, player)
     if not llm_squads:
-        session = Session(
-            scenario,
-            args.seed,
-            turn_limit,
-            controllers,
-            player_squad=player,
-            observers=_recording(args, scenario, owners, turn_limit, PlannerSettings(), None),
-        )
+        observers = _recording(args, config, owners, PlannerSettings(), None)
+        session = Session(config, controllers, observers=observers)
         return Launch(session, None, "no LLM squads", virtual=False)
 
     virtual_clock = VirtualClock() if not (window or args.realtime) else None
@@ -227,16 +223,10 @@ def build(args: argparse.Namespace, scenario: Scenario, *, window: bool) -> Laun
         virtual_clock = None
         planner = PlannerService(backend, settings, seed=args.seed, backend_description=reason)
     session = Session(
-        scenario,
-        args.seed,
-        turn_limit,
+        config,
         controllers,
-        planner,
-        llm_squads,
-        player_squad=player,
-        virtual_clock=virtual_clock,
-        fault_control=fault_control(backend),
-        observers=_recording(args, scenario, owners, turn_limit, settings, backend),
+        Planning(planner, virtual_clock, fault_control(backend)),
+        observers=_recording(args, config, owners, settings, backend),
     )
     if args.faults:
         session.fault_rate = args.faults

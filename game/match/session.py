@@ -16,7 +16,7 @@ Two collaborators stand beside the loop, and the Session only asks or tells them
   drained, each plan the world was given, the match's end); a record is one of them
   (`game.match.record.Recorder`), and a match without one has none.
 
-This module knows nothing of files or records.
+`game.match.launch` wires a Session; this module knows nothing of files or records.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from __future__ import annotations
 import random
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
 from game.match.controllers import Controller, controller_rng
@@ -48,6 +49,36 @@ MAX_TICKS_PER_UPDATE = 8
 
 PlanOrigin = Literal["llm", "player"]
 """Who a plan given to the world came from (rule controllers' plans are not reported)."""
+
+
+# ---------------------------------------------------------------------- what a match is
+
+
+@dataclass(frozen=True)
+class MatchConfig:
+    """The match's parameters: the map, its seed and length, who is not a rule controller."""
+
+    scenario: Scenario
+    seed: int
+    turn_limit: int
+    llm_squads: tuple[str, ...] = ()
+    player_squad: str | None = None
+
+
+@dataclass(frozen=True)
+class Planning:
+    """The LLM squads' planner and how the match is timed for it."""
+
+    planner: Planner
+    virtual_clock: VirtualClock | None = None
+    """Virtual time: the Session moves it to each tick's instant (None: the wall clock)."""
+    fault_control: Callable[[float], None] | None = None
+    """Sets the simulated LLM's fault rate (None: the backend cannot inject faults)."""
+    renew: Callable[[], Planner] | None = None
+    """A fresh planner for each restart (a replay's must start from its first answer)."""
+
+
+# ---------------------------------------------------------------------- collaborators
 
 
 class ScheduledPlan(Protocol):
@@ -118,66 +149,75 @@ class MatchObserver(Protocol):
         """The match is over, or closed unfinished (winner "unfinished"); once per match."""
 
 
+# ---------------------------------------------------------------------- the session
+
+
 class Session:
+    """The fixed-timestep loop of one match (restartable) and its plans' gate to the world."""
+
     def __init__(
         self,
-        scenario: Scenario,
-        seed: int,
-        turn_limit: int,
+        config: MatchConfig,
         controllers: Mapping[str, Controller],
-        planner: Planner | None = None,
-        llm_squads: tuple[str, ...] = (),
+        planning: Planning | None = None,
         *,
-        player_squad: str | None = None,
-        virtual_clock: VirtualClock | None = None,
-        fault_control: Callable[[float], None] | None = None,
-        observers: Sequence[MatchObserver] = (),
         plans: PlanSource | None = None,
-        planner_factory: Callable[[], Planner] | None = None,
+        observers: Sequence[MatchObserver] = (),
     ) -> None:
-        missing = [s for s in SQUADS if s not in controllers and s not in llm_squads]
-        if player_squad in missing:
-            missing.remove(player_squad)
+        missing = [s for s in SQUADS if s not in controllers and s not in config.llm_squads]
+        if config.player_squad in missing:
+            missing.remove(config.player_squad)
         if missing:
             raise ValueError(f"no controller for squad(s) {', '.join(missing)}")
-        if llm_squads and planner is None:
+        if config.llm_squads and planning is None:
             raise ValueError("LLM squads need a planner")
-        self.scenario = scenario
-        self.seed = seed
-        self.turn_limit = turn_limit
+        self.config = config
         self.controllers = dict(controllers)
-        self.planner = planner
-        self.llm_squads = llm_squads
-        self.player_squad = player_squad
-        self.virtual_clock = virtual_clock
-        self._fault_control = fault_control
+        self._planning = planning
+        self.planner = planning.planner if planning is not None else None
+        self.plans: PlanSource = plans if plans is not None else LivePlans()
         self.observers: list[MatchObserver] = list(observers)
         """Told what happens (a record is one); a match without any has none."""
-        self.plans: PlanSource = plans if plans is not None else LivePlans()
-        self._planner_factory = planner_factory
-        """Makes a fresh planner for a restart (a replay's must start from its first answer)."""
         self.fault_rate = 0.0
         self.paused = False
         self.speed = 1.0
         self._accumulator = 0.0
         self._round_ids = iter(range(1, 1 << 62))
-        self._start_time = virtual_clock.now() if virtual_clock is not None else 0.0
+        clock = self.virtual_clock
+        self._start_time = clock.now() if clock is not None else 0.0
         self._new_match()
 
     def _new_match(self) -> None:
+        seed = self.config.seed
         for squad, controller in self.controllers.items():
-            controller.rng = controller_rng(self.seed, squad)
-        self.world = World(self.scenario, random.Random(self.seed), turn_limit=self.turn_limit)
+            controller.rng = controller_rng(seed, squad)
+        self.world = World(self.scenario, random.Random(seed), turn_limit=self.config.turn_limit)
         self.log = PlanningLog()
         self.round_stats: list[RoundStats] = []
         self.traces: deque[RoundTrace] = deque(maxlen=TRACES_KEPT)
         self.late_drops: Counter[str] = Counter()
         """Steps of delivered plans that the world had made illegal by the time they landed."""
         self._current_round: dict[str, int] = {}
-        self._rng = random.Random(f"{self.seed}:session")
+        self._rng = random.Random(f"{seed}:session")
         self._ended = False
 
     # ------------------------------------------------------------------ properties
+
+    @property
+    def scenario(self) -> Scenario:
+        return self.config.scenario
+
+    @property
+    def llm_squads(self) -> tuple[str, ...]:
+        return self.config.llm_squads
+
+    @property
+    def player_squad(self) -> str | None:
+        return self.config.player_squad
+
+    @property
+    def virtual_clock(self) -> VirtualClock | None:
+        return self._planning.virtual_clock if self._planning is not None else None
 
     @property
     def backend_description(self) -> str:
@@ -193,12 +233,13 @@ class Session:
 
     @property
     def fault_injection_available(self) -> bool:
-        return self._fault_control is not None
+        return self._planning is not None and self._planning.fault_control is not None
 
     def set_fault_rate(self, rate: float) -> None:
-        if self._fault_control is None:
+        control = self._planning.fault_control if self._planning is not None else None
+        if control is None:
             raise RuntimeError("fault injection needs the built-in simulated LLM")
-        self._fault_control(rate)
+        control(rate)
         self.fault_rate = rate
 
     @property
@@ -248,9 +289,10 @@ class Session:
         world moves."""
         if self.finished:
             return
-        if self.virtual_clock is not None:
+        clock = self.virtual_clock
+        if clock is not None:
             due = self._start_time + self.world.tick * TICK_SECONDS
-            self.virtual_clock.advance(max(0.0, due - self.virtual_clock.now()))
+            clock.advance(max(0.0, due - clock.now()))
         if self.world.tick % TICKS_PER_TURN == 0:
             self._start_turn()
         self._drain()
@@ -383,14 +425,19 @@ class Session:
 
     # ------------------------------------------------------------------ lifetime
 
-    def restart(self) -> None:
+    def restart(self, *, seed: int | None = None) -> None:
+        """The match again from its first tick (with another seed, if given)."""
+        if seed is not None:
+            self.config = replace(self.config, seed=seed)
         self._accumulator = 0.0
-        if self._planner_factory is not None:
+        renew = self._planning.renew if self._planning is not None else None
+        if renew is not None:
             if self.planner is not None:
                 self.planner.close()
-            self.planner = self._planner_factory()
-        if self.virtual_clock is not None:
-            self._start_time = self.virtual_clock.now()
+            self.planner = renew()
+        clock = self.virtual_clock
+        if clock is not None:
+            self._start_time = clock.now()
         self._new_match()
 
     def close(self) -> None:
