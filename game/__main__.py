@@ -69,8 +69,8 @@ def _headless(args: argparse.Namespace, launch: Launch) -> int:
     names = {"red": args.red, "blue": blue_owner(args, window=False)}
     result = result_of(session, names, _planning_report(args, launch))
     print(result.summary())
-    if session.replay is not None and session.replay.end is not None:
-        expected = session.replay.end.state_hash
+    expected = launch.record_hash
+    if expected is not None:
         if result.state_hash != expected:
             print(
                 f"replay: state_hash {result.state_hash[:16]} differs from the record's "

@@ -26,7 +26,7 @@ import pytest
 
 from game.match.controllers import HeuristicController
 from game.match.maps import load
-from game.match.session import Session
+from game.match.session import MatchConfig, Planning, Session
 from game.rules.world import TICK_SECONDS, TICKS_PER_TURN
 from planner.backends.ollama import OllamaBackend
 from planner.backends.openai import OpenAIBackend
@@ -331,7 +331,8 @@ def test_the_frame_loop_never_waits_for_a_stalled_stream() -> None:
             env={"LLM_TIMEOUT_MS": "60000"},
         )
         blue = HeuristicController(random.Random(1))
-        session = Session(scenario, 1, scenario.turn_limit, {"blue": blue}, service, ("red",))
+        config = MatchConfig(scenario, 1, scenario.turn_limit, ("red",))
+        session = Session(config, {"blue": blue}, Planning(service))
         try:
             session.update(TICK_SECONDS)  # the first tick: the turn starts, red's round is sent
             limit = time.monotonic() + WAIT_S

@@ -105,7 +105,7 @@ def test_api_keys_never_reach_a_record(tmp_path: Path) -> None:
                 seen.extend(service.drain())
                 time.sleep(0.002)
     for event in seen:
-        recorder.event(event)
+        recorder.on_event(event)
     recorder.close()
     text = path.read_text("utf-8")
     assert "RequestSent" in text and "ChunkReceived" in text
@@ -118,9 +118,14 @@ def test_player_orders_are_refused_while_replaying(tmp_path: Path) -> None:
     from game.rules.steps import Scan
 
     record, _ = record_match(tmp_path)
+    # The record of a match whose blue squad a player commanded.
+    lines = record.read_text("utf-8").splitlines()
+    header = json.loads(lines[0])
+    header["owners"]["blue"] = "player"
+    record.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n", "utf-8")
     args = build_parser().parse_args(["--replay", str(record)])
     session = build_replay(args, window=True).session
     unit = next(iter(session.world.living("blue")))
-    session.player_squad = "blue"
+    assert session.player_squad == "blue"
     assert session.order(unit.id, [Scan()]) == "replaying a record: orders are the record's"
     session.close()

@@ -7,7 +7,7 @@ so the window can be driven deterministically with real `PlanEvent` objects.
 from __future__ import annotations
 
 from game.match.maps import load
-from game.match.session import Session
+from game.match.session import MatchConfig, Planning, Session
 from game.rules.actions import Illegal
 from game.rules.scenarios import Scenario, parse
 from game.rules.steps import MoveTo, Scan, Step
@@ -61,14 +61,9 @@ def make_session(
     planner = FakePlanner()
     control = faults.append if faults is not None else None
     session = Session(
-        scenario or load("village"),
-        0,
-        40,
+        MatchConfig(scenario or load("village"), 0, 40, ("red",), player_squad="blue"),
         {},
-        planner,
-        ("red",),
-        player_squad="blue",
-        fault_control=control,
+        Planning(planner, fault_control=control),
     )
     return session, planner
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from game.match.controllers import Controller
-from game.match.session import Session
+from game.match.session import MatchConfig, Session
 from game.rules.scenarios import Scenario
 from game.rules.world import TICK_SECONDS, TICKS_PER_TURN, World
 
@@ -82,7 +82,7 @@ def run_match(
     """Play up to `turns` turns between rule controllers (a draw if nobody has won)."""
     if turns <= 0:
         raise ValueError(f"turns must be positive, got {turns}")
-    session = Session(scenario, seed, turns, controllers)
+    session = Session(MatchConfig(scenario, seed, turns), controllers)
     session.run_to_end()
     return result_of(session, names or {})
 
@@ -109,7 +109,7 @@ def result_of(
     world: World = session.world
     return MatchResult(
         scenario=world.scenario.name,
-        seed=session.seed,
+        seed=session.config.seed,
         turns=-(-world.tick // TICKS_PER_TURN),
         turn_limit=world.turn_limit,
         winner=world.winner or "unfinished",  # only a replay of a match left early

@@ -18,8 +18,15 @@ import anyio
 
 from game.match.cli import CONTROLLERS, LLM, fail
 from game.match.controllers import Controller, controller_rng
-from game.match.record import RECORD_VERSION, HeaderLine, MatchRecordError, Recorder, load_record
-from game.match.session import Session
+from game.match.record import (
+    RECORD_VERSION,
+    HeaderLine,
+    MatchRecordError,
+    RecordedPlans,
+    Recorder,
+    load_record,
+)
+from game.match.session import MatchConfig, MatchObserver, Planning, Session
 from game.rules.scenarios import SQUADS, MapError, Scenario, parse
 from planner.backends.base import Backend
 from planner.backends.replay import ReplayBackend
@@ -41,6 +48,8 @@ class Launch:
     backend: Backend | None
     backend_reason: str
     virtual: bool
+    record_hash: str | None = None
+    """A replay's expected final state_hash (the record's)."""
 
 
 def planner_settings(args: argparse.Namespace) -> PlannerSettings:
@@ -111,16 +120,17 @@ def _controllers(owners: dict[str, str], seed: int) -> dict[str, Controller]:
     }
 
 
-def _recorder(
+def _recording(
     args: argparse.Namespace,
-    scenario: Scenario,
+    config: MatchConfig,
     owners: dict[str, str],
-    turn_limit: int,
     settings: PlannerSettings,
     backend: Backend | None,
-) -> Recorder | None:
+) -> tuple[MatchObserver, ...]:
+    """The session's observers: a recorder with its header written if `--record`, else none."""
     if not args.record:
-        return None
+        return ()
+    scenario = config.scenario
     try:
         map_text = Path(scenario.source).read_text("utf-8")
         recorder = Recorder(args.record)
@@ -133,15 +143,15 @@ def _recorder(
             version=RECORD_VERSION,
             scenario=scenario.name,
             map_text=map_text,
-            seed=args.seed,
-            turn_limit=turn_limit,
+            seed=config.seed,
+            turn_limit=config.turn_limit,
             owners=owners,
             settings=settings_data,
             backend=backend.name if backend is not None else "none",
             model=backend.model if backend is not None else "none",
         )
     )
-    return recorder
+    return (recorder,)
 
 
 def build_replay(args: argparse.Namespace, *, window: bool) -> Launch:
@@ -168,23 +178,25 @@ def build_replay(args: argparse.Namespace, *, window: bool) -> Launch:
         )
 
     planner = replay_planner() if llm_squads else None
-    session = Session(
+    config = MatchConfig(
         scenario,
         header.seed,
         header.turn_limit,
-        _controllers(owners, header.seed),
-        planner,
         llm_squads,
         player_squad="blue" if owners.get("blue") == PLAYER else None,
-        virtual_clock=clock,
-        replay=record,
-        planner_factory=replay_planner if llm_squads else None,
+    )
+    session = Session(
+        config,
+        _controllers(owners, header.seed),
+        None if planner is None else Planning(planner, clock, renew=replay_planner),
+        plans=RecordedPlans(record),
     )
     return Launch(
         session,
         None if planner is None else planner.core.backend,
         planner.backend_description if planner else f"replay of {args.replay}",
         virtual=True,
+        record_hash=record.end.state_hash if record.end is not None else None,
     )
 
 
@@ -197,15 +209,10 @@ def build(args: argparse.Namespace, scenario: Scenario, *, window: bool) -> Laun
     llm_squads = tuple(s for s in SQUADS if owners[s] == LLM)
     if args.faults and args.backend in ("ollama", "openai"):
         fail("--faults injects faults into the built-in simulated LLM only")
+    config = MatchConfig(scenario, args.seed, turn_limit, llm_squads, player)
     if not llm_squads:
-        session = Session(
-            scenario,
-            args.seed,
-            turn_limit,
-            controllers,
-            player_squad=player,
-            recorder=_recorder(args, scenario, owners, turn_limit, PlannerSettings(), None),
-        )
+        observers = _recording(args, config, owners, PlannerSettings(), None)
+        session = Session(config, controllers, observers=observers)
         return Launch(session, None, "no LLM squads", virtual=False)
 
     virtual_clock = VirtualClock() if not (window or args.realtime) else None
@@ -218,16 +225,10 @@ def build(args: argparse.Namespace, scenario: Scenario, *, window: bool) -> Laun
         virtual_clock = None
         planner = PlannerService(backend, settings, seed=args.seed, backend_description=reason)
     session = Session(
-        scenario,
-        args.seed,
-        turn_limit,
+        config,
         controllers,
-        planner,
-        llm_squads,
-        player_squad=player,
-        virtual_clock=virtual_clock,
-        fault_control=fault_control(backend),
-        recorder=_recorder(args, scenario, owners, turn_limit, settings, backend),
+        Planning(planner, virtual_clock, fault_control(backend)),
+        observers=_recording(args, config, owners, settings, backend),
     )
     if args.faults:
         session.fault_rate = args.faults

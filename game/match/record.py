@@ -24,6 +24,7 @@ import dataclasses
 import enum
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Annotated, Any, Literal
@@ -33,6 +34,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from game.rules.snapshot import Snapshot
 from game.rules.steps import Step
 from planner.backends.replay import RecordedChunk, RecordedResponse
+from planner.core import PlanningRound
+from planner.events import PlanEvent
 from planner.schedule import PlannedRequest, Schedule
 
 RECORD_VERSION = 1
@@ -115,39 +118,45 @@ SKIPPED_FIELDS = {"trace"}
 
 
 class Recorder:
-    """Writes a match record line by line (flushed at each round, so a crash keeps most)."""
+    """Writes a match record line by line, as one of the Session's observers: launch writes
+    the header, the Session reports the rest. Flushed at each round (so a crash keeps most)
+    and closed at the match's end; what it is told after that is not written."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._out: IO[str] = self.path.open("w", encoding="utf-8")
 
     def _write(self, obj: dict[str, Any]) -> None:
-        self._out.write(json.dumps(obj, separators=(",", ":"), ensure_ascii=False) + "\n")
+        if not self._out.closed:
+            self._out.write(json.dumps(obj, separators=(",", ":"), ensure_ascii=False) + "\n")
 
     def header(self, header: HeaderLine) -> None:
         self._write(header.model_dump(mode="json"))
 
-    def round(self, tick: int, round_id: int, squad: str, snaps: tuple[Snapshot, ...]) -> None:
+    def on_round_submitted(self, tick: int, planning: PlanningRound) -> None:
         self._write(
             {
                 "kind": "round",
                 "tick": tick,
-                "round_id": round_id,
-                "squad": squad,
-                "snapshots": [s.model_dump(mode="json") for s in snaps],
+                "round_id": planning.round_id,
+                "squad": planning.squad,
+                "snapshots": [s.model_dump(mode="json") for s in planning.snapshots],
             }
         )
-        self._out.flush()
+        if not self._out.closed:
+            self._out.flush()
 
-    def event(self, event: object) -> None:
+    def on_event(self, event: PlanEvent) -> None:
         data = {
             f.name: _plain(getattr(event, f.name))
-            for f in dataclasses.fields(event)  # type: ignore[arg-type]
+            for f in dataclasses.fields(event)
             if f.name not in SKIPPED_FIELDS
         }
         self._write({"kind": "event", "type": type(event).__name__, "data": data})
 
-    def applied(self, tick: int, unit_id: int, steps: tuple[Step, ...], source: str) -> None:
+    def on_plan_applied(
+        self, tick: int, unit_id: int, steps: tuple[Step, ...], source: str
+    ) -> None:
         self._write(
             {
                 "kind": "applied",
@@ -158,7 +167,7 @@ class Recorder:
             }
         )
 
-    def end(self, tick: int, winner: str, state_hash: str) -> None:
+    def on_match_end(self, tick: int, winner: str, state_hash: str) -> None:
         self._write({"kind": "end", "tick": tick, "winner": winner, "state_hash": state_hash})
         self.close()
 
@@ -238,6 +247,32 @@ def load_record(path: str | Path) -> MatchRecord:
             f"{path}:{len(lines)}: record is truncated (no end line after line {len(lines)})"
         )
     return record
+
+
+class RecordedPlans:
+    """A replay's plan source for the Session: the world gets exactly the record's `applied`
+    plans at their ticks; the planner's re-run deliveries only fill the log (overlay,
+    waterfall, inspector), and the player's orders are refused. The match stops at the
+    record's last tick, won or not."""
+
+    replaying = True
+
+    def __init__(self, record: MatchRecord) -> None:
+        self.record = record
+        self._round_ticks = sorted({r.tick for r in record.rounds})
+
+    @property
+    def end_tick(self) -> int | None:
+        return self.record.end.tick if self.record.end is not None else None
+
+    def refusal(self) -> str | None:
+        return "replaying a record: orders are the record's"
+
+    def due(self, tick: int) -> Sequence[AppliedLine]:
+        return self.record.applied.get(tick, ())
+
+    def round_ticks(self) -> list[int]:
+        return list(self._round_ticks)
 
 
 def _collect(

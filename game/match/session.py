@@ -7,19 +7,28 @@ once and each LLM squad submits a planning round; an LLM agent starts its new pl
 the first tick after that plan is delivered, while its squad-mates hold or finish what
 is left of their previous plan.
 
-This module and `__main__` are the only places where game meets planner.
+Two collaborators stand beside the loop, and the Session only asks or tells them:
+
+- its `PlanSource` says where the world's other plans come from: `LivePlans` (the
+  planner's deliveries and the player's orders, as they come) or a record's plans at
+  their ticks (`game.match.record.RecordedPlans`, a replay);
+- its `MatchObserver`s are told what happened (a round submitted, each planner event
+  drained, each plan the world was given, the match's end); a record is one of them
+  (`game.match.record.Recorder`), and a match without one has none.
+
+`game.match.launch` wires a Session; this module knows nothing of files or records.
 """
 
 from __future__ import annotations
 
 import random
 from collections import Counter, deque
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal, Protocol
 
 from game.match.controllers import Controller, controller_rng
 from game.match.planlog import PlanningLog, percentile
-from game.match.record import MatchRecord, Recorder
 from game.rules.actions import check_step
 from game.rules.scenarios import SQUADS, Scenario
 from game.rules.steps import FULL_TOOLS, Step
@@ -38,66 +47,177 @@ TRACES_KEPT = 2000
 MAX_TICKS_PER_UPDATE = 8
 """A long frame (a stall, a breakpoint) may not make the world sprint to catch up."""
 
+PlanOrigin = Literal["llm", "player"]
+"""Who a plan given to the world came from (rule controllers' plans are not reported)."""
+
+
+# ---------------------------------------------------------------------- what a match is
+
+
+@dataclass(frozen=True)
+class MatchConfig:
+    """The match's parameters: the map, its seed and length, who is not a rule controller."""
+
+    scenario: Scenario
+    seed: int
+    turn_limit: int
+    llm_squads: tuple[str, ...] = ()
+    player_squad: str | None = None
+
+
+@dataclass(frozen=True)
+class Planning:
+    """The LLM squads' planner and how the match is timed for it."""
+
+    planner: Planner
+    virtual_clock: VirtualClock | None = None
+    """Virtual time: the Session moves it to each tick's instant (None: the wall clock)."""
+    fault_control: Callable[[float], None] | None = None
+    """Sets the simulated LLM's fault rate (None: the backend cannot inject faults)."""
+    renew: Callable[[], Planner] | None = None
+    """A fresh planner for each restart (a replay's must start from its first answer)."""
+
+
+# ---------------------------------------------------------------------- collaborators
+
+
+class ScheduledPlan(Protocol):
+    """A plan scheduled for the world at a tick (a record's `applied` line is one)."""
+
+    @property
+    def unit_id(self) -> int: ...
+    @property
+    def steps(self) -> tuple[Step, ...]: ...
+    @property
+    def source(self) -> PlanOrigin: ...
+
+
+class PlanSource(Protocol):
+    """Where the world's plans come from, besides the rule controllers."""
+
+    @property
+    def replaying(self) -> bool:
+        """The world's plans are a record's: the planner's deliveries only fill the log."""
+
+    @property
+    def end_tick(self) -> int | None:
+        """The tick the match stops at even with no winner (None: only a winner ends it)."""
+
+    def refusal(self) -> str | None:
+        """Why the player's orders are refused (None: they are taken)."""
+
+    def due(self, tick: int) -> Sequence[ScheduledPlan]:
+        """The plans the world is given at `tick`, after the planner's events, before it moves."""
+
+    def round_ticks(self) -> list[int]:
+        """The ticks at which the planning rounds to scrub through started (sorted)."""
+
+
+class LivePlans:
+    """A match being played: the planner's deliveries and the player's orders reach the
+    world as they come, nothing is scheduled, and only a winner (or the turn limit) ends it."""
+
+    replaying = False
+    end_tick: int | None = None
+
+    def refusal(self) -> str | None:
+        return None
+
+    def due(self, tick: int) -> Sequence[ScheduledPlan]:
+        return ()
+
+    def round_ticks(self) -> list[int]:
+        return []
+
+
+class MatchObserver(Protocol):
+    """Told what the Session does, at these points only; it watches, it does not steer."""
+
+    def on_round_submitted(self, tick: int, planning: PlanningRound) -> None:
+        """A squad's planning round, just before it goes to the planner."""
+
+    def on_event(self, event: PlanEvent) -> None:
+        """Each planner event as the Session drained it, before the Session acts on it."""
+
+    def on_plan_applied(
+        self, tick: int, unit_id: int, steps: tuple[Step, ...], source: PlanOrigin
+    ) -> None:
+        """A plan the world was given at `tick` (the world's tick then): an LLM delivery
+        after re-validation, a player's order, or a record's plan in a replay."""
+
+    def on_match_end(self, tick: int, winner: str, state_hash: str) -> None:
+        """The match is over, or closed unfinished (winner "unfinished"); once per match."""
+
+
+# ---------------------------------------------------------------------- the session
+
 
 class Session:
+    """The fixed-timestep loop of one match (restartable) and its plans' gate to the world."""
+
     def __init__(
         self,
-        scenario: Scenario,
-        seed: int,
-        turn_limit: int,
+        config: MatchConfig,
         controllers: Mapping[str, Controller],
-        planner: Planner | None = None,
-        llm_squads: tuple[str, ...] = (),
+        planning: Planning | None = None,
         *,
-        player_squad: str | None = None,
-        virtual_clock: VirtualClock | None = None,
-        fault_control: Callable[[float], None] | None = None,
-        recorder: Recorder | None = None,
-        replay: MatchRecord | None = None,
-        planner_factory: Callable[[], Planner] | None = None,
+        plans: PlanSource | None = None,
+        observers: Sequence[MatchObserver] = (),
     ) -> None:
-        missing = [s for s in SQUADS if s not in controllers and s not in llm_squads]
-        if player_squad in missing:
-            missing.remove(player_squad)
+        missing = [s for s in SQUADS if s not in controllers and s not in config.llm_squads]
+        if config.player_squad in missing:
+            missing.remove(config.player_squad)
         if missing:
             raise ValueError(f"no controller for squad(s) {', '.join(missing)}")
-        if llm_squads and planner is None:
+        if config.llm_squads and planning is None:
             raise ValueError("LLM squads need a planner")
-        self.scenario = scenario
-        self.seed = seed
-        self.turn_limit = turn_limit
+        self.config = config
         self.controllers = dict(controllers)
-        self.planner = planner
-        self.llm_squads = llm_squads
-        self.player_squad = player_squad
-        self.virtual_clock = virtual_clock
-        self._fault_control = fault_control
-        self.recorder = recorder
-        self.replay = replay
-        """Replaying a record: the world gets the recorded plans at the recorded ticks."""
-        self._planner_factory = planner_factory
-        """Makes a fresh planner for a restart (a replay's must start from its first answer)."""
+        self._planning = planning
+        self.planner = planning.planner if planning is not None else None
+        self.plans: PlanSource = plans if plans is not None else LivePlans()
+        self.observers: list[MatchObserver] = list(observers)
+        """Told what happens (a record is one); a match without any has none."""
         self.fault_rate = 0.0
         self.paused = False
         self.speed = 1.0
         self._accumulator = 0.0
         self._round_ids = iter(range(1, 1 << 62))
-        self._start_time = virtual_clock.now() if virtual_clock is not None else 0.0
+        clock = self.virtual_clock
+        self._start_time = clock.now() if clock is not None else 0.0
         self._new_match()
 
     def _new_match(self) -> None:
+        seed = self.config.seed
         for squad, controller in self.controllers.items():
-            controller.rng = controller_rng(self.seed, squad)
-        self.world = World(self.scenario, random.Random(self.seed), turn_limit=self.turn_limit)
+            controller.rng = controller_rng(seed, squad)
+        self.world = World(self.scenario, random.Random(seed), turn_limit=self.config.turn_limit)
         self.log = PlanningLog()
         self.round_stats: list[RoundStats] = []
         self.traces: deque[RoundTrace] = deque(maxlen=TRACES_KEPT)
         self.late_drops: Counter[str] = Counter()
         """Steps of delivered plans that the world had made illegal by the time they landed."""
         self._current_round: dict[str, int] = {}
-        self._rng = random.Random(f"{self.seed}:session")
+        self._rng = random.Random(f"{seed}:session")
+        self._ended = False
 
     # ------------------------------------------------------------------ properties
+
+    @property
+    def scenario(self) -> Scenario:
+        return self.config.scenario
+
+    @property
+    def llm_squads(self) -> tuple[str, ...]:
+        return self.config.llm_squads
+
+    @property
+    def player_squad(self) -> str | None:
+        return self.config.player_squad
+
+    @property
+    def virtual_clock(self) -> VirtualClock | None:
+        return self._planning.virtual_clock if self._planning is not None else None
 
     @property
     def backend_description(self) -> str:
@@ -113,12 +233,13 @@ class Session:
 
     @property
     def fault_injection_available(self) -> bool:
-        return self._fault_control is not None
+        return self._planning is not None and self._planning.fault_control is not None
 
     def set_fault_rate(self, rate: float) -> None:
-        if self._fault_control is None:
+        control = self._planning.fault_control if self._planning is not None else None
+        if control is None:
             raise RuntimeError("fault injection needs the built-in simulated LLM")
-        self._fault_control(rate)
+        control(rate)
         self.fault_rate = rate
 
     @property
@@ -130,9 +251,8 @@ class Session:
         return self._over()
 
     def _over(self) -> bool:
-        if self.replay is not None and self.replay.end is not None:
-            return self.world.tick >= self.replay.end.tick or self.world.winner is not None
-        return self.world.winner is not None
+        end = self.plans.end_tick
+        return self.world.winner is not None or (end is not None and self.world.tick >= end)
 
     @property
     def winner(self) -> str | None:
@@ -165,21 +285,23 @@ class Session:
             self._drain()
 
     def step_tick(self) -> None:
-        """One fixed tick: turn start (plans), planner events, then the world moves."""
+        """One fixed tick: turn start (plans), planner events, scheduled plans, then the
+        world moves."""
         if self.finished:
             return
-        if self.virtual_clock is not None:
+        clock = self.virtual_clock
+        if clock is not None:
             due = self._start_time + self.world.tick * TICK_SECONDS
-            self.virtual_clock.advance(max(0.0, due - self.virtual_clock.now()))
+            clock.advance(max(0.0, due - clock.now()))
         if self.world.tick % TICKS_PER_TURN == 0:
             self._start_turn()
         self._drain()
-        if self.replay is not None:
-            for line in self.replay.applied.get(self.world.tick, ()):
-                self.world.assign_plan(line.unit_id, line.steps)
+        for plan in self.plans.due(self.world.tick):
+            self.world.assign_plan(plan.unit_id, plan.steps)
+            self._applied(plan.unit_id, plan.steps, plan.source)
         self.world.step_tick()
         if self._over():
-            self._end_record()
+            self._end_match()
 
     def run_to_end(self) -> None:
         while not self.finished:
@@ -202,9 +324,10 @@ class Session:
                 continue
             round_id = next(self._round_ids)
             self._current_round[squad] = round_id
-            if self.recorder is not None:
-                self.recorder.round(self.world.tick, round_id, squad, snaps)
-            self.planner.submit(PlanningRound(round_id, squad, snaps, self.scenario.grid))
+            planning = PlanningRound(round_id, squad, snaps, self.scenario.grid)
+            for observer in self.observers:
+                observer.on_round_submitted(self.world.tick, planning)
+            self.planner.submit(planning)
 
     def _drain(self) -> None:
         if self.planner is None:
@@ -214,8 +337,8 @@ class Session:
 
     def _on_event(self, event: PlanEvent) -> None:
         self.log.apply(event)
-        if self.recorder is not None:
-            self.recorder.event(event)
+        for observer in self.observers:
+            observer.on_event(event)
         if isinstance(event, RoundDone):
             self.round_stats.append(event.stats)
             trace = self.log.round_trace(event.round_id)
@@ -224,7 +347,7 @@ class Session:
         elif (
             isinstance(event, PlanDelivered)
             and self._current_round.get(event.squad) == event.round_id
-            and self.replay is None
+            and not self.plans.replaying
         ):
             self._apply_plan(event.outcome.agent_id, event.outcome.steps)
 
@@ -244,8 +367,11 @@ class Session:
         if not kept:
             kept, _, _ = heuristic_plan(snap, self._rng, self.scenario.grid)
         self.world.assign_plan(unit_id, kept)
-        if self.recorder is not None:
-            self.recorder.applied(self.world.tick, unit_id, kept, "llm")
+        self._applied(unit_id, kept, "llm")
+
+    def _applied(self, unit_id: int, steps: tuple[Step, ...], source: PlanOrigin) -> None:
+        for observer in self.observers:
+            observer.on_plan_applied(self.world.tick, unit_id, steps, source)
 
     # ------------------------------------------------------------------ the player
 
@@ -258,25 +384,25 @@ class Session:
             return f"unit {unit_id} is not yours"
         if not steps:
             return "empty order"
-        if self.replay is not None:
-            return "replaying a record: orders are the record's"
+        refused = self.plans.refusal()
+        if refused is not None:
+            return refused
         illegal = check_step(steps[0], self.world.snapshot_of(unit_id), self.scenario.grid)
         if illegal is not None:
             return illegal.message
         self.world.assign_plan(unit_id, steps)
-        if self.recorder is not None:
-            self.recorder.applied(self.world.tick, unit_id, tuple(steps), "player")
+        self._applied(unit_id, tuple(steps), "player")
         return None
+
+    # ------------------------------------------------------------------ replay
 
     @property
     def replaying(self) -> bool:
-        return self.replay is not None
+        return self.plans.replaying
 
     def replay_rounds(self) -> list[int]:
         """The ticks at which the record's planning rounds started (replays only)."""
-        if self.replay is None:
-            return []
-        return sorted({r.tick for r in self.replay.rounds})
+        return self.plans.round_ticks()
 
     def replay_round(self) -> int:
         """Index of the latest recorded round the replay has reached (-1 before the first)."""
@@ -290,33 +416,45 @@ class Session:
         if not ticks:
             return -1
         index = max(0, min(index, len(ticks) - 1))
-        end_tick = self.replay.end.tick if self.replay and self.replay.end else ticks[-1] + 1
+        end = self.plans.end_tick
+        end_tick = end if end is not None else ticks[-1] + 1
         target = ticks[index + 1] if index + 1 < len(ticks) else end_tick
         self.restart()
         while self.world.tick < target and not self._over():
             self.step_tick()
         return index
 
-    def restart(self) -> None:
+    # ------------------------------------------------------------------ lifetime
+
+    def restart(self, *, seed: int | None = None) -> None:
+        """The match again from its first tick (with another seed, if given)."""
+        if seed is not None:
+            self.config = replace(self.config, seed=seed)
         self._accumulator = 0.0
-        if self._planner_factory is not None:
+        renew = self._planning.renew if self._planning is not None else None
+        if renew is not None:
             if self.planner is not None:
                 self.planner.close()
-            self.planner = self._planner_factory()
-        if self.virtual_clock is not None:
-            self._start_time = self.virtual_clock.now()
+            self.planner = renew()
+        clock = self.virtual_clock
+        if clock is not None:
+            self._start_time = clock.now()
         self._new_match()
 
     def close(self) -> None:
         if self.planner is not None:
             self.planner.close()
-        self._end_record()
+        self._end_match()
 
-    def _end_record(self) -> None:
-        if self.recorder is not None:
-            winner = self.world.winner or "unfinished"
-            self.recorder.end(self.world.tick, winner, self.world.state_hash())
-            self.recorder = None
+    def _end_match(self) -> None:
+        """Tell the observers, once per match, how it ended (or that it was left)."""
+        if self._ended:
+            return
+        self._ended = True
+        winner = self.world.winner or "unfinished"
+        state_hash = self.world.state_hash()
+        for observer in self.observers:
+            observer.on_match_end(self.world.tick, winner, state_hash)
 
     # ------------------------------------------------------------------ results
 

@@ -89,8 +89,7 @@ class Soak:
                 self._match_start = self.turns
                 # A new seed per match: the same match again would be served from the
                 # plan cache, and the server (and its faults) would hardly be asked.
-                session.seed = self.seed + self.matches
-                session.restart()
+                session.restart(seed=self.seed + self.matches)
 
     def close(self) -> None:
         self.session.close()
