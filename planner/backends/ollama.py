@@ -9,10 +9,10 @@ import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from planner.backends.base import Capabilities, Finished, LLMRequest, StreamEvent, TextDelta, Usage
+from planner.backends.framing import NDJSONDecoder
 from planner.backends.http_edge import DEFAULT_MAX_RESPONSE_CHARS, HttpEdge, TextBudget
 from planner.backends.profiles import get_profile
 from planner.errors import BackendConnectError, BackendError, BackendStreamError
-from planner.stream import NDJSONDecoder
 
 DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
 NS_PER_MS = 1_000_000

@@ -15,6 +15,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from planner.backends.base import Capabilities, Finished, LLMRequest, StreamEvent, TextDelta, Usage
+from planner.backends.framing import SSEDecoder
 from planner.backends.http_edge import DEFAULT_MAX_RESPONSE_CHARS, HttpEdge, TextBudget
 from planner.backends.profiles import (
     Profile,
@@ -28,7 +29,6 @@ from planner.errors import (
     BackendHTTPStatus,
     BackendStreamError,
 )
-from planner.stream import SSEDecoder
 
 FormatMode = Literal["json_schema", "json_object", "none"]
 FORMAT_CHAIN: tuple[FormatMode, ...] = ("json_schema", "json_object", "none")
