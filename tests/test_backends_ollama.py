@@ -21,7 +21,7 @@ from loopback import (
 )
 
 from planner.backends.base import Finished, LLMRequest, StreamEvent, TextDelta, Usage
-from planner.backends.ollama import OllamaBackend
+from planner.backends.ollama import OllamaBackend, parse_chunk
 from planner.errors import (
     BackendConnectError,
     BackendHTTPStatus,
@@ -256,3 +256,15 @@ async def test_list_models_describe_and_refused() -> None:
     with pytest.raises(BackendConnectError, match="connection refused") as info:
         await run(dead)
     assert info.value.cause == "connect" and info.value.transient
+
+
+def test_unknown_fields_at_any_depth_are_ignored() -> None:
+    line = {
+        **FINAL,
+        "message": {"role": "assistant", "content": "hi", "images": None, "tool_calls": []},
+        "context": [1, 2, 3],
+        "new_field": {"nested": True},
+    }
+    chunk = parse_chunk(json.dumps(line))
+    assert chunk.message is not None and chunk.message.content == "hi"
+    assert chunk.done and chunk.eval_count == 290

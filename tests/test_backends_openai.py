@@ -13,7 +13,7 @@ import pytest
 from loopback import Drop, LoopbackServer, Pause, Request, Script, json_reply, split_at, streamed
 
 from planner.backends.base import Finished, LLMRequest, StreamEvent, TextDelta, Usage
-from planner.backends.openai import OpenAIBackend
+from planner.backends.openai import OpenAIBackend, parse_completion
 from planner.errors import (
     BackendConnectError,
     BackendHTTPStatus,
@@ -451,3 +451,34 @@ async def test_list_models_and_connection_refused() -> None:
     dead = OpenAIBackend(f"http://127.0.0.1:{closed_port()}", "m", env={})
     with pytest.raises(BackendConnectError, match="connection refused"):
         await run(dead)
+
+
+def test_unknown_fields_at_any_depth_are_ignored() -> None:
+    data = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "system_fingerprint": "fp",
+        "choices": [
+            {
+                "index": 0,
+                "delta": {"role": "assistant", "content": "hi", "tool_calls": []},
+                "logprobs": None,
+                "finish_reason": None,
+                "new_field": 1,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": 3,
+            "completion_tokens": 1,
+            "total_tokens": 4,
+            "completion_tokens_details": {"reasoning_tokens": 0},
+            "prompt_tokens_details": {"cached_tokens": 2, "audio_tokens": 0},
+        },
+        "timings": {"cache_n": 2, "predicted_per_second": 50.0},
+    }
+    chunk = parse_completion(json.dumps(data))
+    delta = chunk.choices[0].delta
+    assert delta is not None and delta.content == "hi"
+    assert chunk.usage is not None and chunk.usage.prompt_tokens_details is not None
+    assert chunk.usage.prompt_tokens_details.cached_tokens == 2
+    assert chunk.timings is not None and chunk.timings.cache_n == 2

@@ -6,48 +6,23 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from planner.backends.base import Capabilities, Finished, LLMRequest, StreamEvent, TextDelta, Usage
 from planner.backends.framing import NDJSONDecoder
 from planner.backends.http_edge import DEFAULT_MAX_RESPONSE_CHARS, HttpEdge, TextBudget
 from planner.backends.profiles import get_profile
+from planner.backends.wire_ollama import (
+    OllamaChatRequest,
+    OllamaChunk,
+    OllamaMessage,
+    OllamaOptions,
+    OllamaTags,
+)
 from planner.errors import BackendConnectError, BackendError, BackendStreamError
 
 DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
 NS_PER_MS = 1_000_000
-
-
-class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class OllamaMessage(_Lenient):
-    content: str | None = None
-
-
-class OllamaChunk(_Lenient):
-    """One NDJSON line of /api/chat (or the whole non-streaming answer)."""
-
-    message: OllamaMessage | None = None
-    done: bool = False
-    done_reason: str | None = None
-    error: str | None = None
-    prompt_eval_count: int | None = None
-    eval_count: int | None = None
-    total_duration: int | None = None
-    load_duration: int | None = None
-    prompt_eval_duration: int | None = None
-    eval_duration: int | None = None
-
-
-class OllamaModel(_Lenient):
-    name: str = ""
-    model: str = ""
-
-
-class OllamaTags(_Lenient):
-    models: list[OllamaModel] = []
 
 
 def parse_chunk(line: str) -> OllamaChunk:
@@ -118,27 +93,24 @@ class OllamaBackend:
         return [m.name or m.model for m in tags.models if m.name or m.model]
 
     def payload(self, request: LLMRequest) -> dict[str, Any]:
-        options: dict[str, Any] = {
-            "temperature": request.temperature,
-            "num_ctx": self.num_ctx,
-            "num_predict": request.max_tokens,
-        }
-        if request.seed is not None and self.capabilities.seed:
-            options["seed"] = request.seed
-        body: dict[str, Any] = {
-            "model": self.model,
-            "messages": [
-                {"role": "system", "content": request.system},
-                {"role": "user", "content": request.prompt},
+        """The JSON body of /api/chat (fields left unset are left out)."""
+        body = OllamaChatRequest(
+            model=self.model,
+            messages=[
+                OllamaMessage(role="system", content=request.system),
+                OllamaMessage(role="user", content=request.prompt),
             ],
-            "stream": request.stream,
-            "options": options,
-            "keep_alive": self.keep_alive,
-        }
-        schema = self._schema_for(request)
-        if schema is not None:
-            body["format"] = schema
-        return body
+            stream=request.stream,
+            options=OllamaOptions(
+                temperature=request.temperature,
+                num_ctx=self.num_ctx,
+                num_predict=request.max_tokens,
+                seed=request.seed if self.capabilities.seed else None,
+            ),
+            keep_alive=self.keep_alive,
+            format=self._schema_for(request),
+        )
+        return body.model_dump(mode="json", exclude_none=True)
 
     def _schema_for(self, request: LLMRequest) -> dict[str, Any] | None:
         if not self.capabilities.json_schema:
