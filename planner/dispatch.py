@@ -29,7 +29,7 @@ from game.rules.snapshot import Snapshot
 from planner.backends.base import Finished, LLMRequest, TextDelta, Usage
 from planner.cache import cache_key, similarity_key
 from planner.core import CachedPlan, PlannerCore, PlanningRound, validate_plan_steps
-from planner.errors import BackendTimeout, Cause, PlannerError, ResponseTooLarge
+from planner.errors import BackendTimeout, Cause, PlannerError
 from planner.events import (
     AgentFellBack,
     ChunkReceived,
@@ -73,7 +73,6 @@ class _Answer:
     """What one attempt's stream said besides text."""
 
     started_at: float
-    chars: int = 0
     finish_reason: str = ""
     usage: Usage | None = None
 
@@ -301,6 +300,7 @@ class RoundRun:
             stream=self.settings.stream,
             max_tokens=TOKENS_PER_PLAN * len(ids) + 40,
             seed=self.core.rng.randrange(2**31),
+            max_response_chars=self.settings.max_response_chars,
         )
         sent_at = self._now()
         req = _Request(
@@ -406,7 +406,6 @@ class RoundRun:
         answer: _Answer,
     ) -> bool:
         """Feed the stream to the parser; False if (virtual time) it ran past the deadline."""
-        limit = self.settings.max_response_chars
         events = self.core.backend.stream(llm_request)
         async with contextlib.aclosing(events):  # type: ignore[type-var]
             async for event in events:
@@ -426,9 +425,6 @@ class RoundRun:
                             event.emitted_at,
                         )
                     )
-                    answer.chars += len(event.text)
-                    if answer.chars > limit:
-                        raise ResponseTooLarge(f"response passed {limit} characters; cancelled")
                     for result in parser.feed(event.text):
                         self._on_result(result, req, event.emitted_at, at)
                 elif isinstance(event, Usage):

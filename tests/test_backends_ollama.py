@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -242,7 +243,7 @@ async def test_response_too_large() -> None:
         server_for([*streamed(200, NDJSON, [body], end=False), Pause(5.0)]) as server,
         pytest.raises(ResponseTooLarge),
     ):
-        await run(OllamaBackend(server.url, "llama3.1", max_response_chars=1000))
+        await run(OllamaBackend(server.url, "llama3.1"), replace(REQ, max_response_chars=1000))
 
 
 async def test_list_models_describe_and_refused() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -346,10 +347,10 @@ async def test_response_too_large_is_cancelled() -> None:
     many = [delta("x" * 50) for _ in range(40)]
     script = [*streamed(200, SSE, [sse(*many)], end=False), Pause(5.0)]
     with chat_server(script) as server:
-        backend = OpenAIBackend(server.url, "m", env={}, max_response_chars=500)
+        backend = OpenAIBackend(server.url, "m", env={})
         events: list[StreamEvent] = []
         with pytest.raises(ResponseTooLarge) as info:
-            await collect(backend, REQ, events)
+            await collect(backend, replace(REQ, max_response_chars=500), events)
         await backend.aclose()
     assert info.value.cause == "oversize"
     assert len(text_of(events)) <= 500

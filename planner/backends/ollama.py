@@ -8,9 +8,17 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from planner.backends.base import Capabilities, Finished, LLMRequest, StreamEvent, TextDelta, Usage
+from planner.backends.base import (
+    Capabilities,
+    Finished,
+    LLMRequest,
+    StreamEvent,
+    TextBudget,
+    TextDelta,
+    Usage,
+)
 from planner.backends.framing import NDJSONDecoder
-from planner.backends.http_edge import DEFAULT_MAX_RESPONSE_CHARS, HttpEdge, TextBudget
+from planner.backends.http_edge import HttpEdge, whole_body_chars
 from planner.backends.profiles import get_profile
 from planner.backends.wire_ollama import (
     OllamaChatRequest,
@@ -64,7 +72,6 @@ class OllamaBackend:
         timeout: httpx.Timeout | None = None,
         keep_alive: str | int = "10m",
         num_ctx: int = 8192,
-        max_response_chars: int = DEFAULT_MAX_RESPONSE_CHARS,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._edge = HttpEdge(url, timeout=timeout, transport=transport)
@@ -73,7 +80,6 @@ class OllamaBackend:
         self.capabilities: Capabilities = get_profile("ollama").capabilities
         self.keep_alive = keep_alive
         self.num_ctx = num_ctx
-        self.max_response_chars = max_response_chars
 
     def __repr__(self) -> str:
         return f"OllamaBackend(url={self.url!r}, model={self.model!r})"
@@ -120,10 +126,10 @@ class OllamaBackend:
         return request.schema
 
     async def stream(self, request: LLMRequest) -> AsyncIterator[StreamEvent]:
-        budget = TextBudget(self.max_response_chars, f"response from {self.describe()}")
+        budget = TextBudget(request.max_response_chars, f"response from {self.describe()}")
         async with self._edge.open("POST", "/api/chat", json_body=self.payload(request)) as resp:
             if not request.stream:
-                body = await self._edge.read_text(resp, 4 * self.max_response_chars + 65536)
+                body = await self._edge.read_text(resp, whole_body_chars(budget.limit))
                 for event in _events(parse_chunk(body), budget, final=True):
                     yield event
                 return

@@ -14,9 +14,17 @@ from typing import Any, Literal
 import httpx
 from pydantic import ValidationError
 
-from planner.backends.base import Capabilities, Finished, LLMRequest, StreamEvent, TextDelta, Usage
+from planner.backends.base import (
+    Capabilities,
+    Finished,
+    LLMRequest,
+    StreamEvent,
+    TextBudget,
+    TextDelta,
+    Usage,
+)
 from planner.backends.framing import SSEDecoder
-from planner.backends.http_edge import DEFAULT_MAX_RESPONSE_CHARS, HttpEdge, TextBudget
+from planner.backends.http_edge import HttpEdge, whole_body_chars
 from planner.backends.profiles import (
     Profile,
     get_profile,
@@ -118,7 +126,6 @@ class OpenAIBackend:
         profile: str | None = None,
         env: Mapping[str, str] | None = None,
         timeout: httpx.Timeout | None = None,
-        max_response_chars: int = DEFAULT_MAX_RESPONSE_CHARS,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         source = os.environ if env is None else env
@@ -129,7 +136,6 @@ class OpenAIBackend:
         )
         self.url = self._edge.base_url
         self.model = model
-        self.max_response_chars = max_response_chars
         known = profile or profile_for_url(self.url)
         self.profile: Profile = get_profile(known or "generic")
         self.capabilities: Capabilities = self.profile.capabilities
@@ -233,11 +239,14 @@ class OpenAIBackend:
                 ) as resp:
                     # the server accepted this format: remember it for later requests
                     self._format = mode
+                    budget = TextBudget(
+                        request.max_response_chars, f"response from {self.describe()}"
+                    )
                     if request.stream:
-                        async for event in self._read_stream(resp):
+                        async for event in self._read_stream(resp, budget):
                             yield event
                     else:
-                        async for event in self._read_whole(resp):
+                        async for event in self._read_whole(resp, budget):
                             yield event
                     return
             except BackendHTTPStatus as exc:
@@ -246,8 +255,9 @@ class OpenAIBackend:
                 if last or self._format is not None or exc.status not in FORMAT_REJECTED_STATUSES:
                     raise
 
-    async def _read_stream(self, resp: httpx.Response) -> AsyncIterator[StreamEvent]:
-        budget = TextBudget(self.max_response_chars, f"response from {self.describe()}")
+    async def _read_stream(
+        self, resp: httpx.Response, budget: TextBudget
+    ) -> AsyncIterator[StreamEvent]:
         usage = UsageAccumulator()
         decoder = SSEDecoder()
         finish: str | None = None
@@ -286,15 +296,17 @@ class OpenAIBackend:
             finish = "stop" if got_text else "cancelled"
         yield Finished(finish)
 
-    async def _read_whole(self, resp: httpx.Response) -> AsyncIterator[StreamEvent]:
-        body = await self._edge.read_text(resp, 4 * self.max_response_chars + 65536)
+    async def _read_whole(
+        self, resp: httpx.Response, budget: TextBudget
+    ) -> AsyncIterator[StreamEvent]:
+        body = await self._edge.read_text(resp, whole_body_chars(budget.limit))
         chunk = parse_completion(body)
         usage = UsageAccumulator()
         usage.add(chunk)
         choice = next((c for c in chunk.choices if c.index == 0), None)
         content = choice.message.content if choice and choice.message else None
         if content:
-            TextBudget(self.max_response_chars, f"response from {self.describe()}").spend(content)
+            budget.spend(content)
             yield TextDelta(content)
         if usage.seen:
             yield usage.usage()

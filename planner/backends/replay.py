@@ -19,6 +19,7 @@ from planner.backends.base import (
     Finished,
     LLMRequest,
     StreamEvent,
+    TextBudget,
     TextDelta,
     Usage,
 )
@@ -114,7 +115,8 @@ class ReplayBackend:
                     f"the record answered {list(response.agent_ids)}"
                 )
             )
-        return self._play(response, start, request.stream)
+        budget = TextBudget(request.max_response_chars, f"replayed response from {self.source}")
+        return self._play(response, start, request.stream, budget)
 
     async def _fail(self, error: BackendError) -> AsyncIterator[StreamEvent]:
         await anyio.lowlevel.checkpoint()
@@ -123,15 +125,19 @@ class ReplayBackend:
         raise error
 
     async def _play(
-        self, response: RecordedResponse, start: float, streaming: bool
+        self, response: RecordedResponse, start: float, streaming: bool, budget: TextBudget
     ) -> AsyncIterator[StreamEvent]:
         await anyio.lowlevel.checkpoint()
         if streaming:
             for chunk in response.chunks:
-                yield TextDelta(chunk.text, emitted_at=start + chunk.offset_s)
+                at = start + chunk.offset_s
+                budget.spend(chunk.text, at)
+                yield TextDelta(chunk.text, emitted_at=at)
         elif response.chunks:
             text = "".join(c.text for c in response.chunks)
-            yield TextDelta(text, emitted_at=start + response.chunks[-1].offset_s)
+            at = start + response.chunks[-1].offset_s
+            budget.spend(text, at)
+            yield TextDelta(text, emitted_at=at)
         if response.error:
             error = _error(response)
             error.at = start + response.end_offset_s

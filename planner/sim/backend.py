@@ -14,7 +14,15 @@ from collections.abc import AsyncIterator
 import anyio
 import anyio.lowlevel
 
-from planner.backends.base import Capabilities, Finished, LLMRequest, StreamEvent, TextDelta, Usage
+from planner.backends.base import (
+    Capabilities,
+    Finished,
+    LLMRequest,
+    StreamEvent,
+    TextBudget,
+    TextDelta,
+    Usage,
+)
 from planner.clock import Clock, MonotonicClock, VirtualClock
 from planner.errors import BackendConnectError, BackendHTTPStatus, BackendTimeout
 from planner.sim.model import FaultConfig, Preset, SimModel, SimResponse, get_preset
@@ -73,7 +81,8 @@ class SimBackend:
             max_tokens=request.max_tokens,
         )
         self.last_request_id = response.request_id
-        return self._play(response, request.stream)
+        budget = TextBudget(request.max_response_chars, f"response from the {self.describe()}")
+        return self._play(response, request.stream, budget)
 
     async def _until(self, instant: float) -> None:
         if self.pace:
@@ -87,7 +96,9 @@ class SimBackend:
         await self._until(instant)
         return max(instant, self.clock.now()) if self.pace else instant
 
-    async def _play(self, r: SimResponse, streaming: bool) -> AsyncIterator[StreamEvent]:
+    async def _play(
+        self, r: SimResponse, streaming: bool, budget: TextBudget
+    ) -> AsyncIterator[StreamEvent]:
         if r.status != 200:
             await self._until(r.end)
             err = BackendHTTPStatus(
@@ -104,11 +115,13 @@ class SimBackend:
         if streaming:
             for i in range(sent):
                 at = await self._emit_at(r.token_times[i])
+                budget.spend(r.tokens[i], at)
                 if i in brace_at:
                     self.sim.record_emission(r.request_id, brace_at[i], at)
                 yield TextDelta(r.tokens[i], emitted_at=at)
         elif r.cut_after is None:
             end = await self._emit_at(r.end)
+            budget.spend(r.text, end)
             for agent_id, _ in r.plan_tokens:
                 self.sim.record_emission(r.request_id, agent_id, end)
             yield TextDelta(r.text, emitted_at=end)
