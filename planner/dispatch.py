@@ -30,7 +30,7 @@ from game.rules.snapshot import Snapshot
 from planner.backends.base import Finished, LLMRequest, TextDelta, Usage
 from planner.cache import cache_key, similarity_key
 from planner.core import CachedPlan, PlannerCore, PlanningRound, validate_plan_steps
-from planner.errors import BackendTimeout, Cause, PlannerError, ResponseTooLarge
+from planner.errors import BackendTimeout, Cause, PlannerError
 from planner.events import (
     AgentFellBack,
     ChunkReceived,
@@ -76,9 +76,10 @@ class _Answer:
     """What one attempt's stream said besides text."""
 
     started_at: float
-    chars: int = 0
     finish_reason: str = ""
     usage: Usage | None = None
+    chars: int = 0
+    """Text received (what `auto` learns tokens per plan from when no usage comes)."""
 
 
 @dataclass
@@ -401,6 +402,7 @@ class RoundRun:
             max_tokens=TOKENS_PER_PLAN * len(ids) + 40 if max_tokens is None else max_tokens,
             seed=self.core.rng.randrange(2**31),
             not_before=not_before,
+            max_response_chars=self.settings.max_response_chars,
         )
         sent_at = self._now() if not_before is None else max(self._now(), not_before)
         req = _Request(
@@ -509,7 +511,6 @@ class RoundRun:
         answer: _Answer,
     ) -> bool:
         """Feed the stream to the parser; False if (virtual time) it ran past the deadline."""
-        limit = self.settings.max_response_chars
         events = self.core.backend.stream(llm_request)
         async with contextlib.aclosing(events):  # type: ignore[type-var]
             async for event in events:
@@ -518,6 +519,7 @@ class RoundRun:
                     if self.core.virtual and self._past_deadline(at):
                         return False
                     req.last_at = max(req.last_at, at)
+                    answer.chars += len(event.text)
                     self._first_token(req, at)
                     self.emit(
                         ChunkReceived(
@@ -529,9 +531,6 @@ class RoundRun:
                             event.emitted_at,
                         )
                     )
-                    answer.chars += len(event.text)
-                    if answer.chars > limit:
-                        raise ResponseTooLarge(f"response passed {limit} characters; cancelled")
                     for result in parser.feed(event.text):
                         self._on_result(result, req, event.emitted_at, at)
                 elif isinstance(event, Usage):

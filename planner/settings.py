@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from planner.backends.base import DEFAULT_MAX_RESPONSE_CHARS
 from planner.events import MODES, Mode
 from planner.fallback import Tier
 
@@ -22,7 +23,9 @@ class PlannerSettings:
     similarity: bool = False
     """Near-identical situations hit the cache (only when the plan still validates). The
     one copy of this flag: each round's lookups and stores follow the round's settings."""
-    max_response_chars: int = 256 * 1024
+    max_response_chars: int = DEFAULT_MAX_RESPONSE_CHARS
+    """Bound on each answer's generated text, sent with every request: the backend cuts
+    the answer past it (cause oversize)."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -21,7 +22,7 @@ from loopback import (
 )
 
 from planner.backends.base import Finished, LLMRequest, StreamEvent, TextDelta, Usage
-from planner.backends.ollama import OllamaBackend
+from planner.backends.ollama import OllamaBackend, parse_chunk
 from planner.errors import (
     BackendConnectError,
     BackendHTTPStatus,
@@ -242,7 +243,7 @@ async def test_response_too_large() -> None:
         server_for([*streamed(200, NDJSON, [body], end=False), Pause(5.0)]) as server,
         pytest.raises(ResponseTooLarge),
     ):
-        await run(OllamaBackend(server.url, "llama3.1", max_response_chars=1000))
+        await run(OllamaBackend(server.url, "llama3.1"), replace(REQ, max_response_chars=1000))
 
 
 async def test_list_models_describe_and_refused() -> None:
@@ -256,3 +257,15 @@ async def test_list_models_describe_and_refused() -> None:
     with pytest.raises(BackendConnectError, match="connection refused") as info:
         await run(dead)
     assert info.value.cause == "connect" and info.value.transient
+
+
+def test_unknown_fields_at_any_depth_are_ignored() -> None:
+    line = {
+        **FINAL,
+        "message": {"role": "assistant", "content": "hi", "images": None, "tool_calls": []},
+        "context": [1, 2, 3],
+        "new_field": {"nested": True},
+    }
+    chunk = parse_chunk(json.dumps(line))
+    assert chunk.message is not None and chunk.message.content == "hi"
+    assert chunk.done and chunk.eval_count == 290

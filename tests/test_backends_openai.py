@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 from loopback import Drop, LoopbackServer, Pause, Request, Script, json_reply, split_at, streamed
 
 from planner.backends.base import Finished, LLMRequest, StreamEvent, TextDelta, Usage
-from planner.backends.openai import OpenAIBackend
+from planner.backends.openai import OpenAIBackend, parse_completion
 from planner.errors import (
     BackendConnectError,
     BackendHTTPStatus,
@@ -346,10 +347,10 @@ async def test_response_too_large_is_cancelled() -> None:
     many = [delta("x" * 50) for _ in range(40)]
     script = [*streamed(200, SSE, [sse(*many)], end=False), Pause(5.0)]
     with chat_server(script) as server:
-        backend = OpenAIBackend(server.url, "m", env={}, max_response_chars=500)
+        backend = OpenAIBackend(server.url, "m", env={})
         events: list[StreamEvent] = []
         with pytest.raises(ResponseTooLarge) as info:
-            await collect(backend, REQ, events)
+            await collect(backend, replace(REQ, max_response_chars=500), events)
         await backend.aclose()
     assert info.value.cause == "oversize"
     assert len(text_of(events)) <= 500
@@ -451,3 +452,34 @@ async def test_list_models_and_connection_refused() -> None:
     dead = OpenAIBackend(f"http://127.0.0.1:{closed_port()}", "m", env={})
     with pytest.raises(BackendConnectError, match="connection refused"):
         await run(dead)
+
+
+def test_unknown_fields_at_any_depth_are_ignored() -> None:
+    data = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "system_fingerprint": "fp",
+        "choices": [
+            {
+                "index": 0,
+                "delta": {"role": "assistant", "content": "hi", "tool_calls": []},
+                "logprobs": None,
+                "finish_reason": None,
+                "new_field": 1,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": 3,
+            "completion_tokens": 1,
+            "total_tokens": 4,
+            "completion_tokens_details": {"reasoning_tokens": 0},
+            "prompt_tokens_details": {"cached_tokens": 2, "audio_tokens": 0},
+        },
+        "timings": {"cache_n": 2, "predicted_per_second": 50.0},
+    }
+    chunk = parse_completion(json.dumps(data))
+    delta = chunk.choices[0].delta
+    assert delta is not None and delta.content == "hi"
+    assert chunk.usage is not None and chunk.usage.prompt_tokens_details is not None
+    assert chunk.usage.prompt_tokens_details.cached_tokens == 2
+    assert chunk.timings is not None and chunk.timings.cache_n == 2

@@ -1,10 +1,12 @@
 """Bounds: response size (default 256 KiB of generated text), steps per plan, memory.
 
-Past the size bound a request is cancelled with cause `oversize`, whether the bound is
-met by the backend (its own `max_response_chars`, over real loopback HTTP) or by the
-planner (`PlannerSettings.max_response_chars`, whatever the backend); an answer that
-never ends is cut the same way. A plan keeps its first MAX_STEPS steps. And a short
-soak shows planning state does not pile up round after round.
+The size bound has one home: `PlannerSettings.max_response_chars` (default
+`DEFAULT_MAX_RESPONSE_CHARS`) travels with every request, and each backend counts the
+text it hands on against it (`TextBudget`). Past it the request is cancelled with cause
+`oversize`, over real loopback HTTP (OpenAI, Ollama), from the sim and from a replay, a
+stream or a whole answer alike; an answer that never ends is cut the same way. A plan
+keeps its first MAX_STEPS steps. And a short soak shows planning state does not pile up
+round after round.
 """
 
 from __future__ import annotations
@@ -12,20 +14,25 @@ from __future__ import annotations
 import gc
 import json
 import sys
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import anyio
 import pytest
 
 from game.match.soak import Soak, soak
 from game.rules.steps import MAX_STEPS, Scan, Wait
-from planner.backends.base import Capabilities, LLMRequest, StreamEvent, TextDelta
-from planner.backends.http_edge import DEFAULT_MAX_RESPONSE_CHARS, MAX_BODY_CHARS
+from planner.backends.base import DEFAULT_MAX_RESPONSE_CHARS, Backend, LLMRequest, TextDelta
+from planner.backends.http_edge import MAX_BODY_CHARS
 from planner.backends.ollama import OllamaBackend
 from planner.backends.openai import OpenAIBackend
+from planner.backends.replay import RecordedChunk, RecordedResponse, ReplayBackend
+from planner.clock import VirtualClock
+from planner.core import PlanningRound
+from planner.dispatch import RoundRun
 from planner.errors import PlannerError
-from planner.events import AgentFellBack, PlanDelivered, PlanEvent, ResponseEnded
+from planner.events import AgentFellBack, ChunkReceived, PlanDelivered, PlanEvent, ResponseEnded
 from planner.settings import PlannerSettings
+from planner.sim.backend import SimBackend
 from tests.loopback import Endless, LoopbackServer, chunk, head, whole
 from tests.planning_helpers import ScriptedBackend, make_core, planning_round, run_round
 
@@ -46,7 +53,7 @@ def ndjson_content(text: str) -> bytes:
     return (json.dumps(line) + "\n").encode()
 
 
-Backend = OpenAIBackend | OllamaBackend
+HttpBackend = OpenAIBackend | OllamaBackend
 
 
 def openai(url: str) -> OpenAIBackend:
@@ -57,7 +64,7 @@ def ollama(url: str) -> OllamaBackend:
     return OllamaBackend(url, "m")
 
 
-def drain(backend: Backend, request: LLMRequest = REQ) -> tuple[int, str]:
+def drain(backend: HttpBackend, request: LLMRequest = REQ) -> tuple[int, str]:
     """Read a backend's stream to its end or error: (characters of text seen, error cause)."""
     seen = 0
 
@@ -82,10 +89,21 @@ def drain(backend: Backend, request: LLMRequest = REQ) -> tuple[int, str]:
 
 def test_the_default_bound_is_256_kib_everywhere() -> None:
     assert DEFAULT_MAX_RESPONSE_CHARS == 256 * KIB
-    assert PlannerSettings().max_response_chars == 256 * KIB
-    assert openai("http://127.0.0.1:1").max_response_chars == 256 * KIB
-    assert ollama("http://127.0.0.1:1").max_response_chars == 256 * KIB
+    assert PlannerSettings().max_response_chars == DEFAULT_MAX_RESPONSE_CHARS
+    assert REQ.max_response_chars == DEFAULT_MAX_RESPONSE_CHARS
     assert MAX_BODY_CHARS >= 64 * DEFAULT_MAX_RESPONSE_CHARS, "room for SSE framing"
+
+
+def test_the_planner_sends_its_bound_with_every_request() -> None:
+    planning = planning_round()
+    for settings, bound in [
+        (PlannerSettings(cache=False), DEFAULT_MAX_RESPONSE_CHARS),
+        (PlannerSettings(cache=False, mode="parallel", max_response_chars=20 * KIB), 20 * KIB),
+    ]:
+        backend = ScriptedBackend([])
+        run_round(make_core(backend), settings, planning)
+        assert backend.requests
+        assert {r.max_response_chars for r in backend.requests} == {bound}
 
 
 # --------------------------------------------------------------------------- over HTTP
@@ -97,7 +115,7 @@ def test_the_default_bound_is_256_kib_everywhere() -> None:
     ids=["openai", "ollama"],
 )
 def test_an_endless_answer_is_cut_at_the_default_bound(
-    make: Callable[[str], Backend],
+    make: Callable[[str], HttpBackend],
     content_type: str,
     piece: Callable[[str], bytes],
 ) -> None:
@@ -111,7 +129,7 @@ def test_an_endless_answer_is_cut_at_the_default_bound(
 
 @pytest.mark.parametrize("make", [openai, ollama], ids=["openai", "ollama"])
 def test_an_endless_line_is_cut_by_the_body_bound(
-    make: Callable[[str], Backend],
+    make: Callable[[str], HttpBackend],
 ) -> None:
     """A line that never ends holds no text to count; the whole-body bound cuts it."""
     opening = b'data: {"choices":[{"index":0,"delta":{"content":"'
@@ -123,7 +141,7 @@ def test_an_endless_line_is_cut_by_the_body_bound(
 
 @pytest.mark.parametrize("make", [openai, ollama], ids=["openai", "ollama"])
 def test_an_oversized_whole_answer_is_refused(
-    make: Callable[[str], Backend],
+    make: Callable[[str], HttpBackend],
 ) -> None:
     content = "x" * (DEFAULT_MAX_RESPONSE_CHARS + 1)
     if make is openai:
@@ -145,35 +163,84 @@ def test_an_answer_just_within_the_bound_is_read() -> None:
 
 # --------------------------------------------------------------------------- in the planner
 
+PATHS = ["openai", "ollama", "sim", "replay"]
+"""Every backend that counts the text against the request's bound."""
 
-class EndlessBackend:
-    """A backend with no bound of its own whose answer never ends (the planner's bound
-    must cut it): optionally one good plan first."""
 
-    name = "endless"
-    model = "endless-1"
-    capabilities = Capabilities()
+def batch_ids(planning: PlanningRound) -> tuple[int, ...]:
+    """The agent ids of the round's first (batched) request: blocks by ascending id."""
+    return tuple(sorted(s.me.id for s in planning.snapshots))
 
-    def __init__(self, first: str = "") -> None:
-        self.first = first
-        self.deltas = 0
 
-    def describe(self) -> str:
-        return "endless test backend"
+def recorded(ids: tuple[int, ...], *texts: str, offset_s: float = 0.01) -> RecordedResponse:
+    chunks = tuple(RecordedChunk(offset_s * (i + 1), t) for i, t in enumerate(texts))
+    return RecordedResponse(
+        ids, chunks, "stop", "", "", 0, None, offset_s * (len(texts) + 1), (0, 0, 0)
+    )
 
-    async def _play(self) -> AsyncIterator[StreamEvent]:
-        if self.first:
-            yield TextDelta(self.first)
-        while True:
-            await anyio.lowlevel.checkpoint()
-            self.deltas += 1
-            yield TextDelta(" " * 1000)
 
-    def stream(self, request: LLMRequest) -> AsyncIterator[StreamEvent]:
-        return self._play()
+def endless_http(
+    make: Callable[[str], HttpBackend], lead: str = ""
+) -> Callable[[], LoopbackServer]:
+    sse = make is openai
+    content_type, piece = (SSE, sse_content) if sse else (NDJSON, ndjson_content)
+    first = head(200, [("Content-Type", content_type)]) + (chunk(piece(lead)) if lead else b"")
+    script = Endless(first, chunk(piece(" " * 4 * KIB)))
+    return lambda: LoopbackServer(lambda request: script)
 
-    async def aclose(self) -> None:
-        return None
+
+def whole_http(make: Callable[[str], HttpBackend], content: str) -> Callable[[], LoopbackServer]:
+    if make is openai:
+        body: object = {"choices": [{"index": 0, "message": {"content": content}}]}
+    else:
+        body = {"model": "m", "message": {"role": "assistant", "content": content}, "done": True}
+    return lambda: LoopbackServer(lambda request: whole(200, json.dumps(body)))
+
+
+def plan_round_on(
+    path: str,
+    settings: PlannerSettings,
+    planning: PlanningRound,
+    *texts: str,
+    re_requested: tuple[int, ...] = (),
+) -> list[PlanEvent]:
+    """One round through the planner on `path`: the sim as it is; otherwise an answer of
+    `texts` then junk without end (streamed) or `texts` and junk past the bound (whole).
+    A replay answers the agents `re_requested` after that with junk past the bound too
+    (a live server is asked again and answers the same)."""
+    clock = VirtualClock()
+    bound = settings.max_response_chars
+    junk = " " * (bound + 1)
+    server: LoopbackServer | None = None
+    backend: Backend
+    if path == "sim":
+        backend = SimBackend.create("gpu", seed=1, clock=clock)
+    elif path == "replay":
+        ids = batch_ids(planning)
+        pieces = [*texts, *([junk[: 4 * KIB]] * (bound // (4 * KIB) + 2))]
+        answer = recorded(ids, *pieces) if settings.stream else recorded(ids, "".join(texts) + junk)
+        again = [recorded(re_requested, junk)] if re_requested else []
+        backend = ReplayBackend([answer, *again], clock, model="m", source="test")
+    else:
+        make = openai if path == "openai" else ollama
+        lead = "".join(texts)
+        start = endless_http(make, lead) if settings.stream else whole_http(make, lead + junk)
+        server = start().__enter__()
+        backend = make(server.url)
+    events: list[PlanEvent] = []
+
+    async def main() -> None:
+        try:
+            await RoundRun(make_core(backend, clock), settings, planning, events.append).run()
+        finally:
+            await backend.aclose()
+
+    try:
+        anyio.run(main)
+    finally:
+        if server is not None:
+            server.__exit__(None, None, None)
+    return events
 
 
 def plans_of(events: Sequence[PlanEvent]) -> dict[int, PlanDelivered]:
@@ -183,25 +250,34 @@ def plans_of(events: Sequence[PlanEvent]) -> dict[int, PlanDelivered]:
     return by_agent
 
 
-def test_the_planner_cuts_an_endless_answer_with_cause_oversize() -> None:
+def text_received(events: Sequence[PlanEvent]) -> int:
+    return sum(len(e.text) for e in events if isinstance(e, ChunkReceived))
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "whole"])
+@pytest.mark.parametrize("path", PATHS)
+def test_an_oversize_answer_falls_back_with_cause_oversize(path: str, stream: bool) -> None:
     planning = planning_round()
-    backend = EndlessBackend()
-    settings = PlannerSettings(mode="batched", max_response_chars=20 * KIB, cache=False)
-    events = run_round(make_core(backend), settings, planning)
+    # The sim's answer is short: a bound smaller than its first plan cuts it.
+    bound = 30 if path == "sim" else 20 * KIB
+    settings = PlannerSettings(mode="batched", max_response_chars=bound, cache=False, stream=stream)
+    events = plan_round_on(path, settings, planning)
     plans = plans_of(events)
     assert sorted(plans) == sorted(s.me.id for s in planning.snapshots)
     assert {e.cause for e in events if isinstance(e, AgentFellBack)} == {"oversize"}
     ended = [e for e in events if isinstance(e, ResponseEnded)]
     assert [(e.finish_reason, e.error_cause) for e in ended] == [("error", "oversize")]
-    assert backend.deltas <= 21, "the stream was cancelled right past the bound"
+    assert text_received(events) <= bound, "no text past the bound reached the planner"
 
 
-def test_plans_before_the_bound_are_kept_and_the_rest_fall_back() -> None:
+@pytest.mark.parametrize("path", ["openai", "ollama", "replay"])
+def test_plans_before_the_bound_are_kept_and_the_rest_fall_back(path: str) -> None:
     planning = planning_round()
     first = planning.snapshots[0].me.id
     lead = f'{{"plans":[{{"agent_id":{first},"steps":[{{"act":"Scan"}}]}},'
     settings = PlannerSettings(mode="batched", max_response_chars=20 * KIB, cache=False)
-    events = run_round(make_core(EndlessBackend(lead)), settings, planning)
+    rest = tuple(i for i in batch_ids(planning) if i != first)
+    events = plan_round_on(path, settings, planning, lead, re_requested=rest)
     plans = plans_of(events)
     assert plans[first].outcome.tier.value == "simplified_llm"
     assert plans[first].outcome.steps == (Scan(),)
@@ -212,11 +288,27 @@ def test_plans_before_the_bound_are_kept_and_the_rest_fall_back() -> None:
 
 def test_the_default_planner_bound_cuts_an_oversized_answer() -> None:
     planning = planning_round()
+    clock = VirtualClock()
     junk = "x" * (DEFAULT_MAX_RESPONSE_CHARS + 10)
-    backend = ScriptedBackend([junk], chunk=64 * KIB)
-    events = run_round(make_core(backend), PlannerSettings(mode="batched", cache=False), planning)
+    backend = ReplayBackend([recorded(batch_ids(planning), junk)], clock, model="m", source="t")
+    events = run_round(
+        make_core(backend, clock), PlannerSettings(mode="batched", cache=False), planning
+    )
     assert len(plans_of(events)) == len(planning.snapshots)
     assert {e.cause for e in events if isinstance(e, AgentFellBack)} == {"oversize"}
+    assert text_received(events) == 0
+
+
+def test_an_oversize_chunk_past_the_deadline_is_late_not_oversize() -> None:
+    """In virtual time the error carries the instant of the chunk that crossed the bound,
+    so one stamped after the round's deadline counts as not received."""
+    planning = planning_round()
+    clock = VirtualClock()
+    settings = PlannerSettings(mode="batched", max_response_chars=20 * KIB, cache=False)
+    late = recorded(batch_ids(planning), " " * 30 * KIB, offset_s=settings.budget_ms / 1000 + 1)
+    backend = ReplayBackend([late], clock, model="m", source="t")
+    events = run_round(make_core(backend, clock), settings, planning)
+    assert {e.cause for e in events if isinstance(e, AgentFellBack)} == {"deadline"}
 
 
 def test_a_plan_keeps_its_first_max_steps_steps() -> None:

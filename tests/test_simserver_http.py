@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import signal
@@ -17,6 +18,15 @@ import httpx
 import pytest
 from sim_prompts import messages
 
+import planner.backends.ollama as ollama_client
+import planner.backends.openai as openai_client
+import planner.sim.server as simserver
+from planner.backends import wire_ollama, wire_openai
+from planner.backends.base import LLMRequest
+from planner.backends.ollama import OllamaBackend
+from planner.backends.openai import FORMAT_CHAIN, FormatMode, OpenAIBackend
+from planner.backends.profiles import PROFILES
+from planner.backends.wire_base import Lenient
 from planner.schema import PlanBatch
 from planner.sim.model import FaultConfig, FaultKind
 from planner.sim.server import SimServer
@@ -187,6 +197,109 @@ def test_emissions_are_recorded_over_http(server: SimServer, client: httpx.Clien
         ndjson(r)
     new = {k: v for k, v in server.sim.emissions_copy().items() if k not in before}
     assert [[a for a, _ in v] for v in new.values()] == [[1, 2, 3]]
+
+
+# --- one set of wire models for both ends -----------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA = {"type": "object", "properties": {"plans": {"type": "array"}}}
+PINNED = {**SCHEMA, "title": "pinned"}
+
+
+def wire_request(stream: bool) -> LLMRequest:
+    (_, system), (_, prompt) = messages(2)
+    return LLMRequest(
+        system, prompt, (1, 2), schema=SCHEMA, pinned_schema=PINNED, stream=stream, seed=5
+    )
+
+
+def test_the_server_and_the_clients_share_the_wire_model_classes() -> None:
+    assert simserver.OllamaChatRequest is wire_ollama.OllamaChatRequest
+    assert simserver.OllamaGenerateRequest is wire_ollama.OllamaGenerateRequest
+    assert simserver.OllamaOptions is wire_ollama.OllamaOptions
+    assert simserver.OpenAIChatRequest is wire_openai.OpenAIChatRequest
+    assert ollama_client.OllamaChatRequest is wire_ollama.OllamaChatRequest
+    assert ollama_client.OllamaChunk is wire_ollama.OllamaChunk
+    assert openai_client.OpenAIChatRequest is wire_openai.OpenAIChatRequest
+    assert openai_client.OpenAICompletion is wire_openai.OpenAICompletion
+
+
+def test_every_wire_model_has_the_one_lenient_base() -> None:
+    for module in (wire_ollama, wire_openai):
+        models = [
+            v
+            for v in vars(module).values()
+            if isinstance(v, type) and v.__module__ == module.__name__
+        ]
+        assert models and all(issubclass(m, Lenient) for m in models), module.__name__
+    # ...and no other module of the backends or the sim declares a pydantic model of its own
+    declared = []
+    for path in sorted(
+        [*(ROOT / "planner" / "backends").glob("*.py"), *(ROOT / "planner" / "sim").glob("*.py")]
+    ):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                bases = {b.id for b in node.bases if isinstance(b, ast.Name)}
+                if bases & {"BaseModel", "Lenient"}:
+                    declared.append((path.name, node.name))
+    assert {name for name, _ in declared} <= {"wire_base.py", "wire_ollama.py", "wire_openai.py"}
+    assert [cls for name, cls in declared if name == "wire_base.py"] == ["Lenient"]
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "whole"])
+def test_the_server_reads_every_field_of_the_ollama_clients_request(
+    client: httpx.Client, stream: bool
+) -> None:
+    body = OllamaBackend("http://127.0.0.1:1", MODEL).payload(wire_request(stream))
+    parsed = wire_ollama.OllamaChatRequest.model_validate_json(json.dumps(body))
+    assert parsed.model_dump(mode="json", exclude_none=True) == body, "nothing sent is ignored"
+    with client.stream("POST", "/api/chat", json=body) as r:
+        assert r.status_code == 200
+        lines = ndjson(r)
+    chunks = [wire_ollama.OllamaChunk.model_validate(line) for line in lines]
+    text = "".join(c.message.content or "" for c in chunks if c.message is not None)
+    assert len(PlanBatch.model_validate_json(text).plans) == 2
+    read = set(wire_ollama.OllamaChunk.model_fields) - {"error"}
+    assert chunks[-1].done and read <= chunks[-1].model_fields_set, "the last line fills them all"
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+@pytest.mark.parametrize("mode", FORMAT_CHAIN)
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "whole"])
+def test_the_server_reads_every_field_of_the_openai_clients_request(
+    client: httpx.Client, profile: str, mode: FormatMode, stream: bool
+) -> None:
+    backend = OpenAIBackend("http://127.0.0.1:1", MODEL, profile=profile, env={})
+    body = backend.payload(wire_request(stream), mode)
+    parsed = wire_openai.OpenAIChatRequest.model_validate_json(json.dumps(body))
+    dumped = parsed.model_dump(mode="json", by_alias=True, exclude_none=True)
+    assert dumped == body, "nothing sent is ignored"
+    with client.stream("POST", "/v1/chat/completions", json=body) as r:
+        assert r.status_code == 200
+        payloads = sse_data(r) if stream else [r.read().decode()]
+    if stream:
+        assert payloads[-1] == "[DONE]"
+        payloads = payloads[:-1]
+    chunks = [wire_openai.OpenAICompletion.model_validate_json(p) for p in payloads]
+    choices = [c for chunk in chunks for c in chunk.choices]
+    parts = [c.delta if stream else c.message for c in choices]
+    text = "".join(p.content or "" for p in parts if p is not None)
+    assert len(PlanBatch.model_validate_json(text).plans) == 2
+    usage = chunks[-1].usage
+    assert usage is not None and usage.prompt_tokens_details is not None
+    assert usage.prompt_tokens_details.cached_tokens is not None
+    assert choices[-1].finish_reason == "stop"
+
+
+def test_the_server_lists_and_refuses_in_the_clients_models(client: httpx.Client) -> None:
+    tags = wire_ollama.OllamaTags.model_validate(client.get("/api/tags").json())
+    assert [m.name for m in tags.models] == [f"{MODEL}:latest"]
+    models = wire_openai.OpenAIModelList.model_validate(client.get("/v1/models").json())
+    assert [(m.id, m.owned_by) for m in models.data] == [(MODEL, "sim")]
+    r = client.post("/v1/chat/completions", json={"model": "gpt-9", "messages": chat_messages(1)})
+    refused = wire_openai.OpenAICompletion.model_validate_json(r.text)
+    assert isinstance(refused.error, wire_openai.OpenAIErrorBody)
+    assert refused.error.code == "model_not_found"
 
 
 # --- errors a real server would give ------------------------------------------------

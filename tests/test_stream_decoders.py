@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
 import pytest
 
-from planner.stream import NDJSONDecoder, SSEDecoder, SSEEvent
+import planner.stream
+from planner.backends.framing import NDJSONDecoder, SSEDecoder, SSEEvent
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SSE_FIXTURES = sorted(FIXTURES.glob("*.sse"))
@@ -208,3 +210,36 @@ def test_ndjson_split_at_every_index() -> None:
     for k in range(len(text) + 1):
         assert decode_ndjson(text[:k], text[k:]) == expected, k
     assert decode_ndjson(*text) == expected
+
+
+# --------------------------------------------------------------------------- where they live
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _imported_modules(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def test_the_framing_decoders_are_pure() -> None:
+    """Like the plan parser they replaced a part of: no I/O, no clock, no planner state."""
+    imported = _imported_modules(ROOT / "planner" / "backends" / "framing.py")
+    assert imported <= {"__future__", "re", "dataclasses"}, imported
+
+
+def test_the_framing_decoders_have_one_home_and_only_backends_use_them() -> None:
+    assert not hasattr(planner.stream, "SSEDecoder")
+    assert not hasattr(planner.stream, "NDJSONDecoder")
+    assert not hasattr(planner.stream, "SSEEvent")
+    users = sorted(
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "planner").rglob("*.py")
+        if "planner.backends.framing" in _imported_modules(path)
+    )
+    assert users == ["planner/backends/ollama.py", "planner/backends/openai.py"]

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from planner.backends.framing import SSEDecoder
 from planner.stream import (
     ParseResult,
     ParseSummary,
     PlanStreamParser,
     RejectedElement,
-    SSEDecoder,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -4,6 +4,10 @@
 `Usage` and one `Finished`. With `request.stream` false the backend asks the server
 for a whole answer and yields it as a single delta, so every layer above is the same.
 Backends raise only `planner.errors.BackendError` subclasses.
+
+Every backend bounds the text it hands on by `request.max_response_chars`, counted with
+a `TextBudget`: past it the stream ends in `ResponseTooLarge` (cause `oversize`), and
+no text past the bound is yielded. The planner counts nothing itself.
 """
 
 from __future__ import annotations
@@ -11,6 +15,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from planner.errors import ResponseTooLarge
+
+DEFAULT_MAX_RESPONSE_CHARS = 256 * 1024
+"""Default bound on the model's generated text per response (`PlannerSettings` uses it)."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,8 @@ class LLMRequest:
     not_before: float | None = None
     """Virtual time only: the instant the request leaves (after a client-side queue).
     On the wall clock a request leaves when it is made, and backends ignore this."""
+    max_response_chars: int = DEFAULT_MAX_RESPONSE_CHARS
+    """Bound on the generated text of the answer; the backend cuts it past this."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +82,24 @@ class Finished:
 
 
 StreamEvent = TextDelta | Usage | Finished
+
+
+class TextBudget:
+    """Counts characters against a bound; over it -> ResponseTooLarge."""
+
+    def __init__(self, limit: int, what: str) -> None:
+        self.limit = limit
+        self.what = what
+        self.used = 0
+
+    def spend(self, text: str, at: float | None = None) -> None:
+        """Count `text` (before handing it on). `at`: when it was emitted, on the
+        backend's clock, if known; the error carries it."""
+        self.used += len(text)
+        if self.used > self.limit:
+            error = ResponseTooLarge(f"{self.what} exceeded {self.limit} characters; cancelled")
+            error.at = at
+            raise error
 
 
 class Backend(Protocol):

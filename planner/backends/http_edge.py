@@ -16,21 +16,25 @@ from typing import Any
 
 import httpx
 
+from planner.backends.base import TextBudget
 from planner.errors import (
     BackendConnectError,
     BackendError,
     BackendHTTPStatus,
     BackendTimeout,
     ConfigError,
-    ResponseTooLarge,
 )
 
-DEFAULT_MAX_RESPONSE_CHARS = 256 * 1024
-"""Default bound on the model's generated text per response."""
 MAX_BODY_CHARS = 32 * 1024 * 1024
 """Hard bound on a whole HTTP body (SSE/NDJSON framing included): junk never piles up."""
 ERROR_BODY_CHARS = 500
 """How much of an error response body is kept in a BackendHTTPStatus."""
+
+
+def whole_body_chars(max_response_chars: int) -> int:
+    """Bound on a whole (non-streaming) answer's body for `max_response_chars` of text:
+    room for JSON escaping and the fields around the text."""
+    return 4 * max_response_chars + 65536
 
 
 def default_timeout(
@@ -119,20 +123,6 @@ def mapped_errors(where: str) -> Iterator[None]:
         raise BackendConnectError(f"connection to {where} dropped: {exc}") from exc
     except httpx.HTTPError as exc:
         raise BackendConnectError(f"request to {where} failed: {exc}") from exc
-
-
-class TextBudget:
-    """Counts characters against a bound; over it -> ResponseTooLarge."""
-
-    def __init__(self, limit: int, what: str) -> None:
-        self.limit = limit
-        self.what = what
-        self.used = 0
-
-    def spend(self, text: str) -> None:
-        self.used += len(text)
-        if self.used > self.limit:
-            raise ResponseTooLarge(f"{self.what} exceeded {self.limit} characters; cancelled")
 
 
 class HttpEdge:

@@ -6,48 +6,31 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
-from planner.backends.base import Capabilities, Finished, LLMRequest, StreamEvent, TextDelta, Usage
-from planner.backends.http_edge import DEFAULT_MAX_RESPONSE_CHARS, HttpEdge, TextBudget
+from planner.backends.base import (
+    Capabilities,
+    Finished,
+    LLMRequest,
+    StreamEvent,
+    TextBudget,
+    TextDelta,
+    Usage,
+)
+from planner.backends.framing import NDJSONDecoder
+from planner.backends.http_edge import HttpEdge, whole_body_chars
 from planner.backends.profiles import get_profile
+from planner.backends.wire_ollama import (
+    OllamaChatRequest,
+    OllamaChunk,
+    OllamaMessage,
+    OllamaOptions,
+    OllamaTags,
+)
 from planner.errors import BackendConnectError, BackendError, BackendStreamError
-from planner.stream import NDJSONDecoder
 
 DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
 NS_PER_MS = 1_000_000
-
-
-class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class OllamaMessage(_Lenient):
-    content: str | None = None
-
-
-class OllamaChunk(_Lenient):
-    """One NDJSON line of /api/chat (or the whole non-streaming answer)."""
-
-    message: OllamaMessage | None = None
-    done: bool = False
-    done_reason: str | None = None
-    error: str | None = None
-    prompt_eval_count: int | None = None
-    eval_count: int | None = None
-    total_duration: int | None = None
-    load_duration: int | None = None
-    prompt_eval_duration: int | None = None
-    eval_duration: int | None = None
-
-
-class OllamaModel(_Lenient):
-    name: str = ""
-    model: str = ""
-
-
-class OllamaTags(_Lenient):
-    models: list[OllamaModel] = []
 
 
 def parse_chunk(line: str) -> OllamaChunk:
@@ -89,7 +72,6 @@ class OllamaBackend:
         timeout: httpx.Timeout | None = None,
         keep_alive: str | int = "10m",
         num_ctx: int = 8192,
-        max_response_chars: int = DEFAULT_MAX_RESPONSE_CHARS,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._edge = HttpEdge(url, timeout=timeout, transport=transport)
@@ -98,7 +80,6 @@ class OllamaBackend:
         self.capabilities: Capabilities = get_profile("ollama").capabilities
         self.keep_alive = keep_alive
         self.num_ctx = num_ctx
-        self.max_response_chars = max_response_chars
 
     def __repr__(self) -> str:
         return f"OllamaBackend(url={self.url!r}, model={self.model!r})"
@@ -118,27 +99,24 @@ class OllamaBackend:
         return [m.name or m.model for m in tags.models if m.name or m.model]
 
     def payload(self, request: LLMRequest) -> dict[str, Any]:
-        options: dict[str, Any] = {
-            "temperature": request.temperature,
-            "num_ctx": self.num_ctx,
-            "num_predict": request.max_tokens,
-        }
-        if request.seed is not None and self.capabilities.seed:
-            options["seed"] = request.seed
-        body: dict[str, Any] = {
-            "model": self.model,
-            "messages": [
-                {"role": "system", "content": request.system},
-                {"role": "user", "content": request.prompt},
+        """The JSON body of /api/chat (fields left unset are left out)."""
+        body = OllamaChatRequest(
+            model=self.model,
+            messages=[
+                OllamaMessage(role="system", content=request.system),
+                OllamaMessage(role="user", content=request.prompt),
             ],
-            "stream": request.stream,
-            "options": options,
-            "keep_alive": self.keep_alive,
-        }
-        schema = self._schema_for(request)
-        if schema is not None:
-            body["format"] = schema
-        return body
+            stream=request.stream,
+            options=OllamaOptions(
+                temperature=request.temperature,
+                num_ctx=self.num_ctx,
+                num_predict=request.max_tokens,
+                seed=request.seed if self.capabilities.seed else None,
+            ),
+            keep_alive=self.keep_alive,
+            format=self._schema_for(request),
+        )
+        return body.model_dump(mode="json", exclude_none=True)
 
     def _schema_for(self, request: LLMRequest) -> dict[str, Any] | None:
         if not self.capabilities.json_schema:
@@ -148,10 +126,10 @@ class OllamaBackend:
         return request.schema
 
     async def stream(self, request: LLMRequest) -> AsyncIterator[StreamEvent]:
-        budget = TextBudget(self.max_response_chars, f"response from {self.describe()}")
+        budget = TextBudget(request.max_response_chars, f"response from {self.describe()}")
         async with self._edge.open("POST", "/api/chat", json_body=self.payload(request)) as resp:
             if not request.stream:
-                body = await self._edge.read_text(resp, 4 * self.max_response_chars + 65536)
+                body = await self._edge.read_text(resp, whole_body_chars(budget.limit))
                 for event in _events(parse_chunk(body), budget, final=True):
                     yield event
                 return

@@ -12,15 +12,34 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
-from planner.backends.base import Capabilities, Finished, LLMRequest, StreamEvent, TextDelta, Usage
-from planner.backends.http_edge import DEFAULT_MAX_RESPONSE_CHARS, HttpEdge, TextBudget
+from planner.backends.base import (
+    Capabilities,
+    Finished,
+    LLMRequest,
+    StreamEvent,
+    TextBudget,
+    TextDelta,
+    Usage,
+)
+from planner.backends.framing import SSEDecoder
+from planner.backends.http_edge import HttpEdge, whole_body_chars
 from planner.backends.profiles import (
     Profile,
     get_profile,
     profile_for_owners,
     profile_for_url,
+)
+from planner.backends.wire_openai import (
+    OpenAIChatRequest,
+    OpenAICompletion,
+    OpenAIJsonSchema,
+    OpenAIMessage,
+    OpenAIModelEntry,
+    OpenAIModelList,
+    OpenAIResponseFormat,
+    OpenAIStreamOptions,
 )
 from planner.errors import (
     BackendConnectError,
@@ -28,7 +47,6 @@ from planner.errors import (
     BackendHTTPStatus,
     BackendStreamError,
 )
-from planner.stream import SSEDecoder
 
 FormatMode = Literal["json_schema", "json_object", "none"]
 FORMAT_CHAIN: tuple[FormatMode, ...] = ("json_schema", "json_object", "none")
@@ -38,68 +56,9 @@ FORMAT_REJECTED_STATUSES = frozenset({400, 422, 500})
 DONE = "[DONE]"
 
 
-class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class ErrorBody(_Lenient):
-    message: str = ""
-    type: str | None = None
-    code: int | str | None = None
-
-
-class Delta(_Lenient):
-    content: str | None = None
-
-
-class Choice(_Lenient):
-    index: int = 0
-    delta: Delta | None = None
-    message: Delta | None = None
-    finish_reason: str | None = None
-
-
-class PromptTokensDetails(_Lenient):
-    cached_tokens: int | None = None
-
-
-class UsageBody(_Lenient):
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    prompt_tokens_details: PromptTokensDetails | None = None
-
-
-class Timings(_Lenient):
-    """llama.cpp server's own timing block."""
-
-    cache_n: int | None = None
-    prompt_n: int | None = None
-    prompt_ms: float | None = None
-    predicted_n: int | None = None
-    predicted_ms: float | None = None
-
-
-class Completion(_Lenient):
-    """A streamed chunk or a whole non-streaming answer."""
-
-    choices: list[Choice] = []
-    usage: UsageBody | None = None
-    timings: Timings | None = None
-    error: ErrorBody | str | None = None
-
-
-class ModelEntry(_Lenient):
-    id: str = ""
-    owned_by: str = ""
-
-
-class ModelList(_Lenient):
-    data: list[ModelEntry] = []
-
-
-def parse_completion(data: str) -> Completion:
+def parse_completion(data: str) -> OpenAICompletion:
     try:
-        chunk = Completion.model_validate_json(data)
+        chunk = OpenAICompletion.model_validate_json(data)
     except ValidationError:
         raise BackendStreamError(f"server sent a malformed event: {data[:80]!r}") from None
     if chunk.error is not None:
@@ -118,7 +77,7 @@ class UsageAccumulator:
         self.completion_tokens: int | None = None
         self.timings: dict[str, float] = {}
 
-    def add(self, chunk: Completion) -> None:
+    def add(self, chunk: OpenAICompletion) -> None:
         if chunk.usage is not None:
             self.seen = True
             u = chunk.usage
@@ -167,7 +126,6 @@ class OpenAIBackend:
         profile: str | None = None,
         env: Mapping[str, str] | None = None,
         timeout: httpx.Timeout | None = None,
-        max_response_chars: int = DEFAULT_MAX_RESPONSE_CHARS,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         source = os.environ if env is None else env
@@ -178,7 +136,6 @@ class OpenAIBackend:
         )
         self.url = self._edge.base_url
         self.model = model
-        self.max_response_chars = max_response_chars
         known = profile or profile_for_url(self.url)
         self.profile: Profile = get_profile(known or "generic")
         self.capabilities: Capabilities = self.profile.capabilities
@@ -201,10 +158,12 @@ class OpenAIBackend:
     async def aclose(self) -> None:
         await self._edge.aclose()
 
-    async def list_model_entries(self, timeout: httpx.Timeout | None = None) -> list[ModelEntry]:
+    async def list_model_entries(
+        self, timeout: httpx.Timeout | None = None
+    ) -> list[OpenAIModelEntry]:
         data = await self._edge.get_json("/v1/models", timeout=timeout)
         try:
-            return ModelList.model_validate(data).data
+            return OpenAIModelList.model_validate(data).data
         except ValidationError:
             raise BackendError(f"unexpected /v1/models answer from {self.url}") from None
 
@@ -227,29 +186,32 @@ class OpenAIBackend:
         return self.profile
 
     def payload(self, request: LLMRequest, mode: FormatMode) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "model": self.model,
-            "messages": [
-                {"role": "system", "content": request.system},
-                {"role": "user", "content": request.prompt},
-            ],
-            "stream": request.stream,
-            self.profile.max_tokens_field: request.max_tokens,
-            "temperature": request.temperature,
-        }
-        if request.stream:
-            body["stream_options"] = {"include_usage": True}
-        if request.seed is not None and self.capabilities.seed:
-            body["seed"] = request.seed
+        """The JSON body of /v1/chat/completions (fields left unset are left out)."""
         schema = self._schema_for(request)
+        response_format: OpenAIResponseFormat | None = None
         if mode == "json_schema" and schema is not None:
-            body["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "plan", "schema": schema, "strict": True},
-            }
+            response_format = OpenAIResponseFormat(
+                type="json_schema",
+                json_schema=OpenAIJsonSchema(name="plan", schema=schema, strict=True),
+            )
         elif mode == "json_object":
-            body["response_format"] = {"type": "json_object"}
-        return body
+            response_format = OpenAIResponseFormat(type="json_object")
+        max_completion = self.profile.max_tokens_field == "max_completion_tokens"
+        body = OpenAIChatRequest(
+            model=self.model,
+            messages=[
+                OpenAIMessage(role="system", content=request.system),
+                OpenAIMessage(role="user", content=request.prompt),
+            ],
+            stream=request.stream,
+            stream_options=OpenAIStreamOptions(include_usage=True) if request.stream else None,
+            response_format=response_format,
+            max_tokens=None if max_completion else request.max_tokens,
+            max_completion_tokens=request.max_tokens if max_completion else None,
+            temperature=request.temperature,
+            seed=request.seed if self.capabilities.seed else None,
+        )
+        return body.model_dump(mode="json", by_alias=True, exclude_none=True)
 
     def _schema_for(self, request: LLMRequest) -> dict[str, Any] | None:
         if self.capabilities.schema_outside_prompt_cache and request.pinned_schema is not None:
@@ -277,11 +239,14 @@ class OpenAIBackend:
                 ) as resp:
                     # the server accepted this format: remember it for later requests
                     self._format = mode
+                    budget = TextBudget(
+                        request.max_response_chars, f"response from {self.describe()}"
+                    )
                     if request.stream:
-                        async for event in self._read_stream(resp):
+                        async for event in self._read_stream(resp, budget):
                             yield event
                     else:
-                        async for event in self._read_whole(resp):
+                        async for event in self._read_whole(resp, budget):
                             yield event
                     return
             except BackendHTTPStatus as exc:
@@ -290,8 +255,9 @@ class OpenAIBackend:
                 if last or self._format is not None or exc.status not in FORMAT_REJECTED_STATUSES:
                     raise
 
-    async def _read_stream(self, resp: httpx.Response) -> AsyncIterator[StreamEvent]:
-        budget = TextBudget(self.max_response_chars, f"response from {self.describe()}")
+    async def _read_stream(
+        self, resp: httpx.Response, budget: TextBudget
+    ) -> AsyncIterator[StreamEvent]:
         usage = UsageAccumulator()
         decoder = SSEDecoder()
         finish: str | None = None
@@ -330,15 +296,17 @@ class OpenAIBackend:
             finish = "stop" if got_text else "cancelled"
         yield Finished(finish)
 
-    async def _read_whole(self, resp: httpx.Response) -> AsyncIterator[StreamEvent]:
-        body = await self._edge.read_text(resp, 4 * self.max_response_chars + 65536)
+    async def _read_whole(
+        self, resp: httpx.Response, budget: TextBudget
+    ) -> AsyncIterator[StreamEvent]:
+        body = await self._edge.read_text(resp, whole_body_chars(budget.limit))
         chunk = parse_completion(body)
         usage = UsageAccumulator()
         usage.add(chunk)
         choice = next((c for c in chunk.choices if c.index == 0), None)
         content = choice.message.content if choice and choice.message else None
         if content:
-            TextBudget(self.max_response_chars, f"response from {self.describe()}").spend(content)
+            budget.spend(content)
             yield TextDelta(content)
         if usage.seen:
             yield usage.usage()

@@ -19,6 +19,7 @@ from planner.backends.base import (
     Finished,
     LLMRequest,
     StreamEvent,
+    TextBudget,
     TextDelta,
     Usage,
 )
@@ -118,7 +119,10 @@ class ReplayBackend:
         for index in range(self._first_unused, len(self._responses)):
             if not self._used[index] and tuple(sorted(self._responses[index].agent_ids)) == wanted:
                 self._used[index] = True
-                return self._play(self._responses[index], start, request.stream)
+                budget = TextBudget(
+                    request.max_response_chars, f"replayed response from {self.source}"
+                )
+                return self._play(self._responses[index], start, request.stream, budget)
         expected = self._responses[self._first_unused].agent_ids
         self._used[self._first_unused] = True
         return self._fail(
@@ -135,15 +139,19 @@ class ReplayBackend:
         raise error
 
     async def _play(
-        self, response: RecordedResponse, start: float, streaming: bool
+        self, response: RecordedResponse, start: float, streaming: bool, budget: TextBudget
     ) -> AsyncIterator[StreamEvent]:
         await anyio.lowlevel.checkpoint()
         if streaming:
             for chunk in response.chunks:
-                yield TextDelta(chunk.text, emitted_at=start + chunk.offset_s)
+                at = start + chunk.offset_s
+                budget.spend(chunk.text, at)
+                yield TextDelta(chunk.text, emitted_at=at)
         elif response.chunks:
             text = "".join(c.text for c in response.chunks)
-            yield TextDelta(text, emitted_at=start + response.chunks[-1].offset_s)
+            at = start + response.chunks[-1].offset_s
+            budget.spend(text, at)
+            yield TextDelta(text, emitted_at=at)
         if response.error:
             error = _error(response)
             error.at = start + response.end_offset_s

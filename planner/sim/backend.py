@@ -14,7 +14,15 @@ from collections.abc import AsyncIterator
 import anyio
 import anyio.lowlevel
 
-from planner.backends.base import Capabilities, Finished, LLMRequest, StreamEvent, TextDelta, Usage
+from planner.backends.base import (
+    Capabilities,
+    Finished,
+    LLMRequest,
+    StreamEvent,
+    TextBudget,
+    TextDelta,
+    Usage,
+)
 from planner.clock import Clock, MonotonicClock, VirtualClock
 from planner.errors import BackendConnectError, BackendError, BackendHTTPStatus, BackendTimeout
 from planner.sim.model import FaultConfig, Preset, SimModel, SimResponse, get_preset
@@ -76,7 +84,8 @@ class SimBackend:
             max_tokens=request.max_tokens,
         )
         self.last_request_id = response.request_id
-        return self._play(response, request.stream)
+        budget = TextBudget(request.max_response_chars, f"response from the {self.describe()}")
+        return self._play(response, request.stream, budget)
 
     async def _until(self, instant: float) -> None:
         if self.pace:
@@ -90,7 +99,9 @@ class SimBackend:
         await self._until(instant)
         return max(instant, self.clock.now()) if self.pace else instant
 
-    async def _play(self, r: SimResponse, streaming: bool) -> AsyncIterator[StreamEvent]:
+    async def _play(
+        self, r: SimResponse, streaming: bool, budget: TextBudget
+    ) -> AsyncIterator[StreamEvent]:
         if r.status != 200:
             await self._until(r.end)
             err = BackendHTTPStatus(
@@ -104,7 +115,7 @@ class SimBackend:
         reached = r.arrival
         finished = False
         try:
-            async for event in self._events(r, streaming):
+            async for event in self._events(r, streaming, budget):
                 if isinstance(event, TextDelta) and event.emitted_at is not None:
                     reached = event.emitted_at
                 yield event
@@ -118,17 +129,21 @@ class SimBackend:
                 # server stops decoding for it, as real servers do on a closed connection.
                 self.sim.release(r, self.clock.now() if self.pace else reached)
 
-    async def _events(self, r: SimResponse, streaming: bool) -> AsyncIterator[StreamEvent]:
+    async def _events(
+        self, r: SimResponse, streaming: bool, budget: TextBudget
+    ) -> AsyncIterator[StreamEvent]:
         sent = r.sent_tokens
         brace_at = {index: agent_id for agent_id, index in r.plan_tokens}
         if streaming:
             for i in range(sent):
                 at = await self._emit_at(r.token_times[i])
+                budget.spend(r.tokens[i], at)
                 if i in brace_at:
                     self.sim.record_emission(r.request_id, brace_at[i], at)
                 yield TextDelta(r.tokens[i], emitted_at=at)
         elif r.cut_after is None:
             end = await self._emit_at(r.end)
+            budget.spend(r.text, end)
             for agent_id, _ in r.plan_tokens:
                 self.sim.record_emission(r.request_id, agent_id, end)
             yield TextDelta(r.text, emitted_at=end)

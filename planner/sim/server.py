@@ -35,8 +35,10 @@ import anyio
 import anyio.abc
 import anyio.from_thread
 import h11
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
+from planner.backends.wire_ollama import OllamaChatRequest, OllamaGenerateRequest, OllamaOptions
+from planner.backends.wire_openai import OpenAIChatRequest
 from planner.clock import Clock, MonotonicClock
 from planner.sim.model import FaultConfig, SimModel, SimResponse, get_preset
 
@@ -49,85 +51,8 @@ SSE_TYPE = "text/event-stream"
 Dialect = Literal["ollama", "openai"]
 
 
-# --- request bodies (pydantic: every external input is validated) -------------------
-
-
-class _Lenient(BaseModel):
-    # Real clients send many fields we do not model (tools, images, top_p, ...).
-    model_config = ConfigDict(extra="ignore")
-
-
-class OllamaOptions(_Lenient):
-    seed: int | None = None
-    temperature: float | None = None
-    num_ctx: int | None = None
-    num_predict: int | None = None
-
-
-class OllamaMessage(_Lenient):
-    role: str
-    content: str = ""
-
-
-class OllamaChatRequest(_Lenient):
-    model: str = ""
-    messages: list[OllamaMessage] = Field(default_factory=list)
-    stream: bool = True
-    format: Any = None
-    options: OllamaOptions | None = None
-    keep_alive: Any = None
-
-
-class OllamaGenerateRequest(_Lenient):
-    model: str = ""
-    prompt: str = ""
-    system: str | None = None
-    stream: bool = True
-    format: Any = None
-    options: OllamaOptions | None = None
-    keep_alive: Any = None
-
-
-class OpenAITextPart(_Lenient):
-    type: str = "text"
-    text: str = ""
-
-
-class OpenAIMessage(_Lenient):
-    role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[OpenAITextPart] | None = None
-
-    def text(self) -> str:
-        if isinstance(self.content, list):
-            return "".join(part.text for part in self.content if part.type == "text")
-        return self.content or ""
-
-
-class OpenAIJsonSchema(_Lenient):
-    name: str
-    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
-    strict: bool | None = None
-
-
-class OpenAIResponseFormat(_Lenient):
-    type: Literal["text", "json_object", "json_schema"]
-    json_schema: OpenAIJsonSchema | None = None
-
-
-class OpenAIStreamOptions(_Lenient):
-    include_usage: bool = False
-
-
-class OpenAIChatRequest(_Lenient):
-    model: str
-    messages: list[OpenAIMessage] = Field(min_length=1)
-    stream: bool = False
-    stream_options: OpenAIStreamOptions | None = None
-    response_format: OpenAIResponseFormat | None = None
-    max_tokens: int | None = Field(default=None, ge=1)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    seed: int | None = None
+# --- request bodies: every external input is validated, by the wire models the clients
+# use too (planner.backends.wire_ollama, planner.backends.wire_openai)
 
 
 def _describe(err: ValidationError) -> str:
