@@ -24,15 +24,15 @@ from game.rules.actions import ROLE_STATS
 from game.rules.snapshot import Snapshot
 
 BATCH_SLOWDOWN = 0.05
-"""Assumed per-extra-sequence decode slowdown (vLLM/llama.cpp continuous batching)."""
-SAFETY = 0.85
-"""Plan to finish by this fraction of the time left: estimates are estimates."""
+"""Assumed per-sequence decode slowdown (vLLM/llama.cpp continuous batching): a request
+admitted after j others of its wave decodes at rate / (1 + 0.05 j)."""
+MARGIN_PLANS = 0.25
+"""Slack before the deadline, in plans' worth of decode time: estimates are estimates."""
+MIN_MARGIN_S = 0.02
 MAX_REQUESTS = 32
 """Never more requests in one round than this, whatever the server takes."""
 SAMPLES = 24
 """How many recent requests the rate estimates remember (a changed server is followed)."""
-QUEUE_SLACK = 0.5
-"""A request whose ttft exceeds the wave's fastest by this fraction of a decode is queued."""
 
 
 @dataclass(frozen=True)
@@ -72,33 +72,22 @@ class ServerModel:
     # ------------------------------------------------------------------ learning
 
     def observe_wave(self, wave: Sequence[RequestObservation]) -> None:
-        """Learn from requests that were sent together (one round's first dispatch)."""
-        done = [o for o in wave if o.first_token_at is not None]
-        if not done:
-            return
-        ttfts = sorted(o.first_token_at - o.sent_at for o in done)  # type: ignore[operator]
-        for o in done:
-            self._observe_one(o, queued=self._queued(o, ttfts[0]))
-        started_at_once = sum(1 for o in done if not self._queued(o, ttfts[0]))
-        sent = max(len(wave), max(o.wave for o in wave))
-        if started_at_once < len(done):
+        """Learn from requests that were sent together (in the order they were sent)."""
+        queued = [_queued(o, wave) for o in wave]
+        for position, (o, waited) in enumerate(zip(wave, queued, strict=True)):
+            self._observe_one(o, queued=waited, position=position)
+        started_at_once = queued.count(False)
+        if any(queued):
             # Somebody waited for a slot: the server runs at most this many at once.
             self.width_max = max(1, started_at_once)
             self.width = self.width_max
-        else:
-            self.width = max(self.width, min(sent, len(done)))
+        elif wave:
+            self.width = max(self.width, len(wave))
             if self.width_max is not None and self.width > self.width_max:
                 self.width_max = None  # the server grew (another model, more slots)
-        self.samples += len(done)
+        self.samples += sum(1 for o in wave if o.first_token_at is not None)
 
-    def _queued(self, o: RequestObservation, fastest_ttft: float) -> bool:
-        assert o.first_token_at is not None
-        per_plan_decode = self.tokens_per_plan / self.decode_tps
-        return (o.first_token_at - o.sent_at) - fastest_ttft > QUEUE_SLACK * per_plan_decode * max(
-            1, o.plans
-        )
-
-    def _observe_one(self, o: RequestObservation, *, queued: bool) -> None:
+    def _observe_one(self, o: RequestObservation, *, queued: bool, position: int) -> None:
         if o.plans > 0 and o.completion_tokens > 0:
             self._per_plan.append(o.completion_tokens / o.plans)
             self.tokens_per_plan = _mean(self._per_plan)
@@ -114,8 +103,9 @@ class ServerModel:
             and o.last_token_at > o.first_token_at
         ):
             rate = (o.completion_tokens - 1) / (o.last_token_at - o.first_token_at)
-            # Normalised to a sequence alone on the server.
-            self._decode.append(rate * (1 + BATCH_SLOWDOWN * (min(o.wave, self.width) - 1)))
+            # Normalised to a sequence alone on the server (it shared the server with the
+            # requests of its wave admitted before it).
+            self._decode.append(rate * _slowdown(position % max(1, self.width) + 1))
             self.decode_tps = _mean(self._decode)
 
     def _fit_prefill(self) -> None:
@@ -143,20 +133,23 @@ class ServerModel:
 
     # ------------------------------------------------------------------ predicting
 
-    def request_seconds(self, agents: int, uncached_tokens: int, in_flight: int) -> float:
-        """From sending to the last plan of a request carrying `agents` plans, with
-        `in_flight` of our requests on the server at once (queueing included). While the
-        server has not shown its limit, it is assumed to take what we explore with."""
+    def request_seconds(
+        self, agents: int, uncached_tokens: int, in_flight: int, position: int = 0
+    ) -> float:
+        """From sending to the last plan of a request carrying `agents` plans, sent as
+        number `position` (0-based) of `in_flight` requests sent together: it waits for a
+        slot if the server is full, and decodes a little slower for each request admitted
+        before it. While the server has not shown its limit, it is assumed to take what
+        we explore with."""
         width = max(1, self.width if self.width_max is not None else self.explore_width())
-        waves = math.ceil(in_flight / width)
-        sharing = min(in_flight, width)
-        decode = self.decode_tps / (1 + BATCH_SLOWDOWN * (sharing - 1))
+        decode = self.decode_tps / _slowdown(position % width + 1)
         one = (
             self.overhead_s
             + uncached_tokens / self.prefill_tps
             + agents * self.tokens_per_plan / decode
         )
-        return waves * one
+        # Queued behind earlier waves: about one request like it per wave.
+        return (position // width + 1) * one
 
     def explore_width(self) -> int:
         """How many requests this round may try at once: the known width, or twice it
@@ -212,7 +205,8 @@ def plan_round(
     order = tuple(s.me.id for s in ordered)
     if not ordered:
         return Schedule((), (), (), "nothing to plan", 0.0)
-    usable = seconds_left * SAFETY
+    margin = max(MIN_MARGIN_S, MARGIN_PLANS * server.tokens_per_plan / server.decode_tps)
+    usable = seconds_left - margin
     widest = max(1, min(max_requests, server.explore_width()))
 
     def best_for(n: int) -> tuple[float, int]:
@@ -220,8 +214,8 @@ def plan_round(
         for k in range(1, min(n, widest) + 1):
             groups = _split(order[:n], k)
             worst = max(
-                server.request_seconds(len(g), sum(block_tokens.get(a, 0) for a in g), k)
-                for g in groups
+                server.request_seconds(len(g), sum(block_tokens.get(a, 0) for a in g), k, j)
+                for j, g in enumerate(groups)
             )
             if worst < best[0] - 1e-9:
                 best = (worst, k)
@@ -239,9 +233,9 @@ def plan_round(
         return Schedule((), order, order, f"no plan fits in {seconds_left * 1000:.0f} ms", seconds)
     groups = _split(order[:n], k)
     requests = []
-    for g in groups:
-        predicted = server.request_seconds(len(g), sum(block_tokens.get(a, 0) for a in g), k)
-        requests.append(PlannedRequest(g, _max_tokens(server, len(g), seconds_left, k), predicted))
+    for j, g in enumerate(groups):
+        predicted = server.request_seconds(len(g), sum(block_tokens.get(a, 0) for a in g), k, j)
+        requests.append(PlannedRequest(g, _max_tokens(server, len(g), seconds_left, j), predicted))
     over = order[n:]
     width = f"width {server.width}" + ("" if server.width_max is not None else "+")
     reason = (
@@ -261,16 +255,29 @@ def _split(order: Sequence[int], k: int) -> list[tuple[int, ...]]:
     return [tuple(g) for g in groups if g]
 
 
-def _max_tokens(server: ServerModel, agents: int, seconds_left: float, in_flight: int) -> int:
+def _max_tokens(server: ServerModel, agents: int, seconds_left: float, position: int) -> int:
     """Room for the plans with a margin, but no more than the server can decode before
     the deadline: a request cut there frees its slot instead of decoding for nobody."""
     want = math.ceil(agents * server.tokens_per_plan * 1.6) + 24
-    sharing = min(in_flight, max(1, server.width))
-    decode = server.decode_tps / (1 + BATCH_SLOWDOWN * (sharing - 1))
+    decode = server.decode_tps / _slowdown(position % max(1, server.width) + 1)
     if server.samples == 0:
         return want  # the probe: the deadline, not a guessed rate, ends it
     fits = math.floor(max(0.0, seconds_left - server.overhead_s) * decode)
     return max(16, min(want, fits))
+
+
+def _slowdown(sharing: int) -> float:
+    """How much slower one sequence decodes while `sharing` sequences run (itself too)."""
+    return 1 + BATCH_SLOWDOWN * (sharing - 1)
+
+
+def _queued(o: RequestObservation, wave: Sequence[RequestObservation]) -> bool:
+    """It waited for a slot: its first token came only after another request of its wave
+    had finished (or never came while others were answered)."""
+    others = [w for w in wave if w is not o and w.last_token_at is not None]
+    if o.first_token_at is None:
+        return bool(others)
+    return any(w.last_token_at is not None and w.last_token_at <= o.first_token_at for w in others)
 
 
 def _mean(values: Sequence[float] | deque[float]) -> float:

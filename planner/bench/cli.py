@@ -4,6 +4,7 @@
                             [--num-parallel K] [--rounds R] [--json PATH]
     python -m planner.bench --frames [N]
     python -m planner.bench --stress --agents 100 --duration 30 --hit-rate 0.7 --budget-ms 50
+    python -m planner.bench --scale         # every mode, auto and the ideal, 2-200 agents
 
 The default run prints the mode table (every dispatch mode, streaming on and off, on a
 server like a default Ollama and one like vLLM, against the sim's physical limit) and
@@ -27,6 +28,7 @@ from typing import Any
 from planner.bench import frames as bench_frames
 from planner.bench import micro as bench_micro
 from planner.bench import modes as bench_modes
+from planner.bench import scale as bench_scale
 from planner.bench import stress as bench_stress
 from planner.bench.stats import fmt, percentile, table
 from planner.events import MODES
@@ -65,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"frame time of the real UI with planning in flight (default N: {DEFAULT_FRAMES})",
     )
     p.add_argument("--stress", action="store_true", help="the stress harness")
+    p.add_argument(
+        "--scale",
+        action="store_true",
+        help="only the scale table: every mode, auto and the ideal split, 2-200 agents",
+    )
     p.add_argument("--duration", type=float, default=30.0, metavar="S", help="stress seconds")
     p.add_argument("--hit-rate", type=float, default=0.7, metavar="F", help="stress hit rate")
     p.add_argument("--budget-ms", type=float, default=50.0, metavar="MS", help="stress budget")
@@ -207,6 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         rate = stress["plans_per_s"]
         name = f"stress plans/s at {stress['hit_rate']:.0%} hit rate (at least)"
         targets.append(_target(name, rate, 100.0, "plans/s", at_least=True))
+    elif args.scale:
+        targets.extend(run_scale(report, args.preset, quick=args.quick))
     elif args.frames is not None:
         if args.frames < 1:
             parser.error("--frames must be at least 1")
@@ -255,6 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         report["micro"] = micro
         print(bench_micro.render(micro), end="\n\n")
         targets.extend(micro_targets(micro))
+        targets.extend(run_scale(report, args.preset, quick=args.quick))
     report["targets"] = targets
     report["seconds"] = time.perf_counter() - started
     print(render_targets(targets))
@@ -265,6 +275,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         _progress(f"wrote {path}")
     _progress(f"done in {report['seconds']:.0f} s")
     return 0
+
+
+def run_scale(report: dict[str, Any], preset: str, *, quick: bool) -> list[dict[str, Any]]:
+    agents = (2, 18, 100) if quick else bench_scale.AGENTS
+    _progress(f"scale table: {', '.join(map(str, agents))} agents, virtual time, preset {preset}")
+    scale = bench_scale.run_table(preset=preset, agents=agents, progress=_progress)
+    report["scale"] = scale
+    print(
+        f"Scale: preset {preset}, budget {bench_scale.BUDGET_MS:.0f} ms, cache off, virtual time;"
+        f" mean of the last {bench_scale.MEASURED} of {bench_scale.ROUNDS} rounds"
+        " (time_to_all: to the last LLM plan; in budget: agents with an LLM plan)"
+    )
+    print(bench_scale.render(scale), end="\n\n")
+    return [
+        _target(
+            f"auto np={row['num_parallel']} agents={row['agents']}: share >= best fixed, "
+            f"time <= {bench_scale.FIXED_SLACK:.2f}x best fixed (same share), "
+            f"<= {bench_scale.IDEAL_SLACK:.2f}x ideal",
+            row["auto_vs_ideal"],
+            bench_scale.IDEAL_SLACK if row["auto_ok"] else 0.0,
+            "x ideal",
+        )
+        for row in scale
+    ]
 
 
 def _json_default(value: object) -> object:

@@ -116,9 +116,11 @@ class SimBackend:
         finished = False
         try:
             async for event in self._events(r, streaming, budget):
+                yield event
+                # The client came back for more: it took this token (one it refuses,
+                # stamped past its deadline, is where it left, not where it read to).
                 if isinstance(event, TextDelta) and event.emitted_at is not None:
                     reached = event.emitted_at
-                yield event
             finished = True
         except BackendError:
             finished = True  # the server's own fault: its slot is held as modelled

@@ -47,6 +47,8 @@ BATCH_SLOWDOWN = 0.05
 CHARS_PER_TOKEN = 4
 PREFIX_CACHE_ENTRIES = 64
 """How many past prompts the prefix cache remembers (oldest forgotten first)."""
+SLOT_BOOKINGS_KEPT = 16
+"""Requests remembered per decode slot (enough to free a slot behind a short queue)."""
 EMISSIONS_KEPT = 4096
 """Plan emissions remembered (oldest forgotten first, trimmed at twice this): a long-running
 server must not grow without bound, and readers (the bench) only ask about recent ones."""
@@ -387,6 +389,8 @@ class SimModel:
         self.num_parallel = num_parallel
         self.faults = faults or FaultConfig.none()
         self._slot_free: list[float] = [-math.inf] * num_parallel
+        self._booked: list[list[list[float]]] = [[] for _ in range(num_parallel)]
+        """Per slot, the latest requests it holds: [start, end] (end cut short on release)."""
         self._seen: list[str] = []
         self._next_id = 1
         self._emitted: list[tuple[int, int, float]] = []
@@ -496,6 +500,9 @@ class SimModel:
         times = tuple(first + i / rate for i in range(len(tokens)))
         end = times[-1] if times else first
         self._slot_free[slot] = end
+        booked = self._booked[slot]
+        booked.append([start, end])
+        del booked[:-SLOT_BOOKINGS_KEPT]
 
         cut_after: int | None = None
         if fault in CUT_FAULTS:
@@ -530,5 +537,16 @@ class SimModel:
         for it and free its slot then (unless a later request already queued behind it
         on that slot, whose schedule is fixed)."""
         slot = response.slot
-        if 0 <= slot < self.num_parallel and self._slot_free[slot] == response.end:
-            self._slot_free[slot] = min(response.end, max(at, response.start))
+        if not 0 <= slot < self.num_parallel:
+            return
+        booked = self._booked[slot]
+        for entry in booked:
+            if entry == [response.start, response.end]:
+                # Decoded until `at`; one still queued when its client left never ran.
+                entry[1] = min(entry[1], max(at, entry[0])) if at > entry[0] else entry[0]
+                break
+        else:
+            return
+        # Requests already scheduled keep their instants; the slot is free for new ones
+        # once the last request really holding it is done.
+        self._slot_free[slot] = max((e[1] for e in booked if e[1] > e[0]), default=-math.inf)
