@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from game.rules.snapshot import Snapshot, UnitView
+from game.rules.snapshot import Snapshot
 from planner.cache import (
     DEFAULT_CAPACITY,
     PlanCache,
@@ -15,6 +15,7 @@ from planner.cache import (
 )
 from planner.clock import VirtualClock
 from planner.errors import ConfigError
+from tests.factories import snapshot, unit
 
 
 def test_key_depends_on_every_part_and_not_on_option_order() -> None:
@@ -69,32 +70,12 @@ def test_ttl_expires_entries_in_virtual_time() -> None:
         PlanCache[int](10, ttl=1.0)
 
 
-def unit(uid: int, x: int, y: int, hp: int = 100, squad: str = "red") -> UnitView:
-    return UnitView(
-        id=uid,
-        squad=squad,
-        role="rifleman",
-        x=x,
-        y=y,
-        hp=hp,
-        max_hp=100,
-        ammo=8,
-        max_ammo=8,
-        status="idle",
-    )
-
-
 def snap(x: int, y: int, hp: int = 100, ex: int = 10) -> Snapshot:
-    return Snapshot(
+    return snapshot(
+        unit(1, x, y, hp=hp),
         scenario="village",
         turn=3,
-        width=32,
-        height=24,
-        me=unit(1, x, y, hp),
-        allies=(),
         enemies=(unit(9, ex, y, squad="blue"),),
-        cover=(),
-        smoke=(),
         objective=(15, 12),
     )
 
