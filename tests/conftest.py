@@ -6,12 +6,22 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 # A local Ollama must not change what `--backend auto` picks in tests.
 os.environ["OLLAMA_HOST"] = "http://127.0.0.1:9"
+
+# Property tests are judged by what they find, never by the clock: no per-example
+# deadline and no too-slow health check (a loaded machine is slow). No example database
+# either: it would be one directory on disk shared by every copy of the suite running
+# here (a failing example is printed in full all the same).
+settings.register_profile(
+    "squadmind", deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None
+)
+settings.load_profile("squadmind")
 
 
 @pytest.fixture
