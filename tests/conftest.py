@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -35,3 +36,21 @@ def pygame_display() -> Iterator[None]:
     pygame.event.clear()
     yield
     pygame.display.quit()
+
+
+@pytest.fixture
+def interruptible_children() -> Iterator[None]:
+    """Child processes started during the test can be interrupted with SIGINT.
+
+    A shell starts a background job (`pytest &`) with SIGINT ignored, and an ignored
+    signal stays ignored across exec: a child Python would never see KeyboardInterrupt.
+    A handled signal is reset to the default at exec, so for the test's duration SIGINT
+    gets Python's own handler here (which also lets a Ctrl-C stop the test run)."""
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -141,11 +141,13 @@ def ids_of(snaps: Sequence[Snapshot]) -> list[int]:
 # --------------------------------------------------------------------------- waiting
 
 
-def wait_until(ready: Callable[[], bool], what: Callable[[], object] = lambda: "") -> None:
-    """Poll `ready()` until it holds; a failure naming `what()` if it has not after HANG_S."""
-    limit = time.monotonic() + HANG_S
+def wait_until(
+    ready: Callable[[], bool], what: Callable[[], object] = lambda: "", *, hang_s: float = HANG_S
+) -> None:
+    """Poll `ready()` until it holds; a failure naming `what()` if it has not after hang_s."""
+    limit = time.monotonic() + hang_s
     while not ready():
-        assert time.monotonic() < limit, f"still waiting after {HANG_S:g} s: {what()}"
+        assert time.monotonic() < limit, f"still waiting after {hang_s:g} s: {what()}"
         time.sleep(POLL_S)
 
 

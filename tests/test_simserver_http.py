@@ -378,6 +378,7 @@ def test_gpu_preset_paces_the_first_token_over_http() -> None:
 # --- the command line ---------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("interruptible_children")
 def test_python_dash_m_simserver_serves_and_exits_on_ctrl_c() -> None:
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": str(root), "PYTHONUNBUFFERED": "1"}
