@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from game.rules.snapshot import Snapshot
@@ -114,17 +112,28 @@ def test_similarity_is_off_by_default_and_follows_evictions() -> None:
     assert hit is not None and hit.value == "B"
 
 
-def test_hit_lookup_is_fast_at_full_capacity() -> None:
-    cache: PlanCache[int] = PlanCache(4096)
-    keys = [cache_key("m", "t", {}, f"block {i}") for i in range(4096)]
+class CountingKey(str):
+    """A key that counts how often it is compared (a dict compares it only on a hash match)."""
+
+    compared = 0
+
+    def __eq__(self, other: object) -> bool:
+        CountingKey.compared += 1
+        return str.__eq__(self, other)
+
+    __hash__ = str.__hash__
+
+
+def test_a_hit_at_full_capacity_compares_a_key_or_two_not_every_entry() -> None:
+    # O(1) whatever the size, counted rather than timed: how fast a hit is belongs to the
+    # bench (its "cache hit" target), not to a test on a loaded machine.
+    cache: PlanCache[int] = PlanCache(DEFAULT_CAPACITY)
+    keys = [CountingKey(cache_key("m", "t", {}, f"block {i}")) for i in range(DEFAULT_CAPACITY)]
     for i, k in enumerate(keys):
         cache.put(k, i)
-    samples = []
-    for k in keys[::8]:
-        t0 = time.perf_counter()
-        cache.get(k)
-        samples.append(time.perf_counter() - t0)
-    samples.sort()
-    # Generous bound (the bench measures the real p95): only catches an O(n) lookup.
-    assert samples[int(len(samples) * 0.95)] < 0.001
-    assert cache.stats.hits == len(samples)
+    CountingKey.compared = 0
+    probes = range(0, DEFAULT_CAPACITY, 8)
+    for i in probes:
+        assert cache.get(CountingKey(str(keys[i]))) == i  # an equal key, not the same object
+    assert CountingKey.compared <= 2 * len(probes)
+    assert cache.stats.hits == len(probes)
