@@ -262,12 +262,39 @@ def _close_quietly(conn: socket.socket) -> None:
 
 
 def closed_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on (bound, then closed)."""
+    """A port on 127.0.0.1 that nothing listens on (bound, then closed): for a connection
+    made at once. Another process may take it later; `RefusingPort` keeps it."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port: int = sock.getsockname()[1]
     sock.close()
     return port
+
+
+class RefusingPort:
+    """A port on 127.0.0.1 that refuses connections (bound, never listening), kept from
+    every other process, the suite's concurrent copies included, until `release()`: then
+    a server can start on it at once.
+
+        with RefusingPort() as refusing:
+            ...  # connections to refusing.port are refused
+            refusing.release()
+            server = SimServer(port=refusing.port).start()
+    """
+
+    def __init__(self) -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.bind(("127.0.0.1", 0))
+        self.port: int = self._sock.getsockname()[1]
+
+    def release(self) -> None:
+        self._sock.close()
+
+    def __enter__(self) -> RefusingPort:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 class Endless(Sequence[Action]):

@@ -51,7 +51,16 @@ from planner.service import PlannerService
 from planner.settings import PlannerSettings
 from planner.sim.model import FAULT_KINDS, FaultConfig, FaultKind
 from planner.sim.server import SimServer
-from tests.loopback import Action, Endless, LoopbackServer, Pause, Request, chunk, closed_port, head
+from tests.loopback import (
+    Action,
+    Endless,
+    LoopbackServer,
+    Pause,
+    RefusingPort,
+    Request,
+    chunk,
+    head,
+)
 from tests.planning_helpers import planning_round, returns, round_done, wait_for, wait_until
 
 COOLDOWN_S = 60.0
@@ -251,13 +260,19 @@ def byte_by_byte(script: Sequence[Action], pause: float) -> list[Action]:
 
 
 def test_refused_connections_open_the_breaker_and_a_server_that_comes_up_closes_it() -> None:
-    port = closed_port()
-    backend = OpenAIBackend(f"http://127.0.0.1:{port}", "sim-instant", profile="vllm")
-    server = SimServer(preset="instant", seed=7, port=port)
+    refusing = RefusingPort()  # no concurrent test run can take the port meanwhile
+    backend = OpenAIBackend(f"http://127.0.0.1:{refusing.port}", "sim-instant", profile="vllm")
+    server = SimServer(preset="instant", seed=7, port=refusing.port)
+
+    def come_up() -> None:
+        refusing.release()
+        server.start()
+
     try:
         with service_for(backend) as (service, clock):
-            rounds = open_then_close(service, clock, server.start)
+            rounds = open_then_close(service, clock, come_up)
     finally:
+        refusing.release()
         server.stop()
     assert "connect" in causes([e for r in rounds[:-2] for e in r])
 
