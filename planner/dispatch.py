@@ -133,6 +133,8 @@ class RoundRun:
         self.cache_hits = 0
         self.cache_misses = 0
         self.tokens = {"prompt": 0, "cached": 0, "completion": 0}
+        self._deadline_scope: anyio.CancelScope | None = None
+        """The wall clock's round deadline (see `_attempt`)."""
 
     def emit(self, event: PlanEvent) -> None:
         self._send(event)
@@ -182,7 +184,8 @@ class RoundRun:
             if self.core.virtual:
                 await self._llm_phase()
             else:
-                with anyio.move_on_after(self.deadline.remaining(self.core.clock.now())):
+                with anyio.move_on_after(self.deadline.remaining(self.core.clock.now())) as scope:
+                    self._deadline_scope = scope
                     await self._llm_phase()
                 self.latest = self.core.clock.now()
         self.fall_back_rest()
@@ -476,6 +479,10 @@ class RoundRun:
             )
             self._ended(req, answer, "error", error)
             raise error from None
+        except anyio.get_cancelled_exc_class():
+            if self._deadline_scope is not None and self._deadline_scope.cancel_called:
+                self._cancelled_by_deadline(req, answer, delivered_before)
+            raise
         except PlannerError as exc:
             self._ended(req, answer, "error", exc)
             if len(self.pending) == delivered_before:
@@ -606,6 +613,19 @@ class RoundRun:
         error.at = self.deadline.at
         self._ended(req, answer, "error", error)
         raise error
+
+    def _cancelled_by_deadline(self, req: _Request, answer: _Answer, delivered_before: int) -> None:
+        """The round's deadline cancelled this request before its own timeout was seen: a
+        late event loop runs both timers at once, and anyio then delivers the round's
+        cancellation, not the request's TimeoutError. The breaker hears the same verdict
+        the timeout would have given (the cancellation itself still propagates)."""
+        try:
+            self._cut_by_deadline(req, answer, delivered_before)
+        except BackendTimeout:
+            self.core.telemetry.incr("errors")
+            self.core.breaker.record_failure()
+        else:
+            self.core.breaker.record_success()
 
     def _late(self, req: _Request) -> None:
         for agent_id in req.snaps:

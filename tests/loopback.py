@@ -6,6 +6,9 @@ with h11; the reply is a script of raw actions (bytes, pauses, a drop), so tests
 reproduce what real servers do on the wire: chunks split anywhere, stalls, a
 connection cut mid-stream, malformed framing.
 
+A stalled server is a `Stall`: it sends nothing until the test releases it or the
+server stops, never for some number of seconds that a slow machine might outlast.
+
     with LoopbackServer(lambda req: ok_sse(body)) as server:
         url = server.url
 """
@@ -32,12 +35,22 @@ class Pause:
     seconds: float
 
 
+@dataclass(frozen=True, eq=False)
+class Stall:
+    """Send nothing more until `release` is set or the server stops: a stalled server
+    that stays stalled for as long as the test needs, however slow the machine.
+    `reached` is set once a connection's script gets here (its earlier bytes are sent)."""
+
+    release: threading.Event = field(default_factory=threading.Event)
+    reached: threading.Event = field(default_factory=threading.Event)
+
+
 @dataclass(frozen=True)
 class Drop:
     """Close the connection abruptly (RST), as a crashed server would."""
 
 
-Action = bytes | Pause | Drop
+Action = bytes | Pause | Stall | Drop
 Script = Sequence[Action]
 
 
@@ -54,6 +67,9 @@ class Request:
 
 
 Handler = Callable[[Request], Script]
+
+STALL_POLL_S = 0.05
+"""How often a stalled connection looks for its release (the server's stop wakes it at once)."""
 
 
 def chunk(data: bytes) -> bytes:
@@ -198,6 +214,10 @@ class LoopbackServer:
                     return
                 if isinstance(action, Pause):
                     self._stop.wait(action.seconds)
+                elif isinstance(action, Stall):
+                    action.reached.set()
+                    while not (action.release.is_set() or self._stop.wait(STALL_POLL_S)):
+                        pass
                 elif isinstance(action, Drop):
                     # SO_LINGER 0: close with RST, no orderly FIN
                     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -242,12 +262,39 @@ def _close_quietly(conn: socket.socket) -> None:
 
 
 def closed_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on (bound, then closed)."""
+    """A port on 127.0.0.1 that nothing listens on (bound, then closed): for a connection
+    made at once. Another process may take it later; `RefusingPort` keeps it."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port: int = sock.getsockname()[1]
     sock.close()
     return port
+
+
+class RefusingPort:
+    """A port on 127.0.0.1 that refuses connections (bound, never listening), kept from
+    every other process, the suite's concurrent copies included, until `release()`: then
+    a server can start on it at once.
+
+        with RefusingPort() as refusing:
+            ...  # connections to refusing.port are refused
+            refusing.release()
+            server = SimServer(port=refusing.port).start()
+    """
+
+    def __init__(self) -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.bind(("127.0.0.1", 0))
+        self.port: int = self._sock.getsockname()[1]
+
+    def release(self) -> None:
+        self._sock.close()
+
+    def __enter__(self) -> RefusingPort:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 class Endless(Sequence[Action]):

@@ -1,15 +1,23 @@
-"""Shared pieces for planner tests: real snapshots of a scenario, and a scripted backend.
+"""Shared pieces for planner tests: real snapshots of a scenario, a scripted backend,
+and waiting for a planner thread without asserting how fast it is.
 
 The scripted backend is a real implementation of the backend seam (`stream(request)`)
 that answers from a list of scripted replies, one per request, and records what it was
 asked: tests of dispatch logic need exact control of what the "server" says.
+
+Waiting: a test that runs a real thread waits for an event (`wait_until`, `wait_for`)
+and bounds the wait only to turn a hang into a failure (HANG_S, far above anything a
+slow machine needs). How fast something happens is the bench's business, not a test's.
 """
 
 from __future__ import annotations
 
 import random
+import threading
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import anyio
 
@@ -29,9 +37,16 @@ from planner.clock import VirtualClock
 from planner.core import CachedPlan, PlannerCore, PlanningRound
 from planner.dispatch import RoundRun
 from planner.errors import PlannerError
-from planner.events import PlanEvent
+from planner.events import PlanEvent, RoundDone
 from planner.resilience import CircuitBreaker, RetryPolicy, Timeouts
+from planner.service import PlannerService
 from planner.settings import PlannerSettings
+
+T = TypeVar("T")
+
+HANG_S = 10.0
+"""How long a test waits for what must happen before calling it a hang (not a speed bound)."""
+POLL_S = 0.002
 
 
 def squad_snapshots(
@@ -52,7 +67,13 @@ def plan_json(agent_id: int, snap: Snapshot | None = None) -> str:
     return f'{{"agent_id":{agent_id},"steps":[{{"act":"Scan"}},{{"act":"Wait"}}]}}'
 
 
-Reply = str | PlannerError | Callable[[LLMRequest], str]
+class Stalled:
+    """A scripted reply: the server takes the request and never answers (until cancelled)."""
+
+
+STALL = Stalled()
+
+Reply = str | PlannerError | Stalled | Callable[[LLMRequest], str]
 
 
 @dataclass
@@ -78,6 +99,8 @@ class ScriptedBackend:
         await anyio.lowlevel.checkpoint()
         if isinstance(reply, PlannerError):
             raise reply
+        if isinstance(reply, Stalled):
+            await anyio.sleep_forever()
         text = reply(request) if callable(reply) else reply
         for i in range(0, len(text), self.chunk):
             self.yielded += 1
@@ -113,3 +136,63 @@ def run_round(
 
 def ids_of(snaps: Sequence[Snapshot]) -> list[int]:
     return [s.me.id for s in snaps]
+
+
+# --------------------------------------------------------------------------- waiting
+
+
+def wait_until(
+    ready: Callable[[], bool], what: Callable[[], object] = lambda: "", *, hang_s: float = HANG_S
+) -> None:
+    """Poll `ready()` until it holds; a failure naming `what()` if it has not after hang_s."""
+    limit = time.monotonic() + hang_s
+    while not ready():
+        assert time.monotonic() < limit, f"still waiting after {hang_s:g} s: {what()}"
+        time.sleep(POLL_S)
+
+
+def wait_for(
+    service: PlannerService,
+    done: Callable[[list[PlanEvent]], bool],
+    seen: list[PlanEvent] | None = None,
+) -> list[PlanEvent]:
+    """Drain `service` into `seen` (a new list if None) until `done(seen)`; returns `seen`."""
+    events: list[PlanEvent] = [] if seen is None else seen
+
+    def ready() -> bool:
+        events.extend(service.drain())
+        return done(events)
+
+    wait_until(ready, lambda: f"events so far: {events}")
+    return events
+
+
+def round_done(round_id: int | None = None) -> Callable[[list[PlanEvent]], bool]:
+    """`done` for wait_for: the round (any round if None) has ended."""
+    return lambda seen: any(
+        isinstance(e, RoundDone) and (round_id is None or e.round_id == round_id) for e in seen
+    )
+
+
+def returns(call: Callable[[], T], what: str) -> T:
+    """`call()` on a helper thread; fails if it has not returned within HANG_S.
+
+    For "does not wait" claims (close with a stalled stream in flight): the thing it must
+    not wait for lasts far longer than HANG_S, so returning at all is the evidence, and
+    no wall-clock number is asserted."""
+    result: list[T] = []
+    error: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(call())
+        except BaseException as exc:
+            error.append(exc)
+
+    thread = threading.Thread(target=run, name=f"test-{what}", daemon=True)
+    thread.start()
+    thread.join(HANG_S)
+    assert not thread.is_alive(), f"{what} still blocked after {HANG_S:g} s: it waited"
+    if error:
+        raise error[0]
+    return result[0]

@@ -6,40 +6,34 @@ from game.rules.snapshot import Snapshot, UnitView
 from planner.backends.base import LLMRequest
 from planner.fallback import Tier
 from planner.prompts import build_batch_prompt
+from tests.factories import snapshot, unit
 
 
-def unit(uid: int, x: int, y: int, *, squad: str = "red", hp: int = 10, ammo: int = 3) -> UnitView:
-    return UnitView(
-        id=uid,
-        squad=squad,
-        role="rifleman",
-        x=x,
-        y=y,
-        hp=hp,
-        max_hp=10,
-        ammo=ammo,
-        max_ammo=6,
-        status="idle",
-    )
+def small_unit(
+    uid: int, x: int, y: int, *, squad: str = "red", hp: int = 10, ammo: int = 3
+) -> UnitView:
+    """A unit of 10 hp and 6 rounds at most: short numbers, a short prompt."""
+    return unit(uid, x, y, squad=squad, hp=hp, max_hp=10, ammo=ammo, max_ammo=6)
 
 
-def snapshot(uid: int, x: int, y: int, *, ammo: int = 3, hp: int = 10) -> Snapshot:
-    return Snapshot(
+def agent_snapshot(uid: int, x: int, y: int, *, ammo: int = 3, hp: int = 10) -> Snapshot:
+    """Unit `uid` on a 16x12 map, two enemies just east of it and cover in between."""
+    return snapshot(
+        small_unit(uid, x, y, ammo=ammo, hp=hp),
         scenario="test",
-        turn=1,
         width=16,
         height=12,
-        me=unit(uid, x, y, ammo=ammo, hp=hp),
-        allies=(),
-        enemies=(unit(90, x + 3, y, squad="blue"), unit(91, x + 4, y + 1, squad="blue")),
+        enemies=(
+            small_unit(90, x + 3, y, squad="blue"),
+            small_unit(91, x + 4, y + 1, squad="blue"),
+        ),
         cover=((x + 1, y),),
-        smoke=(),
         objective=(8, 6),
     )
 
 
 def squad(n: int) -> list[Snapshot]:
-    return [snapshot(uid, 1 + uid % 5, 1 + uid // 5, ammo=uid % 4) for uid in range(1, n + 1)]
+    return [agent_snapshot(uid, 1 + uid % 5, 1 + uid // 5, ammo=uid % 4) for uid in range(1, n + 1)]
 
 
 def request(n: int = 3, *, stream: bool = True, seed: int | None = None) -> LLMRequest:

@@ -12,9 +12,9 @@ import pytest
 from loopback import (
     Drop,
     LoopbackServer,
-    Pause,
     Request,
     Script,
+    Stall,
     closed_port,
     json_reply,
     split_at,
@@ -231,8 +231,9 @@ async def test_malformed_line_is_a_clear_error() -> None:
 
 
 async def test_stall_trips_the_read_timeout() -> None:
-    script = [*streamed(200, NDJSON, [ndjson(part("{"))], end=False), Pause(5.0)]
-    timeout = httpx.Timeout(connect=1.0, read=0.2, write=1.0, pool=1.0)
+    script = [*streamed(200, NDJSON, [ndjson(part("{"))], end=False), Stall()]
+    # The server stalls until the test ends; a second is only for what comes before.
+    timeout = httpx.Timeout(connect=1.0, read=1.0, write=1.0, pool=1.0)
     with server_for(script) as server, pytest.raises(BackendTimeout):
         await run(OllamaBackend(server.url, "llama3.1", timeout=timeout))
 
@@ -240,7 +241,7 @@ async def test_stall_trips_the_read_timeout() -> None:
 async def test_response_too_large() -> None:
     body = ndjson(*(part("y" * 100) for _ in range(20)))
     with (
-        server_for([*streamed(200, NDJSON, [body], end=False), Pause(5.0)]) as server,
+        server_for([*streamed(200, NDJSON, [body], end=False), Stall()]) as server,
         pytest.raises(ResponseTooLarge),
     ):
         await run(OllamaBackend(server.url, "llama3.1"), replace(REQ, max_response_chars=1000))

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from loopback import Drop, LoopbackServer, Pause, Request, Script, json_reply, split_at, streamed
+from loopback import Drop, LoopbackServer, Request, Script, Stall, json_reply, split_at, streamed
 
 from planner.backends.base import Finished, LLMRequest, StreamEvent, TextDelta, Usage
 from planner.backends.openai import OpenAIBackend, parse_completion
@@ -331,8 +331,9 @@ async def test_stream_that_ends_cleanly_without_done_is_a_drop() -> None:
 
 
 async def test_stall_trips_the_read_timeout() -> None:
-    script = [*streamed(200, SSE, [sse(delta("{"))], end=False), Pause(5.0)]
-    timeout = httpx.Timeout(connect=1.0, read=0.2, write=1.0, pool=1.0)
+    script = [*streamed(200, SSE, [sse(delta("{"))], end=False), Stall()]
+    # The server stalls until the test ends; a second is only for what comes before.
+    timeout = httpx.Timeout(connect=1.0, read=1.0, write=1.0, pool=1.0)
     with chat_server(script) as server:
         backend = OpenAIBackend(server.url, "m", env={}, timeout=timeout)
         events: list[StreamEvent] = []
@@ -345,7 +346,7 @@ async def test_stall_trips_the_read_timeout() -> None:
 
 async def test_response_too_large_is_cancelled() -> None:
     many = [delta("x" * 50) for _ in range(40)]
-    script = [*streamed(200, SSE, [sse(*many)], end=False), Pause(5.0)]
+    script = [*streamed(200, SSE, [sse(*many)], end=False), Stall()]
     with chat_server(script) as server:
         backend = OpenAIBackend(server.url, "m", env={})
         events: list[StreamEvent] = []

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from game.rules.snapshot import Snapshot, UnitView
+from game.rules.snapshot import Snapshot
 from planner.cache import (
     DEFAULT_CAPACITY,
     PlanCache,
@@ -15,6 +13,7 @@ from planner.cache import (
 )
 from planner.clock import VirtualClock
 from planner.errors import ConfigError
+from tests.factories import snapshot, unit
 
 
 def test_key_depends_on_every_part_and_not_on_option_order() -> None:
@@ -69,32 +68,12 @@ def test_ttl_expires_entries_in_virtual_time() -> None:
         PlanCache[int](10, ttl=1.0)
 
 
-def unit(uid: int, x: int, y: int, hp: int = 100, squad: str = "red") -> UnitView:
-    return UnitView(
-        id=uid,
-        squad=squad,
-        role="rifleman",
-        x=x,
-        y=y,
-        hp=hp,
-        max_hp=100,
-        ammo=8,
-        max_ammo=8,
-        status="idle",
-    )
-
-
 def snap(x: int, y: int, hp: int = 100, ex: int = 10) -> Snapshot:
-    return Snapshot(
+    return snapshot(
+        unit(1, x, y, hp=hp),
         scenario="village",
         turn=3,
-        width=32,
-        height=24,
-        me=unit(1, x, y, hp),
-        allies=(),
         enemies=(unit(9, ex, y, squad="blue"),),
-        cover=(),
-        smoke=(),
         objective=(15, 12),
     )
 
@@ -140,17 +119,28 @@ def test_similarity_is_the_callers_choice_per_call_and_follows_evictions() -> No
     assert hit is not None and hit.value == "B"
 
 
-def test_hit_lookup_is_fast_at_full_capacity() -> None:
-    cache: PlanCache[int] = PlanCache(4096)
-    keys = [cache_key("m", "t", {}, f"block {i}") for i in range(4096)]
+class CountingKey(str):
+    """A key that counts how often it is compared (a dict compares it only on a hash match)."""
+
+    compared = 0
+
+    def __eq__(self, other: object) -> bool:
+        CountingKey.compared += 1
+        return str.__eq__(self, other)
+
+    __hash__ = str.__hash__
+
+
+def test_a_hit_at_full_capacity_compares_a_key_or_two_not_every_entry() -> None:
+    # O(1) whatever the size, counted rather than timed: how fast a hit is belongs to the
+    # bench (its "cache hit" target), not to a test on a loaded machine.
+    cache: PlanCache[int] = PlanCache(DEFAULT_CAPACITY)
+    keys = [CountingKey(cache_key("m", "t", {}, f"block {i}")) for i in range(DEFAULT_CAPACITY)]
     for i, k in enumerate(keys):
         cache.put(k, i)
-    samples = []
-    for k in keys[::8]:
-        t0 = time.perf_counter()
-        cache.get(k)
-        samples.append(time.perf_counter() - t0)
-    samples.sort()
-    # Generous bound (the bench measures the real p95): only catches an O(n) lookup.
-    assert samples[int(len(samples) * 0.95)] < 0.001
-    assert cache.stats.hits == len(samples)
+    CountingKey.compared = 0
+    probes = range(0, DEFAULT_CAPACITY, 8)
+    for i in probes:
+        assert cache.get(CountingKey(str(keys[i]))) == i  # an equal key, not the same object
+    assert CountingKey.compared <= 2 * len(probes)
+    assert cache.stats.hits == len(probes)

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import anyio
 import pytest
 
-from planner.clock import VirtualClock
+from planner import dispatch
+from planner.clock import MonotonicClock, VirtualClock
+from planner.dispatch import RoundRun
 from planner.errors import BackendHTTPStatus
-from planner.events import AgentFellBack, PlanDelivered, RequestSent, RoundDone
+from planner.events import AgentFellBack, PlanDelivered, RequestSent, ResponseEnded, RoundDone
 from planner.fallback import Tier
+from planner.resilience import BreakerState, CircuitBreaker
 from planner.settings import PlannerSettings
 from planner.sim.backend import SimBackend
 from planner.sim.model import FAULT_KINDS, FaultConfig
 from tests.planning_helpers import (
+    STALL,
     ScriptedBackend,
     make_core,
     plan_json,
@@ -39,10 +44,6 @@ def test_each_plan_is_delivered_in_stream_order_the_moment_it_closes() -> None:
         events.append(event)
         if isinstance(event, PlanDelivered):
             seen_at[event.outcome.agent_id] = backend.yielded
-
-    import anyio
-
-    from planner.dispatch import RoundRun
 
     anyio.run(RoundRun(make_core(backend), PlannerSettings(mode="batched"), planning, emit).run)
     assert [e.outcome.agent_id for e in delivered(events)] == order
@@ -270,3 +271,27 @@ def test_a_move_onto_water_is_delivered_repaired_and_the_inspector_says_so() -> 
     agent = first.outcome.agent_id
     lines = inspector_lines(agent, log.agents[agent], None, log, "red")
     assert any("repaired" in line.text and "water" in line.text for line in lines)
+
+
+def test_on_the_wall_clock_a_deadline_that_fires_with_the_request_timeout_still_counts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A request's own timeout fires just before the round's deadline. On a late event
+    loop both timers run at once, and anyio then delivers the round's cancellation, not
+    the request's TimeoutError. A negative margin makes the round's come first every
+    time: the stalled server must still count against the breaker, cause 'deadline'."""
+    monkeypatch.setattr(dispatch, "DEADLINE_MARGIN_S", -1.0)
+    core = make_core(ScriptedBackend([STALL]), seed=1)
+    core.clock, core.virtual = MonotonicClock(), False
+    core.breaker = CircuitBreaker(core.clock, threshold=1, cooldown_s=60.0)
+    planning = planning_round()
+    events: list[object] = []
+    anyio.run(
+        RoundRun(core, PlannerSettings(mode="batched", budget_ms=50), planning, events.append).run
+    )
+    assert core.breaker.state == BreakerState.open
+    ended = [e for e in events if isinstance(e, ResponseEnded)]
+    assert [(e.finish_reason, e.error_cause) for e in ended] == [("error", "deadline")]
+    fell = [e for e in events if isinstance(e, AgentFellBack)]
+    assert sorted(e.agent_id for e in fell) == sorted(s.me.id for s in planning.snapshots)
+    assert {e.cause for e in fell} == {"deadline"}

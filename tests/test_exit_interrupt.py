@@ -1,8 +1,10 @@
 """Clean exits: Ctrl-C during a stalled stream, and the documented exit codes.
 
 The interrupt test runs the real command in a child process against a loopback server
-that stalls mid-stream, sends SIGINT once the request is in flight, and times the exit.
-A child that left the (non-daemon) planner thread behind could not exit at all.
+that stalls mid-stream until the test ends, and sends SIGINT once the stall has begun.
+The child must exit 130 while the server is still stalled: one that waited for the
+stream, or left the (non-daemon) planner thread behind, could not exit at all, and the
+hang bound turns that into a failure. How fast it exits is not asserted.
 """
 
 from __future__ import annotations
@@ -12,32 +14,35 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 import game.__main__ as entry
 from game.__main__ import main
-from tests.loopback import Action, LoopbackServer, Pause, Request, chunk, head, json_reply
+from tests.loopback import Action, LoopbackServer, Request, Stall, chunk, head, json_reply
+from tests.planning_helpers import HANG_S, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
-WAIT_S = 20.0
-
-
-def stalling(request: Request) -> list[Action]:
-    if request.path.startswith("/v1/models"):
-        return json_reply(200, {"object": "list", "data": [{"id": "m", "owned_by": "vllm"}]})
-    first = {"choices": [{"index": 0, "delta": {"content": '{"plans":[{"agent_id"'}}]}
-    return [
-        head(200, [("Content-Type", "text/event-stream")]),
-        chunk(f"data: {json.dumps(first)}\n\n".encode()),
-        Pause(60.0),  # then nothing: a stalled server, connection held open
-    ]
+START_S = 60.0
+"""A hang bound for a child Python to start and send its first request (a loaded machine)."""
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child needs POSIX")
-def test_ctrl_c_during_a_stalled_stream_exits_130_within_a_second() -> None:
+@pytest.mark.usefixtures("interruptible_children")
+def test_ctrl_c_during_a_stalled_stream_exits_130_without_waiting_for_it() -> None:
+    stall = Stall()  # never released: the server is stalled until the test ends
+
+    def stalling(request: Request) -> list[Action]:
+        if request.path.startswith("/v1/models"):
+            return json_reply(200, {"object": "list", "data": [{"id": "m", "owned_by": "vllm"}]})
+        first = {"choices": [{"index": 0, "delta": {"content": '{"plans":[{"agent_id"'}}]}
+        return [
+            head(200, [("Content-Type", "text/event-stream")]),
+            chunk(f"data: {json.dumps(first)}\n\n".encode()),
+            stall,  # then nothing: a stalled server, connection held open
+        ]
+
     with LoopbackServer(stalling) as server:
         child = subprocess.Popen(
             [
@@ -53,29 +58,28 @@ def test_ctrl_c_during_a_stalled_stream_exits_130_within_a_second() -> None:
                 "--model",
                 "m",
                 "--budget-ms",
-                "60000",
+                "600000",
             ],
             cwd=ROOT,
-            env={**os.environ, "LLM_TIMEOUT_MS": "60000", "OPENAI_API_KEY": ""},
+            env={**os.environ, "LLM_TIMEOUT_MS": "600000", "OPENAI_API_KEY": ""},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         try:
-            limit = time.monotonic() + WAIT_S
-            while not any(r.path.endswith("/chat/completions") for r in server.requests):
-                assert child.poll() is None, child.communicate()
-                assert time.monotonic() < limit, "the planning request never came"
-                time.sleep(0.01)
-            time.sleep(0.1)  # the first chunk is read; the stream now hangs
-            sent = time.monotonic()
+            # The planning request came and its first chunk went out: the stream hangs.
+            wait_until(
+                lambda: stall.reached.is_set() or child.poll() is not None,
+                lambda: "the planning request never came",
+                hang_s=START_S,
+            )
+            assert child.poll() is None, child.communicate()
             child.send_signal(signal.SIGINT)
             try:
-                out, err = child.communicate(timeout=WAIT_S)
+                out, err = child.communicate(timeout=HANG_S)
             except subprocess.TimeoutExpired:
                 child.kill()
-                raise
-            elapsed = time.monotonic() - sent
+                raise AssertionError(f"still running {HANG_S:g} s after SIGINT") from None
         finally:
             if child.poll() is None:
                 child.kill()
@@ -83,7 +87,6 @@ def test_ctrl_c_during_a_stalled_stream_exits_130_within_a_second() -> None:
     assert child.returncode == 130, (out, err)
     assert "interrupted" in err
     assert "Traceback" not in err
-    assert elapsed < 1.0, f"took {elapsed:.2f}s to exit"
 
 
 def test_a_headless_match_exits_0() -> None:

@@ -10,7 +10,6 @@ import pytest
 import game.rules.heuristic
 from game.rules.actions import Illegal
 from game.rules.grid import Grid
-from game.rules.snapshot import Snapshot, UnitView
 from game.rules.steps import FULL_TOOLS, SIMPLIFIED_TOOLS, Attack, MoveTo, Scan, Step, Wait
 from planner.errors import CAUSES, Cause
 from planner.fallback import (
@@ -25,35 +24,16 @@ from planner.fallback import (
     next_tier,
 )
 from planner.validate import DroppedStep
+from tests.factories import snapshot, unit
 
 GRID = Grid.from_strings(["........", "........", "........"])
 
 
-def unit(uid: int, x: int, y: int, squad: str = "red", hp: int = 100) -> UnitView:
-    return UnitView(
-        id=uid,
-        squad=squad,
-        role="rifleman",
-        x=x,
-        y=y,
-        hp=hp,
-        max_hp=100,
-        ammo=4,
-        max_ammo=8,
-        status="idle",
-    )
-
-
-SNAP = Snapshot(
-    scenario="t",
-    turn=1,
+SNAP = snapshot(
+    unit(1, 0, 1, ammo=4),
     width=8,
     height=3,
-    me=unit(1, 0, 1),
-    allies=(),
-    enemies=(unit(9, 4, 1, squad="blue", hp=50),),
-    cover=(),
-    smoke=(),
+    enemies=(unit(9, 4, 1, squad="blue", hp=50, ammo=4),),
     objective=(6, 1),
 )
 

@@ -10,7 +10,14 @@ Time: the planner's clock is the real monotonic clock plus an offset the test ca
 (`SteppableClock`). The breaker's cooldown is long (60 s of that clock), so it never
 ends by itself during a test, and the test ends it by stepping the clock: no sleeps to
 make time pass, and no race between a short cooldown and a slow CI machine. Waiting for
-the planner thread's events is bounded polling, as in tests/test_service_thread.py.
+the planner thread's events is bounded polling (tests/planning_helpers.py: a hang
+bound, not a speed bound).
+
+Timeouts are long (a minute), so no healthy answer ever races one, however loaded the
+machine. Only the tests whose fault is a server that stops sending use a short request
+timeout (250 ms), and only while that server is failing: it stalls until the client
+gives up, so only the timeout's lower bound matters. Healing the server restores the
+long timeout before the round that must be answered.
 """
 
 from __future__ import annotations
@@ -18,8 +25,7 @@ from __future__ import annotations
 import json
 import random
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 import pytest
@@ -40,24 +46,34 @@ from planner.events import (
 )
 from planner.fallback import LLM_TIERS
 from planner.prompts import decode_agent_blocks
+from planner.resilience import Timeouts
 from planner.service import PlannerService
 from planner.settings import PlannerSettings
 from planner.sim.model import FAULT_KINDS, FaultConfig, FaultKind
 from planner.sim.server import SimServer
-from tests.loopback import Action, Endless, LoopbackServer, Pause, Request, chunk, closed_port, head
-from tests.planning_helpers import planning_round
+from tests.loopback import (
+    Action,
+    Endless,
+    LoopbackServer,
+    Pause,
+    RefusingPort,
+    Request,
+    chunk,
+    head,
+)
+from tests.planning_helpers import planning_round, returns, round_done, wait_for, wait_until
 
-WAIT_S = 10.0
 COOLDOWN_S = 60.0
 ENV = {
     "LLM_BREAKER_THRESHOLD": "2",
     "LLM_BREAKER_COOLDOWN_MS": str(int(COOLDOWN_S * 1000)),
-    "LLM_TIMEOUT_MS": "250",
-    "LLM_CONNECT_TIMEOUT_MS": "250",
+    "LLM_TIMEOUT_MS": "60000",
     "LLM_RETRY_MAX": "1",
 }
-SETTINGS = PlannerSettings(mode="batched", budget_ms=1500, cache=False)
-"""The round budget is longer than a request's timeout, so a failing request fails
+SHORT_TIMEOUT = {"LLM_TIMEOUT_MS": "250", "LLM_CONNECT_TIMEOUT_MS": "250"}
+"""For a server that stops sending: the request gives up long before the round's budget."""
+SETTINGS = PlannerSettings(mode="batched", budget_ms=120_000, cache=False)
+"""The round budget is longer than any request's timeout, so a failing request fails
 (and counts against the breaker) before the round's deadline cancels it."""
 AGENTS = tuple(s.me.id for s in planning_round().snapshots)
 
@@ -94,22 +110,10 @@ class SteppableClock(MonotonicClock):
 # --------------------------------------------------------------------------- helpers
 
 
-def wait_for(service: PlannerService, done: Callable[[list[PlanEvent]], bool]) -> list[PlanEvent]:
-    seen: list[PlanEvent] = []
-    limit = time.monotonic() + WAIT_S
-    while not done(seen):
-        assert time.monotonic() < limit, f"timed out; events so far: {seen}"
-        seen.extend(service.drain())
-        time.sleep(0.002)
-    return seen
-
-
 def play_round(service: PlannerService, round_id: int) -> list[PlanEvent]:
     """One round, to its RoundDone; asserts every agent got exactly one plan."""
     service.submit(planning_round(round_id))
-    events = wait_for(
-        service, lambda s: any(isinstance(e, RoundDone) and e.round_id == round_id for e in s)
-    )
+    events = wait_for(service, round_done(round_id))
     delivered = sorted(e.outcome.agent_id for e in events if isinstance(e, PlanDelivered))
     assert delivered == sorted(AGENTS), f"round {round_id}: plans for {delivered}"
     assert all(e.outcome.steps for e in events if isinstance(e, PlanDelivered))
@@ -142,10 +146,10 @@ def breaker_after(events: Sequence[PlanEvent]) -> str:
 
 @contextmanager
 def service_for(
-    backend: OpenAIBackend | OllamaBackend,
+    backend: OpenAIBackend | OllamaBackend, env: Mapping[str, str] = ENV
 ) -> Iterator[tuple[PlannerService, SteppableClock]]:
     clock = SteppableClock()
-    service = PlannerService(backend, SETTINGS, seed=5, clock=clock, env=ENV)
+    service = PlannerService(backend, SETTINGS, seed=5, clock=clock, env=env)
     try:
         yield service, clock
     finally:
@@ -170,6 +174,7 @@ def open_then_close(
     assert causes(refused) == {"circuit_open"}
 
     heal()
+    service.core.timeouts = Timeouts.from_env(ENV)  # the healthy answer races no timeout
     clock.step(COOLDOWN_S)
     assert service.breaker_state() == "half_open"
     healed = play_round(service, len(rounds) + 1)
@@ -191,7 +196,8 @@ def test_every_fault_kind_has_a_test() -> None:
 def test_server_fault_opens_the_breaker_and_it_closes_again(kind: FaultKind) -> None:
     with SimServer(preset="instant", seed=7, faults=FaultConfig.only(kind)) as server:
         backend = OpenAIBackend(server.url, "sim-instant", profile="vllm")
-        with service_for(backend) as (service, clock):
+        env = {**ENV, **SHORT_TIMEOUT} if kind == "stall" else ENV
+        with service_for(backend, env) as (service, clock):
 
             def heal() -> None:
                 server.sim.faults = FaultConfig.none()
@@ -254,28 +260,35 @@ def byte_by_byte(script: Sequence[Action], pause: float) -> list[Action]:
 
 
 def test_refused_connections_open_the_breaker_and_a_server_that_comes_up_closes_it() -> None:
-    port = closed_port()
-    backend = OpenAIBackend(f"http://127.0.0.1:{port}", "sim-instant", profile="vllm")
-    server = SimServer(preset="instant", seed=7, port=port)
+    refusing = RefusingPort()  # no concurrent test run can take the port meanwhile
+    backend = OpenAIBackend(f"http://127.0.0.1:{refusing.port}", "sim-instant", profile="vllm")
+    server = SimServer(preset="instant", seed=7, port=refusing.port)
+
+    def come_up() -> None:
+        refusing.release()
+        server.start()
+
     try:
         with service_for(backend) as (service, clock):
-            rounds = open_then_close(service, clock, server.start)
+            rounds = open_then_close(service, clock, come_up)
     finally:
+        refusing.release()
         server.stop()
     assert "connect" in causes([e for r in rounds[:-2] for e in r])
 
 
-def test_a_byte_by_byte_server_slower_than_the_budget_is_cut_and_trips_the_breaker() -> None:
+def test_a_byte_by_byte_server_slower_than_the_timeout_is_cut_and_trips_the_breaker() -> None:
     slow = {"on": True}
 
     def handler(request: Request) -> list[Action]:
         reply = sse_plans(request)
-        # 20 ms per byte: the ~600-byte reply would take ~12 s, far past the budget.
+        # 20 ms per byte: the ~600-byte reply takes ~12 s at the least, far past the
+        # 250 ms timeout (a pause never ends early, so a slow machine only adds to it).
         return byte_by_byte(reply, 0.02) if slow["on"] else reply
 
     with LoopbackServer(handler) as server:
         backend = OpenAIBackend(server.url, "sim-instant", profile="vllm")
-        with service_for(backend) as (service, clock):
+        with service_for(backend, {**ENV, **SHORT_TIMEOUT}) as (service, clock):
             rounds = open_then_close(service, clock, lambda: slow.update(on=False))
     assert causes(rounds[0]) == {"timeout"}
 
@@ -310,7 +323,7 @@ def test_an_endless_trickle_of_keepalives_is_cut_by_the_timeout() -> None:
 
     with LoopbackServer(handler) as server:
         backend = OpenAIBackend(server.url, "sim-instant", profile="vllm")
-        with service_for(backend) as (service, clock):
+        with service_for(backend, {**ENV, **SHORT_TIMEOUT}) as (service, clock):
             rounds = open_then_close(service, clock, lambda: endless.update(on=False))
     assert causes(rounds[0]) == {"timeout"}
 
@@ -319,48 +332,43 @@ def test_an_endless_trickle_of_keepalives_is_cut_by_the_timeout() -> None:
 
 
 def test_the_frame_loop_never_waits_for_a_stalled_stream() -> None:
-    """100 frames of Session.update() while the planner's stream is stalled: each
-    returns at once (the frame loop only drains a queue), and the round is still open."""
+    """100 frames of Session.update() and 1000 drains while the planner's stream is
+    stalled: they all return and the round is still open after them (the frame loop only
+    drains a queue). Neither the request's timeout nor the budget would end the stall
+    within ten minutes, so a frame or a close that waited for the planner would hang:
+    the hang bound (tests/planning_helpers.py) catches that, and nothing here is timed."""
     scenario = load("village")
     with SimServer(preset="instant", seed=3, faults=FaultConfig.only("stall")) as server:
         backend = OpenAIBackend(server.url, "sim-instant", profile="vllm")
         service = PlannerService(
             backend,
-            PlannerSettings(mode="batched", budget_ms=60_000),
+            PlannerSettings(mode="batched", budget_ms=600_000),
             seed=3,
-            env={"LLM_TIMEOUT_MS": "60000"},
+            env={"LLM_TIMEOUT_MS": "600000"},
         )
         blue = HeuristicController(random.Random(1))
         config = MatchConfig(scenario, 1, scenario.turn_limit, ("red",))
         session = Session(config, {"blue": blue}, Planning(service))
         try:
             session.update(TICK_SECONDS)  # the first tick: the turn starts, red's round is sent
-            limit = time.monotonic() + WAIT_S
-            # The round starts on the planner's thread: wait for its events, then for bytes
-            # to come and stop.
-            while not session.log.rounds or session.log.rounds[-1].first_token_ms is None:
-                assert time.monotonic() < limit, "no first token"
+
+            def first_token() -> bool:
+                # The round starts on the planner's thread: wait for bytes to come and stop.
                 session.update(0.0)
-                time.sleep(0.002)
-            frames: list[float] = []
-            for _ in range(100):
-                started = time.perf_counter()
-                session.update(1 / 60)
-                frames.append(time.perf_counter() - started)
-            drains = time.perf_counter()
-            for _ in range(1000):
-                service.drain()
-            drain_s = time.perf_counter() - drains
+                rounds = session.log.rounds
+                return bool(rounds) and rounds[-1].first_token_ms is not None
+
+            wait_until(first_token, lambda: "no first token")
+
+            def frames() -> None:
+                for _ in range(100):
+                    session.update(1 / 60)
+                for _ in range(1000):
+                    service.drain()
+
+            returns(frames, "100 frames and 1000 drains")
             assert session.world.tick < TICKS_PER_TURN, "still the first turn"
             assert not session.log.rounds[-1].done, "the stalled round is still open"
         finally:
-            closing = time.perf_counter()
-            session.close()
-            close_s = time.perf_counter() - closing
-    # Generous bounds (a loaded CI machine): a frame that waited on the planner would
-    # take the whole 60 s budget.
-    assert sum(frames) < 2.0, f"100 frames took {sum(frames):.3f}s"
-    assert max(frames) < 0.5, f"slowest frame {max(frames):.3f}s"
-    assert drain_s < 1.0, f"1000 drains took {drain_s:.3f}s"
-    assert close_s < 1.0, f"close took {close_s:.3f}s"
+            returns(session.close, "Session.close()")
     assert not [t for t in threading.enumerate() if t.name == "squadmind-planner"]

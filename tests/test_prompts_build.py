@@ -20,35 +20,9 @@ from planner.prompts import (
     style_for,
     system_prompt,
 )
+from tests.factories import snapshot, unit
 
 LLM_TIERS = (Tier.simplified_llm, Tier.full_llm)
-
-
-def unit(
-    uid: int,
-    x: int,
-    y: int,
-    *,
-    squad: str = "red",
-    role: Role = "rifleman",
-    hp: int = 100,
-    ammo: int = 8,
-    status: str = "idle",
-    grenades: int = 0,
-) -> UnitView:
-    return UnitView(
-        id=uid,
-        squad=squad,
-        role=role,
-        x=x,
-        y=y,
-        hp=hp,
-        max_hp=100,
-        ammo=ammo,
-        max_ammo=8,
-        status=status,
-        grenades=grenades,
-    )
 
 
 def snap(
@@ -63,13 +37,11 @@ def snap(
     hp: int = 100,
 ) -> Snapshot:
     me = unit(uid, uid, 2, role=role, squad=squad, hp=hp, ammo=5, status="cover", grenades=2)
-    return Snapshot(
+    return snapshot(
+        me,
         scenario=scenario,
         turn=turn,
-        width=32,
-        height=24,
-        me=me,
-        allies=tuple(unit(a, a, 3, squad=squad, hp=60) for a in (20, 21) if a != uid),
+        allies=[unit(a, a, 3, squad=squad, hp=60) for a in (20, 21) if a != uid],
         enemies=enemies,
         cover=((uid + 1, 2), (uid, 4)),
         smoke=((9, 9),),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -11,11 +10,10 @@ import pytest
 from game.__main__ import main
 from game.match.record import MatchRecordError, Recorder, load_record
 from planner.backends.openai import OpenAIBackend
-from planner.events import PlanEvent, RoundDone
 from planner.service import PlannerService
 from planner.settings import PlannerSettings
 from planner.sim.server import SimServer
-from tests.planning_helpers import planning_round
+from tests.planning_helpers import planning_round, round_done, wait_for
 
 
 def record_match(tmp_path: Path, *extra: str) -> tuple[Path, dict[str, object]]:
@@ -98,12 +96,7 @@ def test_api_keys_never_reach_a_record(tmp_path: Path) -> None:
         backend = OpenAIBackend(server.url, "sim-instant", env={"OPENAI_API_KEY": key})
         with PlannerService(backend, PlannerSettings(mode="batched"), seed=1) as service:
             service.submit(planning_round())
-            seen: list[PlanEvent] = []
-            limit = time.monotonic() + 10
-            while not any(isinstance(e, RoundDone) for e in seen):
-                assert time.monotonic() < limit
-                seen.extend(service.drain())
-                time.sleep(0.002)
+            seen = wait_for(service, round_done())
     for event in seen:
         recorder.on_event(event)
     recorder.close()

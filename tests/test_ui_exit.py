@@ -1,5 +1,10 @@
-"""Esc in the window while a stream is stalled: the window closes at once and the planner
-thread is gone (the design promises under a second)."""
+"""Esc in the window while a stream is stalled: the window closes without waiting for the
+stream, and the planner thread is gone.
+
+The sim's stall never ends by itself, and neither the request's timeout nor the round's
+budget would end it within a minute, so a window that waited for the planner would take
+a minute to close. The hang bound catches that; how fast it closes is not asserted.
+"""
 
 from __future__ import annotations
 
@@ -15,30 +20,40 @@ from game.match.maps import load
 from game.ui.app import run_window
 from planner.sim.backend import SimBackend
 from planner.sim.model import FaultConfig
+from tests.planning_helpers import HANG_S, wait_until
 
 pytestmark = pytest.mark.usefixtures("pygame_display")
 
+LONG_MS = "60000"
+"""The stalled request's timeout and the round's budget: far past the hang bound."""
 
-def test_escape_during_a_stalled_stream_exits_promptly(tmp_path: Path) -> None:
+
+def test_escape_during_a_stalled_stream_exits_without_waiting_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LLM_TIMEOUT_MS", LONG_MS)
     args = build_parser().parse_args(
-        ["--backend", "sim", "--scenario", "skirmish", "--budget-ms", "60000"]
+        ["--backend", "sim", "--scenario", "skirmish", "--budget-ms", LONG_MS]
     )
     launch = build(args, load("skirmish"), window=True)
     assert isinstance(launch.backend, SimBackend)
     launch.backend.sim.faults = FaultConfig.only("stall")
     session = launch.session
-    # Play until the stalled stream is in flight (its first tokens have arrived).
-    limit = time.monotonic() + 10
-    while not any(r.first_token_ms is not None for r in session.log.rounds):
-        assert time.monotonic() < limit
+
+    def stalled_stream_in_flight() -> bool:  # its first tokens have arrived
         session.update(0.05)
-        time.sleep(0.005)
+        return any(r.first_token_ms is not None for r in session.log.rounds)
+
+    wait_until(stalled_stream_in_flight)
     assert not any(r.done for r in session.log.rounds)  # still stalled
     script = tmp_path / "esc.txt"
     script.write_text("at 2 key escape\n", "utf-8")
+    # The window runs on this (the main) thread, as pygame wants: a hang is measured, not
+    # interrupted, and only a hang fails.
     started = time.monotonic()
     assert run_window(session, script=str(script), fps=0) == 0
     elapsed = time.monotonic() - started
-    assert elapsed < 1.0, f"window took {elapsed:.2f}s to close"
+    assert elapsed < HANG_S, f"the window took {elapsed:.0f} s to close: it waited"
+    assert not any(r.done for r in session.log.rounds), "the stall was cancelled, not awaited"
     alive = [t for t in threading.enumerate() if t.name == "squadmind-planner" and t.is_alive()]
     assert not alive

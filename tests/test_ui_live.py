@@ -3,8 +3,6 @@ round runs with it (the other UI tests drive a stand-in planner for exact contro
 
 from __future__ import annotations
 
-import time
-
 import pygame
 import pytest
 
@@ -14,6 +12,7 @@ from game.match.maps import load
 from game.rules.world import TICK_SECONDS, TICKS_PER_TURN
 from game.ui.app import GameUI
 from planner.service import PlannerService
+from tests.planning_helpers import wait_until
 
 pytestmark = pytest.mark.usefixtures("pygame_display")
 
@@ -36,11 +35,12 @@ def test_hotkeys_switch_the_real_planner_and_the_next_round_uses_them() -> None:
         # Play into the second turn: its round must run with the new settings too.
         for _ in range(TICKS_PER_TURN + 1):
             session.update(TICK_SECONDS)
-        limit = time.monotonic() + 10
-        while not (session.log.rounds and session.log.rounds[-1].done):
-            assert time.monotonic() < limit, [(r.mode, r.done) for r in session.log.rounds]
+
+        def newest_done() -> bool:
             session.update(0.0)
-            time.sleep(0.002)
+            return bool(session.log.rounds) and session.log.rounds[-1].done
+
+        wait_until(newest_done, lambda: [(r.mode, r.done) for r in session.log.rounds])
         newest = session.log.rounds[-1]
         assert newest.mode == "sequential" and newest.stream is False
         # Sequential: one request per agent.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from game.rules.grid import Grid
-from game.rules.snapshot import Snapshot, UnitView
+from game.rules.snapshot import Snapshot
 from game.rules.steps import (
     FULL_TOOLS,
     SIMPLIFIED_TOOLS,
@@ -22,6 +22,7 @@ from game.rules.steps import (
 )
 from planner.schema import AgentPlan
 from planner.validate import ValidatedPlan, legal_steps, validate_plan
+from tests.factories import snapshot, unit
 
 GRID = Grid.from_strings(
     [
@@ -34,37 +35,21 @@ GRID = Grid.from_strings(
 )
 
 
-def unit(uid: int, x: int, y: int, squad: str = "red", **kw: int | str) -> UnitView:
-    fields: dict[str, int | str] = {
-        "hp": 100,
-        "max_hp": 100,
-        "ammo": 4,
-        "max_ammo": 8,
-        "status": "idle",
-        "grenades": 1,
-    }
-    fields.update(kw)
-    return UnitView.model_validate(
-        {"id": uid, "squad": squad, "role": "rifleman", "x": x, "y": y, **fields}
-    )
-
-
-def snap(**me: int | str) -> Snapshot:
-    return Snapshot(
-        scenario="t",
-        turn=1,
+def snap(**me: int) -> Snapshot:
+    """Unit 1 at (1, 1) with 4 of 8 rounds and a grenade (unless `me` says otherwise),
+    an ally, and one enemy in sight."""
+    kit = {"ammo": 4, "grenades": 1}
+    return snapshot(
+        unit(1, 1, 1, **{**kit, **me}),
         width=GRID.width,
         height=GRID.height,
-        me=unit(1, 1, 1, "red", **me),
-        allies=(unit(2, 0, 0),),
-        enemies=(unit(9, 4, 1, squad="blue"),),
+        allies=(unit(2, 0, 0, **kit),),
+        enemies=(unit(9, 4, 1, squad="blue", **kit),),
         cover=((2, 1),),
-        smoke=(),
-        objective=None,
     )
 
 
-def check(steps: list[Step], tools: frozenset[str] = FULL_TOOLS, **me: int | str) -> ValidatedPlan:
+def check(steps: list[Step], tools: frozenset[str] = FULL_TOOLS, **me: int) -> ValidatedPlan:
     return validate_plan(AgentPlan(agent_id=1, steps=tuple(steps)), snap(**me), GRID, tools)
 
 

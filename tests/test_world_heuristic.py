@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -23,81 +24,57 @@ from game.rules.steps import (
     Scan,
     TakeCover,
 )
+from tests.factories import snapshot, unit
 
 
-def view(uid: int, squad: str, x: int, y: int, **kw: object) -> UnitView:
-    base: dict[str, object] = {
-        "id": uid,
-        "squad": squad,
-        "role": "rifleman",
-        "x": x,
-        "y": y,
-        "hp": 100,
-        "max_hp": 100,
-        "ammo": 8,
-        "max_ammo": 8,
-        "status": "idle",
-        "grenades": 0,
-    }
-    base.update(kw)
-    return UnitView.model_validate(base)
-
-
-def snap(me: UnitView, **kw: object) -> Snapshot:
-    base: dict[str, object] = {
-        "scenario": "t",
-        "turn": 0,
-        "width": 30,
-        "height": 20,
-        "me": me,
-        "allies": (),
-        "enemies": (),
-        "cover": (),
-        "smoke": (),
-        "objective": (20, 10),
-    }
-    base.update(kw)
-    return Snapshot.model_validate(base)
+def snap(me: UnitView, *, objective: tuple[int, int] | None = (20, 10), **kw: Any) -> Snapshot:
+    """`me` on a 30x20 map at turn 0, the objective at (20, 10) unless told otherwise."""
+    return snapshot(me, turn=0, width=30, height=20, objective=objective, **kw)
 
 
 RNG = random.Random(0)
 
 
 def test_no_ammo_reloads_first() -> None:
-    steps = plan(snap(view(1, "blue", 2, 2, ammo=0)), RNG)
+    steps = plan(snap(unit(1, 2, 2, squad="blue", ammo=0)), RNG)
     assert steps[0] == Reload()
 
 
 def test_badly_hurt_takes_cover() -> None:
-    s = snap(view(1, "blue", 2, 2, hp=20), enemies=(view(9, "red", 6, 2),), cover=((3, 3),))
+    s = snap(
+        unit(1, 2, 2, squad="blue", hp=20), enemies=(unit(9, 6, 2, squad="red"),), cover=((3, 3),)
+    )
     assert plan(s, RNG)[0] == TakeCover(x=3, y=3)
 
 
 def test_hurt_without_enemies_heals_self() -> None:
-    assert plan(snap(view(1, "blue", 2, 2, hp=20)), RNG)[0] == Heal()
+    assert plan(snap(unit(1, 2, 2, squad="blue", hp=20)), RNG)[0] == Heal()
 
 
 def test_medic_goes_to_heal_hurt_ally() -> None:
-    me = view(1, "blue", 2, 2, role="medic", max_hp=80, hp=80)
-    s = snap(me, allies=(view(2, "blue", 8, 2, hp=30), view(3, "blue", 3, 3, hp=90)))
+    me = unit(1, 2, 2, squad="blue", role="medic", max_hp=80, hp=80)
+    s = snap(me, allies=(unit(2, 8, 2, squad="blue", hp=30), unit(3, 3, 3, squad="blue", hp=90)))
     assert plan(s, RNG)[:2] == [Approach(target_id=2), Heal()]
 
 
 def test_attacks_weakest_enemy_in_range() -> None:
-    s = snap(view(1, "blue", 2, 2), enemies=(view(8, "red", 5, 2), view(9, "red", 6, 2, hp=40)))
+    s = snap(
+        unit(1, 2, 2, squad="blue"),
+        enemies=(unit(8, 5, 2, squad="red"), unit(9, 6, 2, squad="red", hp=40)),
+    )
     steps = plan(s, RNG)
     assert Attack(target_id=9) in steps
     assert all(st.target_id == 9 for st in steps if isinstance(st, Attack))
 
 
 def test_advances_on_objective_when_nothing_seen() -> None:
-    assert plan(snap(view(1, "blue", 2, 2)), RNG)[0] == MoveTo(x=20, y=10)
-    assert plan(snap(view(1, "blue", 2, 2), objective=None), RNG)[0] == Scan()
+    assert plan(snap(unit(1, 2, 2, squad="blue")), RNG)[0] == MoveTo(x=20, y=10)
+    assert plan(snap(unit(1, 2, 2, squad="blue"), objective=None), RNG)[0] == Scan()
 
 
 units = st.builds(
-    lambda uid, squad, role, x, y, hp, ammo, gren, status: view(
-        uid, squad, x, y, role=role, hp=hp, ammo=ammo, grenades=gren, status=status
+    lambda uid, squad, role, x, y, hp, ammo, gren, status: unit(
+        uid, x, y, squad=squad, role=role, hp=hp, ammo=ammo, grenades=gren, status=status
     ),
     st.integers(1, 60),
     st.sampled_from(["blue", "red"]),
