@@ -32,7 +32,10 @@ MIN_MARGIN_S = 0.02
 MAX_REQUESTS = 32
 """Never more requests in one round than this, whatever the server takes."""
 SAMPLES = 24
-"""How many recent requests the rate estimates remember (a changed server is followed)."""
+"""How many recent requests the estimates remember."""
+RECENT = 3
+"""The decode rate is the median of this many latest requests: a server that slows down
+(another client, a bigger model) is followed within a few rounds, one odd request is not."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,7 @@ class ServerModel:
             # Normalised to a sequence alone on the server (it shared the server with the
             # requests of its wave admitted before it).
             self._decode.append(rate * _slowdown(position % max(1, self.width) + 1))
-            self.decode_tps = _mean(self._decode)
+            self.decode_tps = _median(list(self._decode)[-RECENT:])
 
     def _fit_prefill(self) -> None:
         """ttft = overhead + tokens / prefill_tps, least squares over recent samples."""
@@ -278,6 +281,12 @@ def _queued(o: RequestObservation, wave: Sequence[RequestObservation]) -> bool:
     if o.first_token_at is None:
         return bool(others)
     return any(w.last_token_at is not None and w.last_token_at <= o.first_token_at for w in others)
+
+
+def _median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def _mean(values: Sequence[float] | deque[float]) -> float:

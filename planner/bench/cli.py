@@ -168,7 +168,7 @@ def render_targets(targets: list[dict[str, Any]]) -> str:
         [
             t["target"],
             f"{fmt(t['measured'], 2)} {t['unit']}",
-            f"{'>=' if t['at_least'] else '<='} {fmt(t['limit'], 1)} {t['unit']}",
+            f"{'>=' if t['at_least'] else '<='} {fmt(t['limit'], 2)} {t['unit']}",
             "met" if t["met"] else "MISSED",
         ]
         for t in targets
