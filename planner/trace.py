@@ -19,6 +19,7 @@ from planner.events import (
     RequestSent,
     RoundCancelled,
     RoundDone,
+    RoundScheduled,
     RoundStarted,
     RoundStats,
 )
@@ -48,6 +49,10 @@ class AgentTrace:
     tier: Tier | None = None
     cause: Cause | None = None
     from_cache: bool = False
+    predicted_ms: float | None = None
+    """auto: when the scheduler expected this agent's request to end (ms from the start)."""
+    schedule: str | None = None
+    """auto: this agent's place in the round's shape, and why the round has that shape."""
 
     def deliver(self, event: PlanDelivered) -> None:
         outcome = event.outcome
@@ -82,6 +87,8 @@ class RoundTrace:
     first_token_ms: float | None = None
     stats: RoundStats | None = None
     cancelled: bool = False
+    shape: str | None = None
+    """auto: the first decision's short form ("16 req, 2 over budget")."""
 
     @classmethod
     def started(cls, event: RoundStarted) -> RoundTrace:
@@ -109,6 +116,24 @@ class RoundTrace:
             rec = self.bars[agent_id] = AgentTrace(agent_id)
         return rec
 
+    def _scheduled(self, event: RoundScheduled) -> None:
+        k = len(event.requests)
+        if self.shape is None:
+            over = f", {len(event.over_budget)} over" if event.over_budget else ""
+            self.shape = f"{k} req{over}"
+        start = self.ms(event.at)
+        for number, request in enumerate(event.requests, start=1):
+            for position, agent_id in enumerate(request.agent_ids, start=1):
+                rec = self.agent(agent_id)
+                rec.predicted_ms = start + request.predicted_ms
+                rec.schedule = (
+                    f"request {number} of {k}, plan {position} of {len(request.agent_ids)},"
+                    f" max {request.max_tokens} tokens, predicted {request.predicted_ms:.0f} ms"
+                    f" · {event.reason}"
+                )
+        for agent_id in event.over_budget:
+            self.agent(agent_id).schedule = f"over budget: {event.reason}"
+
     def apply(self, event: PlanEvent) -> None:
         """Fold one of this round's events in (others are ignored)."""
         if event.round_id != self.round_id:
@@ -131,6 +156,8 @@ class RoundTrace:
                         heard.first_token_ms = at
             case PlanDelivered():
                 self.agent(event.outcome.agent_id).deliver(event)
+            case RoundScheduled():
+                self._scheduled(event)
             case RoundDone():
                 self.stats = event.stats
             case RoundCancelled():

@@ -5,6 +5,8 @@ from __future__ import annotations
 import anyio
 import pytest
 
+from game.match.planlog import PlanningLog
+from game.ui.timeline import round_label
 from planner.backends.base import LLMRequest
 from planner.clock import VirtualClock
 from planner.core import PlannerCore, PlanningRound
@@ -210,3 +212,23 @@ def test_the_sim_backend_frees_the_slot_when_the_client_stops_reading() -> None:
     left_at = anyio.run(read_a_little)
     after = backend.sim.respond(left_at + 0.01, [("system", parts.system), ("user", parts.user)])
     assert after.start == pytest.approx(left_at + 0.01)
+
+
+def test_the_decision_reaches_the_waterfall_and_the_inspector_record() -> None:
+    clock = VirtualClock()
+    sim = SimBackend.create("gpu", seed=1, clock=clock, num_parallel=1)
+    core = make_core(sim, clock, 1, virtual=True)
+    core.server = known_server(decode=40.0, per_plan=20.0)  # 0.5 s a plan: 4 of 6 fit
+    planning = planning_round()
+    log = PlanningLog()
+    for event in auto_round(core, planning):
+        log.apply(event)
+    trace = log.round_trace(planning.round_id)
+    assert trace is not None and trace.shape is not None
+    assert trace.shape.startswith("1 req") and "over" in trace.shape
+    assert "auto" in round_label(trace) and trace.shape in round_label(trace)
+    sent = [b for b in trace.bars.values() if b.predicted_ms is not None]
+    over = [b for b in trace.bars.values() if b.cause == "over_budget"]
+    assert sent and over and len(sent) + len(over) == len(planning.snapshots)
+    assert all(b.schedule and b.schedule.startswith("request 1 of 1") for b in sent)
+    assert all(b.schedule and b.schedule.startswith("over budget:") for b in over)

@@ -90,6 +90,8 @@ def inspector_lines(
             parts.append(f"cause {timing.cause}")
         parts.append(f"plan_wait {theme.fmt_ms(timing.plan_wait_ms)}")
         lines.append(Line(" · ".join(parts), theme.TIER_COLOURS[timing.tier]))
+    if timing is not None and timing.schedule is not None:
+        lines.append(Line(f"auto: {timing.schedule}", theme.TEXT_DIM))
 
     lines.append(Line("Snapshot (now)", kind="head", gap_before=6))
     if snap is None:

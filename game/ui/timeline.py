@@ -32,7 +32,8 @@ def nice_step(span_ms: float, ticks: int = 4) -> float:
 
 def round_label(view: RoundTrace) -> str:
     stream = "stream" if view.stream else "no stream"
-    return f"round {view.round_id} · {view.mode} · {stream}"
+    shape = f" · {view.shape}" if view.shape else ""
+    return f"round {view.round_id} · {view.mode}{shape} · {stream}"
 
 
 def bar_marks(bar: AgentTrace) -> str:
@@ -154,6 +155,10 @@ class Waterfall:
         if bar.first_token_ms is not None and bar.requested_ms is not None:
             fx = plot.x + round(bar.first_token_ms * scale)
             pygame.draw.line(surf, theme.TEXT, (fx, top - 2), (fx, top + h + 1), 2)
+        if bar.predicted_ms is not None:
+            # auto's expectation: a dim tick where the scheduler thought the request ends.
+            px = min(plot.right - 1, plot.x + round(bar.predicted_ms * scale))
+            pygame.draw.line(surf, theme.TEXT_DIM, (px, top - 3), (px, top + h + 2), 1)
         marks = bar_marks(bar)
         if marks and row_h >= 14:
             colour = theme.CACHE_MARK if bar.cause is None else theme.FALLBACK_MARK
