@@ -3,9 +3,9 @@
 Ours on purpose (no library): an `OrderedDict` gives O(1) LRU order, keys are
 precomputed sha256 strings, so a hit is one dict lookup and one `move_to_end`.
 
-Exact key: sha256 of the canonical JSON of (model, tier, SCHEMA_VERSION, options,
-per-agent prompt block). The caller puts anything else the answer depends on (the
-scenario, temperature, seed...) into `options`.
+Exact key: sha256 of the canonical JSON of (model, tier, SCHEMA_VERSION, plan format,
+options, per-agent prompt block). The caller puts anything else the answer depends on
+(the scenario, temperature, seed...) into `options`.
 
 Similarity mode: a second index keyed on a quantised snapshot (position and hp
 bucketed, enemies reduced to the nearest few, relative and bucketed), so near-identical
@@ -30,7 +30,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from game.rules.snapshot import Snapshot
 from planner.errors import ConfigError
-from planner.schema import SCHEMA_VERSION
+from planner.schema import SCHEMA_VERSION, PlanFormat
 
 V = TypeVar("V")
 
@@ -46,9 +46,17 @@ def _canonical(value: object) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def cache_key(model: str, tier: str, options: Mapping[str, Any], block: str) -> str:
-    """Exact key for one agent's plan: same model, tier, schema, options and block."""
-    payload = [model, str(tier), SCHEMA_VERSION, dict(options), block]
+def cache_key(
+    model: str,
+    tier: str,
+    options: Mapping[str, Any],
+    block: str,
+    *,
+    fmt: PlanFormat = "verbose",
+) -> str:
+    """Exact key for one agent's plan: same model, tier, schema, plan format, options and
+    block (the format changes the prompt, so what a model answers)."""
+    payload = [model, str(tier), SCHEMA_VERSION, fmt, dict(options), block]
     return hashlib.sha256(_canonical(payload)).hexdigest()
 
 
@@ -64,8 +72,16 @@ SIMILAR_ENEMIES = 2
 """Only the nearest enemies count."""
 
 
-def similarity_key(model: str, tier: str, options: Mapping[str, Any], snap: Snapshot) -> str:
-    """Key on a quantised snapshot: near-identical situations share it."""
+def similarity_key(
+    model: str,
+    tier: str,
+    options: Mapping[str, Any],
+    snap: Snapshot,
+    *,
+    fmt: PlanFormat = "verbose",
+) -> str:
+    """Key on a quantised snapshot: near-identical situations share it (for the same
+    model, tier, schema, plan format and options)."""
     me = snap.me
     hp_q = min(HP_BUCKETS - 1, me.hp * HP_BUCKETS // me.max_hp) if me.max_hp > 0 else 0
     ammo_q = 0 if me.ammo <= 0 else (1 if me.ammo * 2 < me.max_ammo else 2)
@@ -85,7 +101,7 @@ def similarity_key(model: str, tier: str, options: Mapping[str, Any], snap: Snap
         "n_enemies": min(len(snap.enemies), 3),
         "objective": snap.objective,
     }
-    payload = ["similar", model, str(tier), SCHEMA_VERSION, dict(options), quantised]
+    payload = ["similar", model, str(tier), SCHEMA_VERSION, fmt, dict(options), quantised]
     return hashlib.sha256(_canonical(payload)).hexdigest()
 
 

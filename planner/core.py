@@ -22,7 +22,7 @@ from planner.clock import Clock
 from planner.fallback import TIER_TOOLS, Tier
 from planner.resilience import CircuitBreaker, RetryPolicy, Timeouts
 from planner.schedule import Schedule, ServerModel
-from planner.schema import AgentPlan, plan_json_schema
+from planner.schema import AgentPlan, PlanFormat, plan_json_schema
 from planner.telemetry import Telemetry
 from planner.validate import validate_plan
 
@@ -64,12 +64,16 @@ class PlannerCore:
     replay's timing is the record's to within rounding, and a decision taken again on it
     could shape a round differently from the one recorded)."""
     request_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
-    _schemas: dict[tuple[Tier, int, int], dict[str, object]] = field(default_factory=dict)
+    _schemas: dict[tuple[Tier, int, int, PlanFormat], dict[str, object]] = field(
+        default_factory=dict
+    )
 
-    def static_schema(self, tier: Tier, grid: Grid) -> dict[str, object]:
-        key = (tier, grid.width, grid.height)
+    def static_schema(self, tier: Tier, grid: Grid, fmt: PlanFormat) -> dict[str, object]:
+        key = (tier, grid.width, grid.height, fmt)
         if key not in self._schemas:
-            self._schemas[key] = plan_json_schema(TIER_TOOLS[tier], grid.width, grid.height)
+            self._schemas[key] = plan_json_schema(
+                TIER_TOOLS[tier], grid.width, grid.height, fmt=fmt
+            )
         return self._schemas[key]
 
 

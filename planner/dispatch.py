@@ -53,7 +53,7 @@ from planner.resilience import (
     call_with_retry,
 )
 from planner.schedule import RequestObservation, plan_round
-from planner.schema import plan_json_schema
+from planner.schema import PlanFormat, plan_json_schema
 from planner.settings import PlannerSettings
 from planner.stream import ParsedPlan, PlanStreamParser, RejectedElement
 from planner.validate import validate_plan
@@ -94,6 +94,8 @@ class _Request:
     """The latest instant this request's stream reached (its own timeline)."""
     system: str = ""
     user: str = ""
+    fmt: PlanFormat = "verbose"
+    """The plan format this request asked for."""
     announced: bool = False
     """RequestSent emitted: only once an attempt really goes out (the breaker let it)."""
     not_before: float | None = None
@@ -218,19 +220,28 @@ class RoundRun:
                 at=self._now(),
             )
 
+    def _format(self) -> PlanFormat:
+        """The plan format asked for now (`auto`: the backend's, which a server whose
+        profile is found on its first request may change)."""
+        return self.settings.plan_format_for(self.core.backend.capabilities)
+
     def _cache_keys(
-        self, snap: Snapshot, tier: Tier, block: str | None = None
+        self, snap: Snapshot, tier: Tier, block: str | None = None, fmt: PlanFormat | None = None
     ) -> tuple[str, str | None]:
         """The exact and similarity keys; `block` is the agent's prompt line when the
-        caller already built it (an agent's line is the same alone or in a batch)."""
+        caller already built it (an agent's line is the same alone or in a batch);
+        `fmt` the plan format asked for (default: the one asked for now)."""
         if block is None:
             block = build_batch_prompt((snap,), tier).agent_blocks[snap.me.id]
+        fmt = fmt or self._format()
         model = self.core.backend.model
         # The agent's line holds no map name: the scenario is part of what the answer depends on.
         options = {"scenario": snap.scenario, "size": [snap.width, snap.height]}
-        key = cache_key(model, tier.value, options, block)
+        key = cache_key(model, tier.value, options, block, fmt=fmt)
         similar = (
-            similarity_key(model, tier.value, options, snap) if self.settings.similarity else None
+            similarity_key(model, tier.value, options, snap, fmt=fmt)
+            if self.settings.similarity
+            else None
         )
         return key, similar
 
@@ -387,7 +398,8 @@ class RoundRun:
         wanted = {s.me.id: s for s in snaps if s.me.id in self.pending}
         if not wanted:
             return None
-        parts = build_batch_prompt(tuple(wanted.values()), tier, keep_order=keep_order)
+        fmt = self._format()
+        parts = build_batch_prompt(tuple(wanted.values()), tier, keep_order=keep_order, fmt=fmt)
         grid = self.round.grid
         caps = self.core.backend.capabilities
         ids = parts.agent_ids
@@ -395,9 +407,9 @@ class RoundRun:
             system=parts.system,
             prompt=parts.user,
             agent_ids=ids,
-            schema=self.core.static_schema(tier, grid),
+            schema=self.core.static_schema(tier, grid, fmt),
             pinned_schema=(
-                plan_json_schema(TIER_TOOLS[tier], grid.width, grid.height, ids)
+                plan_json_schema(TIER_TOOLS[tier], grid.width, grid.height, ids, fmt=fmt)
                 if caps.schema_outside_prompt_cache
                 else None
             ),
@@ -417,6 +429,7 @@ class RoundRun:
             last_at=sent_at,
             system=parts.system,
             user=parts.user,
+            fmt=fmt,
             not_before=not_before,
         )
 
@@ -680,7 +693,7 @@ class RoundRun:
         if self.settings.cache and not result.partial:
             # Stored after delivery: the world should not wait for the cache.
             block = req.blocks.get(agent_id) if req.tier == start_tier else None
-            key, similar = self._cache_keys(snap, start_tier, block)
+            key, similar = self._cache_keys(snap, start_tier, block, req.fmt)
             self.core.cache.put(key, CachedPlan(checked.steps, req.tier), similar)
 
     # ------------------------------------------------------------------ delivery

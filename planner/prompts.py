@@ -2,9 +2,10 @@
 
 Layout of every prompt (single agent = a batch of one):
 
-    system  static per tier, byte-identical across rounds, agents and scenarios:
-            instructions, tool doc, output format. It carries nothing per round, so a
-            server's prefix cache stays hot.
+    system  static per tier and plan format, byte-identical across rounds, agents and
+            scenarios: instructions, tool doc, output format (verbose or compact, see
+            planner/schema.py). It carries nothing per round, so a server's prefix
+            cache stays hot.
     user    round header   Map village 20x14 turn 5 squad red goal [10,5]
             agent blocks   one line per agent, ascending agent_id whatever the input order:
                            <role prompt> {"id":3,"r":"m","p":[4,7],"hp":[6,10],"a":3,...}
@@ -49,6 +50,7 @@ from game.rules.actions import AOE_AMMO, THROW_RANGE
 from game.rules.snapshot import Role, Snapshot, UnitView
 from game.rules.steps import MAX_STEPS, POSITION_ACTS, SIMPLE_ACTS, TARGET_ACTS
 from planner.fallback import TIER_TOOLS, Tier
+from planner.schema import PLAN_FORMATS, PlanFormat
 
 
 class Style(StrEnum):
@@ -150,13 +152,30 @@ def _tool_doc_full(tools: frozenset[str]) -> str:
     return "Tools:\n" + "\n".join(f"{n} {_FULL_TOOL_HELP[n]}" for n in order if n in tools)
 
 
-_OUTPUT_EXAMPLE = '{"plans":[{"agent_id":3,"steps":[{"act":"Scan"}]}]}'
+OUTPUT_EXAMPLES: dict[PlanFormat, str] = {
+    "verbose": '{"plans":[{"agent_id":3,"steps":[{"act":"Scan"}]}]}',
+    "compact": '{"plans":[[3,[["MoveTo",4,7],["Attack",5]]]]}',
+}
+"""The answer shown in each format's system prompt (its tools are in every tier). The
+compact one shows a unit id, then its steps as [act, values in the tool doc's order];
+the simplified prompt has room for nothing more (SINGLE_PROMPT_LIMIT), and the servers
+that get compact constrain the shape with its schema anyway."""
+
+_OUTPUT_SHAPE: dict[PlanFormat, str] = {
+    "verbose": "",
+    "compact": " Each plan is [unit id,[steps]], each step [tool, its values in the order"
+    " listed above].",
+}
 
 
 @cache
-def system_prompt(tier: Tier) -> str:
-    """The static prefix for a tier (cached: identical object and bytes every round)."""
+def system_prompt(tier: Tier, fmt: PlanFormat = "verbose") -> str:
+    """The static prefix for a tier and plan format (cached: identical object and bytes
+    every round)."""
+    if fmt not in PLAN_FORMATS:
+        raise ValueError(f"unknown plan format {fmt!r}")
     tools = TIER_TOOLS[tier]
+    example = OUTPUT_EXAMPLES[fmt]
     if tier == Tier.full_llm:
         return "\n".join(
             (
@@ -169,10 +188,10 @@ def system_prompt(tier: Tier) -> str:
                 " g grenades; cv free cover tiles; sm smoke tiles; o objective.",
                 "Only target enemies listed in en; only move onto floor, cover or objective"
                 " tiles inside the map.",
-                f"Reply with JSON only: {_OUTPUT_EXAMPLE}",
+                f"Reply with JSON only: {example}{_OUTPUT_SHAPE[fmt]}",
             )
         )
-    return f"1-{MAX_STEPS} steps per unit. {_tool_doc_simplified(tools)} JSON:{_OUTPUT_EXAMPLE}"
+    return f"1-{MAX_STEPS} steps per unit. {_tool_doc_simplified(tools)} JSON:{example}"
 
 
 # --------------------------------------------------------------------------- encoding
@@ -394,10 +413,12 @@ def build_batch_prompt(
     scenario: ScenarioInfo | None = None,
     *,
     keep_order: bool = False,
+    fmt: PlanFormat = "verbose",
 ) -> PromptParts:
     """Prompt for several agents; blocks in ascending agent_id whatever the input order,
     or in the given order with `keep_order` (the scheduler lists the most urgent first,
-    and models answer in the order asked).
+    and models answer in the order asked). `fmt` is the plan format the system prompt
+    asks for (the agent blocks are the same in both).
 
     `scenario` overrides the map name/size taken from the snapshots (all snapshots of a
     round share them). Duplicate agent ids are an error, not silently merged.
@@ -415,11 +436,11 @@ def build_batch_prompt(
     n = len(ids)
     footer = f"Ids [{','.join(map(str, ids))}]. Return exactly {n} plan{'s' if n != 1 else ''}."
     user = "\n".join((header.render(), *blocks.values(), footer))
-    return PromptParts(system_prompt(tier), user, ids, blocks)
+    return PromptParts(system_prompt(tier, fmt), user, ids, blocks)
 
 
-def build_single_prompt(snap: Snapshot, tier: Tier) -> PromptParts:
-    return build_batch_prompt((snap,), tier)
+def build_single_prompt(snap: Snapshot, tier: Tier, fmt: PlanFormat = "verbose") -> PromptParts:
+    return build_batch_prompt((snap,), tier, fmt=fmt)
 
 
 def agent_block(parts: PromptParts, agent_id: int) -> str:

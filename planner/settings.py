@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
-from planner.backends.base import DEFAULT_MAX_RESPONSE_CHARS
+from planner.backends.base import DEFAULT_MAX_RESPONSE_CHARS, Capabilities
 from planner.events import MODES, Mode
 from planner.fallback import Tier
+from planner.schema import PLAN_FORMATS, PlanFormat
+
+PlanFormatSetting = Literal["auto", "verbose", "compact"]
+PLAN_FORMAT_SETTINGS: tuple[PlanFormatSetting, ...] = ("auto", *PLAN_FORMATS)
 
 
 @dataclass(frozen=True)
@@ -26,14 +30,25 @@ class PlannerSettings:
     max_response_chars: int = DEFAULT_MAX_RESPONSE_CHARS
     """Bound on each answer's generated text, sent with every request: the backend cuts
     the answer past it (cause oversize)."""
+    plan_format: PlanFormatSetting = "auto"
+    """The plan format asked for (planner/schema.py); auto: the backend profile's."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"unknown dispatch mode {self.mode!r}; choose from {', '.join(MODES)}")
+        if self.plan_format not in PLAN_FORMAT_SETTINGS:
+            choices = ", ".join(PLAN_FORMAT_SETTINGS)
+            raise ValueError(f"unknown plan format {self.plan_format!r}; choose from {choices}")
         if self.budget_ms <= 0:
             raise ValueError("budget_ms must be positive")
         if self.concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+
+    def plan_format_for(self, capabilities: Capabilities) -> PlanFormat:
+        """The plan format to ask a backend with these capabilities for."""
+        if self.plan_format == "auto":
+            return capabilities.plan_format
+        return self.plan_format
 
     def with_(self, **changes: Any) -> PlannerSettings:
         return replace(self, **changes)

@@ -5,6 +5,11 @@ of any size, including single characters, and `finish()` sums up what the answer
 Its total work is linear in the text it is fed: no buffer is ever re-scanned or re-joined
 on later chunks. (The wire framing the text arrives in, SSE or NDJSON, is decoded by the
 backends: `planner.backends.framing`.)
+
+Both plan formats (planner/schema.py) are read from any answer, element by element: an
+element of the plans array that is an object is a verbose plan
+(`{"agent_id":3,"steps":[{"act":"Scan"}]}`), one that is an array a compact plan
+(`[3,[["Scan"]]]`).
 """
 
 from __future__ import annotations
@@ -16,9 +21,9 @@ from dataclasses import dataclass
 
 from pydantic import TypeAdapter, ValidationError
 
-from game.rules.steps import MAX_STEPS
+from game.rules.steps import MAX_STEPS, STEP_TYPES
 from planner.errors import Cause
-from planner.schema import AgentPlan
+from planner.schema import AgentPlan, step_fields
 
 _OPENER = re.compile(r"[{\[]")
 # Inside a string only these matter. A raw newline is illegal in a JSON string; taking
@@ -29,6 +34,10 @@ _WHITESPACE = frozenset(" \t\r\n")
 _CLOSER_OF = {"}": "{", "]": "["}
 _KEY_CAP = 16
 """Longest key captured while scanning (only agent_id, steps and plans matter)."""
+MAX_NESTING = 32
+"""Deepest nesting inside an element (a plan needs 2 levels). A deeper element is
+rejected without being decoded, so json.loads never recurses far on model output."""
+_NUMBER_START = frozenset("-0123456789")
 _LAX_INT: TypeAdapter[int] = TypeAdapter(int)
 
 
@@ -52,8 +61,9 @@ class RejectedElement:
     agent_id: int | None
     """The element's agent id when it could be read, even from malformed JSON."""
     cause: Cause
-    """parse_error (not JSON, or truncated) or validation_error (wrong shape, id not
-    in this round, or a duplicate of an id that already has a plan)."""
+    """parse_error (not JSON, truncated, or nested deeper than MAX_NESTING) or
+    validation_error (wrong shape, id not in this round, or a duplicate of an id that
+    already has a plan)."""
     error: str
     raw: str
 
@@ -78,7 +88,7 @@ class ParseSummary:
 
 
 class _Element:
-    """Book-keeping for one open element object of the plans array.
+    """Book-keeping for one open element (object or array) of the plans array.
 
     Offsets are relative to the element's first character, so slices of its text can
     be taken once, when it closes (or when the text ends).
@@ -87,26 +97,43 @@ class _Element:
     __slots__ = (
         "agent_id_span",
         "agent_id_start",
+        "compact",
         "is_root",
         "pieces",
         "saw_agent_id",
         "start",
+        "step_comma",
+        "step_commas",
+        "step_numbered",
         "step_spans",
         "step_start",
+        "steps_done",
         "steps_open",
+        "too_deep",
     )
 
-    def __init__(self, start: int, is_root: bool) -> None:
+    def __init__(self, start: int, is_root: bool, compact: bool = False) -> None:
         self.start = start
         self.is_root = is_root
         """A top-level object: a single bare plan, or the {"plans": [...]} wrapper."""
+        self.compact = compact
+        """An array element: a compact plan [agent_id, [[act, ...], ...]]."""
         self.pieces: list[str] = []
-        self.saw_agent_id = False
-        self.agent_id_start = -1
+        # A compact element's id is its first value, from the character after its '['.
+        self.saw_agent_id = compact
+        self.agent_id_start = 1 if compact else -1
         self.agent_id_span: tuple[int, int] | None = None
         self.steps_open = False
+        self.steps_done = False
+        """Compact: the steps array has closed (a later '[' at this level is not ours)."""
         self.step_start = -1
         self.step_spans: list[tuple[int, int]] = []
+        self.step_numbered = False
+        """Compact: the open step's first value is a number (it is really an element)."""
+        self.step_commas = 0
+        self.step_comma = -1
+        """Compact: offset of the open step's first comma."""
+        self.too_deep = False
 
 
 class PlanStreamParser:
@@ -120,10 +147,16 @@ class PlanStreamParser:
 
     Policies: a plan with more than `max_steps` steps keeps its first `max_steps`
     (the most immediate orders; `ParsedPlan.dropped_steps` says how many were cut).
-    For a duplicated id the first valid plan wins. One bad element does not spoil the
-    others: an element that breaks off where the next one begins (a `{` where a key
-    belongs, a step object opening with "agent_id", or a string cut by a raw newline)
-    is rejected as parse_error and scanning resumes at the new element.
+    For a duplicated id the first valid plan wins. A compact step must have exactly its
+    action's values (an extra value is a validation_error: positions cannot be guessed).
+    One bad element does not spoil the others: an element that breaks off where the
+    next one begins is rejected as parse_error and scanning resumes at the new element.
+    Verbose: a `{` where a key belongs, or a step object opening with "agent_id".
+    Compact: a `[` inside a step (where the step opened as `[number,` the element starts
+    at the step), or a `[` after the element's steps array closed. Both: a string cut by
+    a raw newline. Only a bracket or quote out of place can trigger these, never a
+    damaged number, name or comma. An element nested deeper than MAX_NESTING is
+    rejected (parse_error) without being decoded.
     """
 
     def __init__(self, expected_ids: Iterable[int] | None = None, max_steps: int = MAX_STEPS):
@@ -181,6 +214,8 @@ class PlanStreamParser:
                     self._colon(text, i, out)
                 elif c == ",":
                     self._comma(i)
+                elif self._prev == "[":
+                    self._first_value(c)
                 self._prev = c
             i += 1
         elem = self._elem
@@ -254,8 +289,13 @@ class PlanStreamParser:
         elem = self._elem
         depth = len(self._stack) - self._elem_depth()
         # Keys matter at the element's level, and in a step ("agent_id" there means
-        # the element broke off and the next began inside its steps array).
-        wanted = elem is not None and (depth == 0 or (depth == 2 and elem.step_start >= 0))
+        # the element broke off and the next began inside its steps array). A compact
+        # element has no keys.
+        wanted = (
+            elem is not None
+            and not elem.compact
+            and (depth == 0 or (depth == 2 and elem.step_start >= 0))
+        )
         self._key = [] if wanted else None
         self._key_opens_object = self._prev == "{"
         self._key_len = 0
@@ -268,18 +308,14 @@ class PlanStreamParser:
         stack = self._stack
         elem = self._elem
         prev = self._prev
-        if c == "{" and elem is not None and stack[-1] == "{" and prev in ("{", ","):
-            # A '{' where a key belongs: the open element broke off and a new one
-            # begins here. Reject the broken one and resume at the plans array.
-            if not (elem.is_root and not elem.saw_agent_id):
-                raw = self._element_text(elem, text, i).rstrip().rstrip(",").rstrip()
-                out.append(self._broken(elem, raw, "element not closed before the next began"))
-            if elem.is_root:  # no plans array to return to: this starts a fresh value
-                self._array_depth = None
-                del stack[:]
-            else:
-                del stack[self._elem_depth() - 1 :]
-            self._elem = elem = None
+        if elem is not None:
+            if c == "{" and stack[-1] == "{" and prev in ("{", ","):
+                # A '{' where a key belongs: the open element broke off and a new one
+                # begins here. Reject the broken one and resume at the plans array.
+                self._break_off(elem, text, i, out)
+                elem = None
+            elif c == "[" and elem.compact:
+                elem = self._compact_break(elem, c, text, i, out)
         stack.append(c)
         self._prev = c
         depth = len(stack)
@@ -291,10 +327,21 @@ class PlanStreamParser:
                 self._start_element(i, is_root=True)
             return
         if elem is None:
-            if c == "{" and depth == self._elem_depth() and self._array_depth:
-                self._start_element(i, is_root=False)
+            if depth == self._elem_depth() and self._array_depth:
+                self._start_element(i, is_root=False, compact=c == "[")
             return
         elem_depth = self._elem_depth()
+        if depth - elem_depth > MAX_NESTING:
+            elem.too_deep = True
+        if elem.compact:
+            if c == "[" and depth == elem_depth + 1 and not elem.steps_done:
+                elem.steps_open = True
+            elif c == "[" and depth == elem_depth + 2 and elem.steps_open:
+                elem.step_start = self._pos + i - elem.start
+                elem.step_numbered = False
+                elem.step_commas = 0
+                elem.step_comma = -1
+            return
         # A key right before (`"steps": [`) says what this array holds.
         if c == "[" and depth == elem_depth + 1 and prev == ":" and self._last_string:
             if self._last_string == "steps":
@@ -307,21 +354,54 @@ class PlanStreamParser:
         elif c == "{" and elem.steps_open and depth == elem_depth + 2:
             elem.step_start = self._pos + i - elem.start
 
+    def _break_off(self, elem: _Element, text: str, i: int, out: list[ParseResult]) -> None:
+        """The open element broke off at `i`, where a new value begins: reject it and
+        resume at the plans array (or at the top, for a root object)."""
+        stack = self._stack
+        if not (elem.is_root and not elem.saw_agent_id):
+            raw = self._element_text(elem, text, i).rstrip().rstrip(",").rstrip()
+            out.append(self._broken(elem, raw, "element not closed before the next began"))
+        if elem.is_root:  # no plans array to return to: this starts a fresh value
+            self._array_depth = None
+            del stack[:]
+        else:
+            del stack[self._elem_depth() - 1 :]
+        self._elem = None
+
+    def _compact_break(
+        self, elem: _Element, c: str, text: str, i: int, out: list[ParseResult]
+    ) -> _Element | None:
+        """A '[' in a compact element where none belongs: inside a step (at the step, if
+        it opened as `[number,`: that was the next element), or after the steps array.
+        Returns the element open once the '[' is pushed (None: it starts a new one)."""
+        depth = len(self._stack) + 1  # the '[' about to be pushed
+        elem_depth = self._elem_depth()
+        if depth == elem_depth + 3 and elem.step_start >= 0:
+            if elem.step_numbered and elem.step_commas == 1 and self._prev == ",":
+                new = self._split_at_step(elem, text, i, out)
+                new.agent_id_span = (1, elem.step_comma - elem.step_start)
+                new.saw_agent_id = True
+                return new
+        elif not (depth == elem_depth + 1 and elem.steps_done):
+            return elem
+        self._break_off(elem, text, i, out)
+        return None
+
     def _split_at_step(
         self, elem: _Element, text: str, end: int, out: list[ParseResult]
     ) -> _Element:
-        """Reject `elem` up to its open step and restart at that step's brace."""
+        """Reject `elem` up to its open step and restart at that step's bracket."""
         begin = elem.step_start
         before = "".join(elem.pieces)
         so_far = before + text[max(0, elem.start - self._pos) : end]
         if not (elem.is_root and not elem.saw_agent_id):
             raw = so_far[:begin].rstrip().rstrip(",").rstrip()
             out.append(self._broken(elem, raw, "element not closed before the next began"))
-        new = _Element(elem.start + begin, elem.is_root)
+        new = _Element(elem.start + begin, elem.is_root, elem.compact)
         if begin < len(before):
             new.pieces.append(before[begin:])
         del self._stack[self._elem_depth() - 1 :]
-        self._stack.append("{")
+        self._stack.append("[" if elem.compact else "{")
         self._elem = new
         return new
 
@@ -352,11 +432,13 @@ class PlanStreamParser:
                 if result is not None:
                     out.append(result)
             elif elem.steps_open:
-                if depth == elem_depth + 1 and c == "}" and elem.step_start >= 0:
+                step_closer = "]" if elem.compact else "}"
+                if depth == elem_depth + 1 and c == step_closer and elem.step_start >= 0:
                     elem.step_spans.append((elem.step_start, self._pos + i + 1 - elem.start))
                     elem.step_start = -1
                 elif depth == elem_depth:
                     elem.steps_open = False
+                    elem.steps_done = True
         if self._array_depth is not None and depth < self._array_depth:
             self._array_depth = None  # the plans array (or the root value) closed
         if not stack:
@@ -380,16 +462,34 @@ class PlanStreamParser:
 
     def _comma(self, i: int) -> None:
         elem = self._elem
-        if elem is not None and len(self._stack) == self._elem_depth():
-            self._end_agent_id(elem, i)
+        if elem is not None:
+            depth = len(self._stack) - self._elem_depth()
+            if depth == 0:
+                self._end_agent_id(elem, i)
+            elif depth == 2 and elem.compact and elem.step_start >= 0:
+                elem.step_commas += 1
+                if elem.step_comma < 0:
+                    elem.step_comma = self._pos + i - elem.start
         self._last_string = None
+
+    def _first_value(self, c: str) -> None:
+        """`c` is the first character of an array's first value (and not a string)."""
+        elem = self._elem
+        if (
+            elem is not None
+            and elem.compact
+            and elem.step_start >= 0
+            and c in _NUMBER_START
+            and len(self._stack) == self._elem_depth() + 2
+        ):
+            elem.step_numbered = True
 
     def _end_agent_id(self, elem: _Element, i: int) -> None:
         if elem.agent_id_start >= 0 and elem.agent_id_span is None:
             elem.agent_id_span = (elem.agent_id_start, self._pos + i - elem.start)
 
-    def _start_element(self, i: int, is_root: bool) -> None:
-        self._elem = _Element(self._pos + i, is_root)
+    def _start_element(self, i: int, is_root: bool, compact: bool = False) -> None:
+        self._elem = _Element(self._pos + i, is_root, compact)
         if not is_root:
             self._found_plans = True
 
@@ -403,12 +503,18 @@ class PlanStreamParser:
         if elem.is_root and not elem.saw_agent_id:
             return None  # prose in braces, or a wrapper without a plans array
         self._found_plans = True
+        if elem.too_deep:
+            return self._too_deep(elem, raw)
         self.work += len(raw)
         try:
             value = json.loads(raw)
         except json.JSONDecodeError as exc:
             return RejectedElement(self._read_id(elem, raw), "parse_error", f"bad JSON: {exc}", raw)
         return self._accept(value, raw, elem, partial=False)
+
+    def _too_deep(self, elem: _Element, raw: str) -> RejectedElement:
+        error = f"nested more than {MAX_NESTING} levels deep"
+        return RejectedElement(self._read_id(elem, raw), "parse_error", error, raw)
 
     def _broken(self, elem: _Element, raw: str, why: str) -> RejectedElement:
         self._found_plans = True
@@ -418,6 +524,8 @@ class PlanStreamParser:
         """The truncated last element: keep its completed steps if it had an id."""
         self._found_plans = True
         raw = "".join(elem.pieces)
+        if elem.too_deep:
+            return self._too_deep(elem, raw)
         agent_id = self._read_id(elem, raw)
         if agent_id is None or not elem.step_spans:
             return RejectedElement(
@@ -430,7 +538,8 @@ class PlanStreamParser:
                 steps.append(json.loads(raw[begin:end]))
             except json.JSONDecodeError as exc:
                 return RejectedElement(agent_id, "parse_error", f"bad JSON step: {exc}", raw)
-        return self._accept({"agent_id": agent_id, "steps": steps}, raw, elem, partial=True)
+        value = [agent_id, steps] if elem.compact else {"agent_id": agent_id, "steps": steps}
+        return self._accept(value, raw, elem, partial=True)
 
     def _read_id(self, elem: _Element, raw: str) -> int | None:
         if elem.agent_id_span is None:
@@ -439,19 +548,40 @@ class PlanStreamParser:
         return _as_int_or_none(raw[begin:end].strip())
 
     def _accept(self, value: object, raw: str, elem: _Element, partial: bool) -> ParseResult:
-        if not isinstance(value, dict):
+        if elem.compact:
+            if not isinstance(value, list):
+                return RejectedElement(
+                    None, "validation_error", f"element is a {type(value).__name__}", raw
+                )
+            if len(value) != 2 or not isinstance(value[1], list):
+                agent_id = _as_int_or_none(value[0]) if value else None
+                error = "a compact plan is [agent_id,[step,...]]"
+                return RejectedElement(agent_id, "validation_error", error, raw)
+            agent_id_value, steps = value
+        elif isinstance(value, dict):
+            agent_id_value, steps = value.get("agent_id"), value.get("steps")
+        else:
             return RejectedElement(
                 None, "validation_error", f"element is a {type(value).__name__}, not an object", raw
             )
         dropped = 0
-        steps = value.get("steps")
         if isinstance(steps, list) and len(steps) > self._max_steps:
             dropped = len(steps) - self._max_steps
-            value = {**value, "steps": steps[: self._max_steps]}
+            steps = steps[: self._max_steps]
+            if isinstance(value, dict):
+                value = {**value, "steps": steps}
+        if elem.compact:
+            try:
+                value = {"agent_id": agent_id_value, "steps": [_from_compact(s) for s in steps]}
+            except _ValuesError as exc:
+                agent_id = _as_int_or_none(agent_id_value)
+                if agent_id is None:
+                    agent_id = self._read_id(elem, raw)
+                return RejectedElement(agent_id, "validation_error", str(exc), raw)
         try:
             plan = AgentPlan.model_validate(value)
         except ValidationError as exc:
-            agent_id = _as_int_or_none(value.get("agent_id"))
+            agent_id = _as_int_or_none(agent_id_value)
             if agent_id is None:
                 agent_id = self._read_id(elem, raw)
             return RejectedElement(agent_id, "validation_error", _describe(exc), raw)
@@ -466,6 +596,27 @@ class PlanStreamParser:
             )
         self._delivered.add(agent_id)
         return ParsedPlan(plan, raw, partial, dropped)
+
+
+class _ValuesError(ValueError):
+    """A compact step with more values than its action has fields."""
+
+
+def _from_compact(step: object) -> object:
+    """A compact step `[act, *values]` as the action's fields; anything else as it is
+    (the plan model then says what is wrong with it)."""
+    if not isinstance(step, list) or not step:
+        return step
+    act = step[0]
+    if not isinstance(act, str) or act not in STEP_TYPES:
+        return {"act": act}
+    names = step_fields(act)
+    if len(step) - 1 > len(names):
+        wanted = f"{len(names)} value{'s' * (len(names) != 1)}"
+        if names:
+            wanted += f" ({', '.join(names)})"
+        raise _ValuesError(f"{step!r}: {act} takes {wanted}, got {len(step) - 1}")
+    return {"act": act, **dict(zip(names, step[1:], strict=False))}
 
 
 def _as_int_or_none(value: object) -> int | None:

@@ -6,6 +6,7 @@ from game.rules.snapshot import Snapshot, UnitView
 from planner.backends.base import LLMRequest
 from planner.fallback import Tier
 from planner.prompts import build_batch_prompt
+from planner.schema import PlanFormat
 from tests.factories import snapshot, unit
 
 
@@ -36,9 +37,16 @@ def squad(n: int) -> list[Snapshot]:
     return [agent_snapshot(uid, 1 + uid % 5, 1 + uid // 5, ammo=uid % 4) for uid in range(1, n + 1)]
 
 
-def request(n: int = 3, *, stream: bool = True, seed: int | None = None) -> LLMRequest:
+def request(
+    n: int = 3,
+    *,
+    stream: bool = True,
+    seed: int | None = None,
+    fmt: PlanFormat = "verbose",
+    tier: Tier = Tier.simplified_llm,
+) -> LLMRequest:
     snaps = squad(n)
-    parts = build_batch_prompt(snaps, Tier.simplified_llm)
+    parts = build_batch_prompt(snaps, tier, fmt=fmt)
     return LLMRequest(
         system=parts.system,
         prompt=parts.user,
@@ -48,6 +56,8 @@ def request(n: int = 3, *, stream: bool = True, seed: int | None = None) -> LLMR
     )
 
 
-def messages(n: int = 3) -> list[tuple[str, str]]:
-    req = request(n)
+def messages(
+    n: int = 3, fmt: PlanFormat = "verbose", tier: Tier = Tier.simplified_llm
+) -> list[tuple[str, str]]:
+    req = request(n, fmt=fmt, tier=tier)
     return [("system", req.system), ("user", req.prompt)]

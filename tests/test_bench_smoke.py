@@ -67,7 +67,12 @@ def test_mode_table_on_the_instant_sim_with_two_agents() -> None:
 
 def test_micro_benchmarks_report_every_case() -> None:
     parser = bench_micro.parser(agents=(2, 20), repeats=1)
-    assert [r["agents"] for r in parser] == [2, 20]
+    assert [(r["format"], r["agents"]) for r in parser] == [
+        ("verbose", 2),
+        ("verbose", 20),
+        ("compact", 2),
+        ("compact", 20),
+    ]
     assert all(r["plans"] == r["agents"] and r["us_per_token"] > 0 for r in parser)
     cache = bench_micro.cache(entries=64, lookups=200)
     assert {r["case"] for r in cache} >= {"hit", "miss", "similarity hit"}
@@ -76,9 +81,27 @@ def test_micro_benchmarks_report_every_case() -> None:
     sizes = bench_micro.prompt_sizes(turns=3)
     assert [r["tier"] for r in sizes] == ["simplified_llm", "full_llm"]
     assert sizes[0]["single_max"] <= 400 < sizes[1]["single_max"]
-    micro = {"parser": parser, "cache": cache, "prompts": prompts, "prompt_sizes": sizes}
+    tokens = bench_micro.plan_tokens(turns=3)
+    assert [(r["tier"], r["format"]) for r in tokens] == [
+        ("simplified_llm", "verbose"),
+        ("simplified_llm", "compact"),
+        ("full_llm", "verbose"),
+        ("full_llm", "compact"),
+    ]
+    for verbose, compact in (tokens[:2], tokens[2:]):
+        assert verbose["plans"] == compact["plans"] > 0  # the same plans, written two ways
+        assert compact["tokens_per_plan"] < 0.6 * verbose["tokens_per_plan"]
+        assert compact["tokens_per_plan"] < compact["answer_tokens_per_plan"]
+    micro = {
+        "parser": parser,
+        "cache": cache,
+        "prompts": prompts,
+        "prompt_sizes": sizes,
+        "plan_tokens": tokens,
+    }
     text = bench_micro.render(micro)
     assert "us/token" in text and "p95 us" in text and "simplified / full" in text
+    assert "Output tokens per plan" in text and "x verbose" in text
     targets = bench.micro_targets({"parser": parser, "cache": cache, "prompts": prompts})
     assert {t["unit"] for t in targets} == {"us", "x"}
 
@@ -111,7 +134,7 @@ def test_cli_quick_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert bench.main([*argv, "--in-process", "--json", str(out)]) == 0
     report = json.loads(out.read_text())
     assert len(report["modes"]) == 8
-    assert {"parser", "cache", "prompts"} <= report["micro"].keys()
+    assert {"parser", "cache", "prompts", "plan_tokens"} <= report["micro"].keys()
     names = [t["target"] for t in report["targets"]]
     assert any("overhead p99" in n for n in names)
     assert any("cache hit" in n for n in names)

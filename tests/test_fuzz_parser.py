@@ -1,4 +1,5 @@
-"""Fuzzing the stream parser: arbitrary text, and valid batches cut and corrupted.
+"""Fuzzing the stream parser: arbitrary text, and valid batches (verbose and compact)
+cut and corrupted.
 
 Properties, whatever the text and however it is chunked:
 - nothing escapes: feed() and finish() return, every result is a ParsedPlan or a
@@ -26,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from game.rules.steps import POSITION_ACTS, SIMPLE_ACTS, TARGET_ACTS
-from planner.schema import AgentPlan
+from planner.schema import AgentPlan, PlanFormat, step_fields
 from planner.stream import ParsedPlan, ParseResult, PlanStreamParser, RejectedElement
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -63,18 +64,25 @@ def step() -> st.SearchStrategy[dict[str, Any]]:
 class Batch:
     text: str
     elements: list[dict[str, Any]]
+    """Each element as a verbose plan (the plan it stands for, whatever its format)."""
     spans: list[tuple[int, int]]
     """Each element's [start, end) in `text`."""
 
 
+def compact(element: dict[str, Any]) -> list[Any]:
+    steps = [[s["act"], *(s[f] for f in step_fields(s["act"]))] for s in element["steps"]]
+    return [element["agent_id"], steps]
+
+
 @st.composite
-def batches(draw: st.DrawFn) -> Batch:
+def batches(draw: st.DrawFn, fmt: PlanFormat = "verbose") -> Batch:
     ids = draw(st.lists(st.sampled_from(IDS), min_size=1, max_size=5, unique=True))
     elements = [
         {"agent_id": i, "steps": draw(st.lists(step(), min_size=1, max_size=4))} for i in ids
     ]
     indent = draw(st.sampled_from([None, 2]))
-    pieces = [json.dumps(e, indent=indent) for e in elements]
+    written = elements if fmt == "verbose" else [compact(e) for e in elements]
+    pieces = [json.dumps(e, indent=indent) for e in written]
     sep = ",\n" if indent else ","
     head = draw(st.sampled_from(['{"plans":[', "[", 'Sure!\n```json\n{"plans": [\n']))
     tail = "]" if head == "[" else "]}"
@@ -208,7 +216,7 @@ def test_arbitrary_text_with_expected_ids_only_yields_those(text: str, cuts: lis
 
 
 @FUZZ
-@given(batches(), CUTS, st.data())
+@given(st.sampled_from(["verbose", "compact"]).flatmap(batches), CUTS, st.data())
 def test_corrupted_batches_keep_every_intact_plan_unaltered(
     batch: Batch, cuts: list[int], data: st.DataObject
 ) -> None:
@@ -238,7 +246,7 @@ def test_corrupted_batches_keep_every_intact_plan_unaltered(
 
 
 @FUZZ
-@given(batches(), st.data())
+@given(st.sampled_from(["verbose", "compact"]).flatmap(batches), st.data())
 def test_batches_cut_anywhere_keep_what_closed(batch: Batch, data: st.DataObject) -> None:
     cut = data.draw(st.integers(0, len(batch.text)))
     cuts = data.draw(CUTS)
@@ -251,3 +259,13 @@ def test_batches_cut_anywhere_keep_what_closed(batch: Batch, data: st.DataObject
             assert got.partial
             want = AgentPlan.model_validate(element).steps
             assert got.plan.steps == want[: len(got.plan.steps)]
+
+
+@FUZZ
+@given(batches("compact"), CUTS)
+def test_compact_batches_parse_exactly_whatever_the_chunks(batch: Batch, cuts: list[int]) -> None:
+    plans = check_shape(parse(batch.text, cuts, [e["agent_id"] for e in batch.elements]))
+    assert {i: p.plan for i, p in plans.items()} == {
+        e["agent_id"]: AgentPlan.model_validate(e) for e in batch.elements
+    }
+    assert all(not p.partial for p in plans.values())

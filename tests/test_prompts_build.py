@@ -1,14 +1,17 @@
-"""Prompt layout: static prefix, deterministic order, blocks, styles and decoding."""
+"""Prompt layout: static prefix (per tier and plan format), deterministic order, blocks,
+styles and decoding."""
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
 
 from game.rules.snapshot import Role, Snapshot, UnitView
-from planner.fallback import Tier
+from planner.fallback import TIER_TOOLS, Tier
 from planner.prompts import (
+    OUTPUT_EXAMPLES,
     SIMPLIFIED_BLOCK_BUDGET,
     PromptDecodeError,
     ScenarioInfo,
@@ -20,7 +23,9 @@ from planner.prompts import (
     style_for,
     system_prompt,
 )
+from planner.schema import PLAN_FORMATS, PlanFormat, plan_json_schema
 from tests.factories import snapshot, unit
+from tests.test_schema_json import check
 
 LLM_TIERS = (Tier.simplified_llm, Tier.full_llm)
 
@@ -80,6 +85,54 @@ def test_static_prefix_is_identical_across_rounds_agents_and_scenarios() -> None
         # Nothing per round leaks into the prefix.
         assert "village" not in system_prompt(tier)
     assert system_prompt(Tier.full_llm) != system_prompt(Tier.simplified_llm)
+
+
+@pytest.mark.parametrize("fmt", PLAN_FORMATS)
+def test_static_prefix_is_one_per_tier_and_format(fmt: PlanFormat) -> None:
+    for tier in LLM_TIERS:
+        systems = {
+            build_batch_prompt([snap(i, turn=t, enemies=e)], tier, fmt=fmt).system
+            for i in (3, 4)
+            for t in (1, 17)
+            for e in ((), ENEMIES)
+        }
+        assert systems == {system_prompt(tier, fmt)}
+        assert system_prompt(tier, fmt) is system_prompt(tier, fmt)  # the same bytes, cached
+        assert OUTPUT_EXAMPLES[fmt] in system_prompt(tier, fmt)
+    other = "verbose" if fmt == "compact" else "compact"
+    assert system_prompt(Tier.simplified_llm, fmt) != system_prompt(Tier.simplified_llm, other)
+
+
+def test_verbose_is_the_default_and_compact_shows_no_keys() -> None:
+    s = snap(5, enemies=ENEMIES)
+    for tier in LLM_TIERS:
+        assert system_prompt(tier) == system_prompt(tier, "verbose")
+        assert build_batch_prompt([s], tier) == build_batch_prompt([s], tier, fmt="verbose")
+        assert '"agent_id"' in system_prompt(tier, "verbose")
+        compact = system_prompt(tier, "compact")
+        assert '"agent_id"' not in compact and '"act"' not in compact
+        # The agent blocks, ids and footer do not depend on the format.
+        verbose_parts = build_batch_prompt([s, snap(7)], tier)
+        compact_parts = build_batch_prompt([s, snap(7)], tier, fmt="compact")
+        assert compact_parts.user == verbose_parts.user
+        assert compact_parts.agent_blocks == verbose_parts.agent_blocks
+    with pytest.raises(ValueError, match="plan format"):
+        system_prompt(Tier.simplified_llm, "tiny")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("fmt", PLAN_FORMATS)
+def test_each_output_example_is_valid_under_its_formats_schema(fmt: PlanFormat) -> None:
+    example = json.loads(OUTPUT_EXAMPLES[fmt])
+    for tier in LLM_TIERS:
+        schema = plan_json_schema(TIER_TOOLS[tier], 16, 12, fmt=fmt)
+        assert check(schema, example) == []
+
+
+def test_keep_order_and_format_go_together() -> None:
+    snaps = [snap(9), snap(4)]
+    parts = build_batch_prompt(snaps, Tier.simplified_llm, keep_order=True, fmt="compact")
+    assert parts.agent_ids == (9, 4)
+    assert parts.system == system_prompt(Tier.simplified_llm, "compact")
 
 
 def test_simplified_and_full_tool_docs() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from game.rules import heuristic
 from game.rules.snapshot import Snapshot
 from planner.bench.data import played_rounds
@@ -15,6 +17,7 @@ from planner.prompts import (
     decode_agent_blocks,
     prompt_chars,
 )
+from planner.schema import PLAN_FORMATS, PlanFormat
 
 TURNS = 20
 MAX_AGENT_COST = 220
@@ -35,8 +38,9 @@ def test_village_gives_enough_variety() -> None:
     assert any(s.me.hp < s.me.max_hp for s in snaps)
 
 
-def test_single_simplified_prompt_within_400_chars_for_every_agent() -> None:
-    sizes = [prompt_chars(build_single_prompt(s, Tier.simplified_llm)) for s in all_snaps()]
+@pytest.mark.parametrize("fmt", PLAN_FORMATS)
+def test_single_simplified_prompt_within_400_chars_for_every_agent(fmt: PlanFormat) -> None:
+    sizes = [prompt_chars(build_single_prompt(s, Tier.simplified_llm, fmt)) for s in all_snaps()]
     assert max(sizes) <= SINGLE_PROMPT_LIMIT == 400
 
 

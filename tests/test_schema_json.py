@@ -1,4 +1,5 @@
-"""The JSON schema sent to servers: strict-mode shape, bounds, tools, pinning, stability."""
+"""The JSON schema sent to servers, in both plan formats: strict-mode shape (verbose),
+prefixItems tuples (compact), bounds, tools, pinning, stability."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 import pytest
 
 from game.rules.steps import FULL_TOOLS, MAX_STEPS, SIMPLIFIED_TOOLS, STEP_TYPES
-from planner.schema import SCHEMA_NAME, SCHEMA_VERSION, plan_json_schema
+from planner.schema import SCHEMA_NAME, SCHEMA_VERSION, PlanFormat, plan_json_schema
 
 # OpenAI strict structured outputs accept only these keywords (no default, no
 # oneOf, no discriminator, no $defs needed).
@@ -35,7 +36,7 @@ def walk(node: Any) -> list[dict[str, Any]]:
             if key == "properties":
                 for sub in value.values():
                     found += walk(sub)
-            elif key in ("items", "anyOf"):
+            elif key in ("items", "anyOf", "prefixItems"):
                 found += walk(value)
     elif isinstance(node, list):
         for sub in node:
@@ -66,8 +67,10 @@ def check(schema: dict[str, Any], value: Any, path: str = "$") -> list[str]:
             return [f"{path}: not an array"]
         if not schema.get("minItems", 0) <= len(value) <= schema.get("maxItems", len(value)):
             errors.append(f"{path}: {len(value)} items")
+        prefix = schema.get("prefixItems", [])
         for i, item in enumerate(value):
-            errors += check(schema["items"], item, f"{path}[{i}]")
+            sub = prefix[i] if i < len(prefix) else schema.get("items", {})
+            errors += check(sub, item, f"{path}[{i}]")
     elif kind == "integer":
         if not isinstance(value, int) or isinstance(value, bool):
             return [f"{path}: not an integer"]
@@ -174,3 +177,103 @@ def test_bad_arguments(tools: list[str], width: int, height: int, ids: list[int]
 
 def test_schema_name_carries_the_version() -> None:
     assert SCHEMA_NAME.endswith(f"_v{SCHEMA_VERSION}")
+
+
+# --- compact ----------------------------------------------------------------------------
+
+COMPACT_SAMPLE = {
+    "plans": [[3, [["MoveTo", 4, 7], ["Attack", 9]]], [5, [["TakeCover", 0, 11], ["Reload"]]]]
+}
+
+
+def compact_steps(schema: dict[str, Any]) -> dict[str, Any]:
+    return schema["properties"]["plans"]["items"]["prefixItems"][1]  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("tools", [FULL_TOOLS, SIMPLIFIED_TOOLS], ids=["full", "simplified"])
+def test_compact_shape_is_fixed_length_prefix_items_tuples(tools: frozenset[str]) -> None:
+    schema = plan_json_schema(tools, 16, 12, fmt="compact")
+    assert schema["type"] == "object" and schema["required"] == ["plans"]
+    tuples = 0
+    for node in walk(schema):
+        assert set(node) <= ALLOWED | {"prefixItems"}, set(node) - ALLOWED
+        if "prefixItems" in node:
+            tuples += 1
+            # llama.cpp's converter lets `items` override `prefixItems`: never both.
+            assert "items" not in node
+            assert node["minItems"] == node["maxItems"] == len(node["prefixItems"])
+    assert tuples == 1 + len(tools)  # the plan, and one per step
+    assert "default" not in json.dumps(schema)
+
+
+def test_compact_sample_validates_and_bad_ones_do_not() -> None:
+    schema = plan_json_schema(SIMPLIFIED_TOOLS, 16, 12, fmt="compact")
+    assert check(schema, COMPACT_SAMPLE) == []
+    assert check(plan_json_schema(SIMPLIFIED_TOOLS, 16, 12), COMPACT_SAMPLE)  # not verbose
+    assert check(schema, SAMPLE)
+
+    def with_step(step: list[Any]) -> dict[str, Any]:
+        return {"plans": [[1, [step]]]}
+
+    assert check(schema, with_step(["MoveTo", 15, 11])) == []
+    assert check(schema, with_step(["MoveTo", 16, 0]))  # x past width-1
+    assert check(schema, with_step(["MoveTo", 0, 12]))  # y past height-1
+    assert check(schema, with_step(["MoveTo", -1, 0]))
+    assert check(schema, with_step(["MoveTo", 1]))  # y missing
+    assert check(schema, with_step(["Attack", 1, 2]))  # one value too many
+    assert check(schema, with_step(["Reload", 1]))
+    assert check(schema, with_step(["Heal"]))  # not a simplified tool
+    assert check(schema, with_step([4, 7]))  # no act
+    assert check(schema, {"plans": [[1, []]]})
+    assert check(schema, {"plans": [[1, [["Wait"]] * (MAX_STEPS + 1)]]})
+    assert check(schema, {"plans": [[[["Wait"]]]]})  # no id
+    assert check(schema, {"plans": [[1, [["Wait"]], 2]]})  # a value too many
+    assert check(plan_json_schema(FULL_TOOLS, 16, 12, fmt="compact"), with_step(["Heal"])) == []
+
+
+def test_compact_step_values_follow_the_action_models_field_order() -> None:
+    schema = plan_json_schema(["MoveTo", "Attack", "Scan"], 30, 20, fmt="compact")
+    steps = compact_steps(schema)
+    assert (steps["minItems"], steps["maxItems"]) == (1, MAX_STEPS)
+    move, attack, scan = steps["items"]["anyOf"]
+    assert move["prefixItems"] == [
+        {"type": "string", "enum": ["MoveTo"]},
+        {"type": "integer", "minimum": 0, "maximum": 29},
+        {"type": "integer", "minimum": 0, "maximum": 19},
+    ]
+    assert attack["prefixItems"] == [
+        {"type": "string", "enum": ["Attack"]},
+        {"type": "integer"},
+    ]
+    assert scan["prefixItems"] == [{"type": "string", "enum": ["Scan"]}]
+    acts = [
+        o["prefixItems"][0]["enum"]
+        for o in compact_steps(plan_json_schema(FULL_TOOLS, 9, 9, fmt="compact"))["items"]["anyOf"]
+    ]
+    assert acts == [[act] for act in STEP_TYPES]
+
+
+def test_compact_pinned_schema_fixes_ids_and_plan_count() -> None:
+    schema = plan_json_schema(SIMPLIFIED_TOOLS, 16, 12, agent_ids=[5, 3, 5], fmt="compact")
+    plans = schema["properties"]["plans"]
+    assert plans["items"]["prefixItems"][0] == {"type": "integer", "enum": [3, 5]}
+    assert (plans["minItems"], plans["maxItems"]) == (2, 2)
+    assert check(schema, COMPACT_SAMPLE) == []
+    assert check(schema, {"plans": COMPACT_SAMPLE["plans"][:1]})  # one plan short
+    wrong = {"plans": [COMPACT_SAMPLE["plans"][0], [9, [["Wait"]]]]}
+    assert check(schema, wrong)
+
+
+@pytest.mark.parametrize("fmt", ["verbose", "compact"])
+def test_each_format_is_byte_identical_call_after_call(fmt: PlanFormat) -> None:
+    first = json.dumps(plan_json_schema(SIMPLIFIED_TOOLS, 16, 12, fmt=fmt))
+    again = json.dumps(plan_json_schema(sorted(SIMPLIFIED_TOOLS, reverse=True), 16, 12, fmt=fmt))
+    assert first == again
+
+
+def test_the_formats_differ_and_an_unknown_one_is_refused() -> None:
+    verbose = plan_json_schema(SIMPLIFIED_TOOLS, 16, 12, fmt="verbose")
+    assert verbose == plan_json_schema(SIMPLIFIED_TOOLS, 16, 12)  # verbose is the default
+    assert verbose != plan_json_schema(SIMPLIFIED_TOOLS, 16, 12, fmt="compact")
+    with pytest.raises(ValueError, match="plan format"):
+        plan_json_schema(SIMPLIFIED_TOOLS, 16, 12, fmt="tiny")  # type: ignore[arg-type]

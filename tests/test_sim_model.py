@@ -1,4 +1,5 @@
-"""The pure sim model: presets, tokens, schedule, concurrency, prefix cache, faults."""
+"""The pure sim model: presets, tokens, the plan format asked for, schedule, concurrency,
+prefix cache, faults."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import pytest
 from pydantic import ValidationError
 from sim_prompts import messages
 
-from game.rules.steps import MoveTo, Scan
-from planner.schema import PlanBatch
+from game.rules.steps import Attack, MoveTo, Scan
+from planner.fallback import Tier
+from planner.prompts import system_prompt
+from planner.schema import PLAN_FORMATS, AgentPlan, PlanBatch, PlanFormat
 from planner.sim.model import (
     BATCH_SLOWDOWN,
     EMISSIONS_KEPT,
@@ -20,12 +23,14 @@ from planner.sim.model import (
     FaultKind,
     Preset,
     SimModel,
+    asked_format,
     count_tokens,
     get_preset,
     render_chat,
     serialise,
     tokenize,
 )
+from planner.stream import ParsedPlan, PlanStreamParser
 
 GPU = PRESETS["gpu"]
 
@@ -59,6 +64,42 @@ def test_serialise_is_compact_act_first_and_marks_each_closing_brace() -> None:
         start = reply.text.rindex('{"agent_id"', 0, at)
         assert json.loads(reply.text[start : at + 1])["agent_id"] == agent_id
     assert [a for a, _ in reply.plan_ends] == [3, 5]
+
+
+def test_serialise_compact_is_positional_and_marks_each_closing_bracket() -> None:
+    reply = serialise([(3, [MoveTo(x=4, y=7), Scan()]), (5, [Attack(target_id=9)])], "compact")
+    assert reply.text == '{"plans":[[3,[["MoveTo",4,7],["Scan"]]],[5,[["Attack",9]]]]}'
+    assert reply.fmt == "compact"
+    ends = [at for _, at in reply.plan_ends]
+    assert [reply.text[at - 2 : at + 1] for at in ends] == ["]]]", "]]]"]
+    assert [a for a, _ in reply.plan_ends] == [3, 5]
+    assert reply.text[ends[0] + 1] == "," and reply.text[ends[1] + 1 :] == "]}"
+
+
+@pytest.mark.parametrize("tier", [Tier.simplified_llm, Tier.full_llm])
+@pytest.mark.parametrize("fmt", PLAN_FORMATS)
+def test_the_sim_reads_the_format_from_the_system_prompt(tier: Tier, fmt: PlanFormat) -> None:
+    assert asked_format(system_prompt(tier, fmt)) == fmt
+    assert asked_format("no example here") == "verbose"
+
+
+def _parsed(text: str, ids: list[int]) -> list[AgentPlan]:
+    parser = PlanStreamParser(ids)
+    out = [r.plan for r in parser.feed(text) if isinstance(r, ParsedPlan)]
+    assert parser.finish().missing == ()
+    return out
+
+
+@pytest.mark.parametrize("tier", [Tier.simplified_llm, Tier.full_llm])
+def test_asked_for_compact_the_sim_answers_compact(tier: Tier) -> None:
+    r = SimModel(GPU, seed=1).respond(0.0, messages(4, "compact", tier))
+    assert r.text.startswith('{"plans":[[1,[["') and '"agent_id"' not in r.text
+    assert [p.agent_id for p in _parsed(r.text, [1, 2, 3, 4])] == [1, 2, 3, 4]
+    assert [a for a, _ in r.plan_tokens] == [1, 2, 3, 4]
+    for _, index in r.plan_tokens:  # the token that closes each plan element
+        assert "]]]" in "".join(r.tokens[max(0, index - 1) : index + 1])
+    verbose = SimModel(GPU, seed=1).respond(0.0, messages(4, "verbose", tier))
+    assert len(r.tokens) < 0.6 * len(verbose.tokens)
 
 
 def test_reply_plans_every_agent_block_in_prompt_order() -> None:
@@ -202,6 +243,26 @@ def test_text_faults_change_the_content_as_named() -> None:
     assert len(PlanBatch.model_validate_json(inner).plans) == 3
     for _, index in r.plan_tokens:
         assert "}" in r.tokens[index]
+
+
+@pytest.mark.parametrize("kind", ["malformed_json", "truncation", "prose_fences", "wrong_ids"])
+def test_text_faults_in_compact_answers(kind: FaultKind) -> None:
+    msgs = messages(3, "compact")
+    clean = SimModel(GPU, seed=2).respond(0.0, msgs)
+    r = SimModel(GPU, seed=2, faults=FaultConfig.only(kind)).respond(0.0, msgs)
+    assert r.text != clean.text
+    parser = PlanStreamParser([1, 2, 3])
+    results = parser.feed(r.text)
+    summary = parser.finish()
+    delivered = [x.plan.agent_id for x in results if isinstance(x, ParsedPlan)]
+    if kind == "malformed_json":  # one separator broken: one plan, or the wrapper, lost
+        assert "=" in r.text and len(delivered) < 3
+    elif kind == "truncation":
+        assert clean.text.startswith(r.text) and r.finish_reason == "length"
+    elif kind == "prose_fences":
+        assert delivered == [1, 2, 3] and summary.trailing_error is None
+    else:
+        assert len(delivered) == 2
 
 
 def test_http_faults_reject_before_admission() -> None:

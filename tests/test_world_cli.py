@@ -117,5 +117,6 @@ def test_help_documents_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
         "--report",
         "--red",
         "--blue",
+        "--plan-format",
     ):
         assert flag in out

@@ -14,6 +14,7 @@ from typing import NoReturn, TypeVar
 
 from game.match.controllers import Controller, HeuristicController, RandomController
 from planner.events import MODES
+from planner.settings import PLAN_FORMAT_SETTINGS
 
 PROG = "python -m game"
 T = TypeVar("T")
@@ -182,6 +183,14 @@ def build_parser() -> OneLineParser:
         default=2500.0,
         metavar="MS",
         help="per-round deadline; late agents get a heuristic plan (default: 2500)",
+    )
+    plan.add_argument(
+        "--plan-format",
+        choices=PLAN_FORMAT_SETTINGS,
+        default="auto",
+        help="how plans are written: verbose JSON objects, or compact positional arrays "
+        "(about half the output tokens); auto: compact for Ollama, llama.cpp, vLLM, "
+        "LM Studio and the sim, verbose for OpenAI and unknown servers (default: auto)",
     )
     plan.add_argument(
         "--concurrency",

@@ -61,6 +61,7 @@ def planner_settings(args: argparse.Namespace) -> PlannerSettings:
         budget_ms=args.budget_ms,
         concurrency=args.concurrency,
         similarity=args.cache_similar,
+        plan_format=args.plan_format,
     )
 
 
@@ -136,6 +137,10 @@ def _recording(
         recorder = Recorder(args.record)
     except OSError as exc:
         fail(f"cannot record to {args.record}: {exc.strerror or exc}")
+    if backend is not None:
+        # The format the match asks for, not `auto`: a replay (whose backend is the
+        # record) asks the same way, so its prompts are the recorded ones.
+        settings = settings.with_(plan_format=settings.plan_format_for(backend.capabilities))
     settings_data = {**dataclasses.asdict(settings), "start_tier": settings.start_tier.value}
     recorder.header(
         HeaderLine(

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from planner.errors import ResponseTooLarge
+from planner.schema import PlanFormat
 
 DEFAULT_MAX_RESPONSE_CHARS = 256 * 1024
 """Default bound on the model's generated text per response (`PlannerSettings` uses it)."""
@@ -34,6 +35,11 @@ class Capabilities:
     seed: bool = True
     cached_tokens: bool = False
     """Server reports how many prompt tokens came from its prefix cache."""
+    plan_format: PlanFormat = "verbose"
+    """The plan format asked for when the settings say `auto` (planner/schema.py): compact
+    where the schema becomes a grammar that enforces its `prefixItems` tuples (llama.cpp,
+    vLLM, Ollama, LM Studio); verbose where it may not (OpenAI strict mode refuses
+    `prefixItems`; an unknown server may ignore the schema)."""
 
 
 @dataclass(frozen=True)

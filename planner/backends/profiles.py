@@ -4,6 +4,10 @@
 compile the JSON schema into a grammar that is not part of the cached prompt
 prefix, so they get the per-request schema pinning agent ids and plan count.
 OpenAI's schema is part of the cached prefix, so it gets the static one.
+
+`plan_format`: the local engines get the compact plan format (about half the output
+tokens; its schema's `prefixItems` tuples become grammar rules); OpenAI (strict mode
+refuses `prefixItems`) and unknown servers get verbose.
 """
 
 from __future__ import annotations
@@ -33,36 +37,66 @@ PROFILES: dict[str, Profile] = {
         Profile(
             "ollama",
             "Ollama",
-            Capabilities(json_schema=True, schema_outside_prompt_cache=True, cached_tokens=False),
+            Capabilities(
+                json_schema=True,
+                schema_outside_prompt_cache=True,
+                cached_tokens=False,
+                plan_format="compact",
+            ),
         ),
         Profile(
             "llamacpp",
             "llama.cpp",
             # timings.cache_n reports the prefix-cache hit
-            Capabilities(json_schema=True, schema_outside_prompt_cache=True, cached_tokens=True),
+            Capabilities(
+                json_schema=True,
+                schema_outside_prompt_cache=True,
+                cached_tokens=True,
+                plan_format="compact",
+            ),
         ),
         Profile(
             "vllm",
             "vLLM",
             # usage.prompt_tokens_details.cached_tokens (with prefix caching enabled)
-            Capabilities(json_schema=True, schema_outside_prompt_cache=True, cached_tokens=True),
+            Capabilities(
+                json_schema=True,
+                schema_outside_prompt_cache=True,
+                cached_tokens=True,
+                plan_format="compact",
+            ),
         ),
         Profile(
             "lmstudio",
             "LM Studio",
-            Capabilities(json_schema=True, schema_outside_prompt_cache=True, cached_tokens=False),
+            Capabilities(
+                json_schema=True,
+                schema_outside_prompt_cache=True,
+                cached_tokens=False,
+                plan_format="compact",
+            ),
         ),
         Profile(
             "openai",
             "OpenAI",
-            Capabilities(json_schema=True, schema_outside_prompt_cache=False, cached_tokens=True),
+            Capabilities(
+                json_schema=True,
+                schema_outside_prompt_cache=False,
+                cached_tokens=True,
+                plan_format="verbose",
+            ),
             max_tokens_field="max_completion_tokens",
         ),
         Profile(
             "generic",
             "generic",
             # unknown engine: static schema (safe for any cache), format fallback on 400
-            Capabilities(json_schema=True, schema_outside_prompt_cache=False, cached_tokens=False),
+            Capabilities(
+                json_schema=True,
+                schema_outside_prompt_cache=False,
+                cached_tokens=False,
+                plan_format="verbose",
+            ),
         ),
     )
 }

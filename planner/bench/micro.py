@@ -1,6 +1,7 @@
-"""Micro-benchmarks of the planner's pure cores: stream parser, prompt cache, prompts.
+"""Micro-benchmarks of the planner's pure cores: stream parser, prompt cache, prompts,
+and what each plan format costs in output tokens.
 
-Each figure is a per-operation wall time measured with perf_counter_ns around many
+Each time is a per-operation wall time measured with perf_counter_ns around many
 calls on this machine; nothing here does I/O.
 """
 
@@ -18,8 +19,14 @@ from planner.bench import data as bench_data
 from planner.bench.stats import fmt, percentile, table
 from planner.cache import PlanCache, cache_key, similarity_key
 from planner.fallback import Tier
-from planner.prompts import build_batch_prompt, build_single_prompt, prompt_chars
-from planner.sim.model import compose_plans, serialise, tokenize
+from planner.prompts import (
+    build_batch_prompt,
+    build_single_prompt,
+    decode_agent_blocks,
+    prompt_chars,
+)
+from planner.schema import PLAN_FORMATS, PlanFormat
+from planner.sim.model import CHARS_PER_TOKEN, compose_plans, offered_tools, serialise, tokenize
 from planner.stream import PlanStreamParser
 
 PARSER_AGENTS = (10, 100, 1000)
@@ -46,12 +53,23 @@ def _best_of(repeats: int, run: Callable[[], None]) -> float:
     return best
 
 
-def parser(agents: Sequence[int] = PARSER_AGENTS, repeats: int = 5) -> list[dict[str, Any]]:
+def parser(
+    agents: Sequence[int] = PARSER_AGENTS,
+    repeats: int = 5,
+    formats: Sequence[PlanFormat] = PLAN_FORMATS,
+) -> list[dict[str, Any]]:
     """Feed a sim answer for N agents in its ~4-character tokens, as a stream arrives."""
+    rows = []
+    for form in formats:
+        rows += _parser_rows(form, agents, repeats)
+    return rows
+
+
+def _parser_rows(form: PlanFormat, agents: Sequence[int], repeats: int) -> list[dict[str, Any]]:
     rows = []
     for n in agents:
         snaps = bench_data.agents(n)
-        text = serialise(compose_plans(snaps, random.Random(n))).text
+        text = serialise(compose_plans(snaps, random.Random(n)), form).text
         tokens = tokenize(text)
         ids = bench_data.ids(snaps)
         plans = 0
@@ -69,6 +87,7 @@ def parser(agents: Sequence[int] = PARSER_AGENTS, repeats: int = 5) -> list[dict
         seconds = _best_of(repeats, run) / loops
         rows.append(
             {
+                "format": form,
                 "agents": n,
                 "chars": len(text),
                 "tokens": len(tokens),
@@ -192,18 +211,54 @@ def prompt_sizes(turns: int = 20) -> list[dict[str, Any]]:
     return rows
 
 
+def plan_tokens(turns: int = 20) -> list[dict[str, Any]]:
+    """Output tokens per plan in each format, over every agent of `turns` seeded turns of
+    village: the sim's plans for what each tier's batched prompt shows (the same plans in
+    both formats), counted as the sim does (~4 characters a token). `plan` is one plan
+    element; `answer` the whole batched answer (wrapper and commas too) per plan."""
+    rows = []
+    rounds = bench_data.played_rounds("village", turns)
+    for tier in (Tier.simplified_llm, Tier.full_llm):
+        for form in PLAN_FORMATS:
+            plans = answer_chars = element_chars = 0
+            for k, rnd in enumerate(rounds):
+                parts = build_batch_prompt(rnd, tier, fmt=form)
+                tools = offered_tools(parts.system)
+                composed = compose_plans(decode_agent_blocks(parts.user), random.Random(k), tools)
+                reply = serialise(composed, form)
+                starts = [len('{"plans":[')] + [end + 2 for _, end in reply.plan_ends[:-1]]
+                element_chars += sum(
+                    end + 1 - start for start, (_, end) in zip(starts, reply.plan_ends, strict=True)
+                )
+                answer_chars += len(reply.text)
+                plans += len(composed)
+            rows.append(
+                {
+                    "tier": tier.value,
+                    "format": form,
+                    "plans": plans,
+                    "chars_per_plan": element_chars / plans,
+                    "tokens_per_plan": element_chars / plans / CHARS_PER_TOKEN,
+                    "answer_tokens_per_plan": answer_chars / plans / CHARS_PER_TOKEN,
+                }
+            )
+    return rows
+
+
 def run_all(quick: bool = False) -> dict[str, list[dict[str, Any]]]:
     return {
         "parser": parser(repeats=2 if quick else 5),
         "cache": cache(lookups=5_000 if quick else 20_000),
         "prompts": prompts(repeats=2 if quick else 5),
         "prompt_sizes": prompt_sizes(),
+        "plan_tokens": plan_tokens(),
     }
 
 
 def render(micro: dict[str, list[dict[str, Any]]]) -> str:
     parser_rows = [
         [
+            r["format"],
             str(r["agents"]),
             str(r["tokens"]),
             fmt(r["us_per_token"], 2),
@@ -234,10 +289,25 @@ def render(micro: dict[str, list[dict[str, Any]]]) -> str:
     ]
     simplified, full = micro["prompt_sizes"]
     ratio = simplified["single_max"] / full["single_max"]
+    verbose = {
+        r["tier"]: r["tokens_per_plan"] for r in micro["plan_tokens"] if r["format"] == "verbose"
+    }
+    token_rows = [
+        [
+            r["tier"],
+            r["format"],
+            str(r["plans"]),
+            fmt(r["chars_per_plan"], 1),
+            fmt(r["tokens_per_plan"], 1),
+            fmt(r["answer_tokens_per_plan"], 1),
+            fmt(r["tokens_per_plan"] / verbose[r["tier"]], 2),
+        ]
+        for r in micro["plan_tokens"]
+    ]
     return "\n\n".join(
         [
             "Stream parser (answer fed in ~4-char tokens)\n"
-            + table(("agents", "tokens", "us/token", "us/agent", "MB/s"), parser_rows),
+            + table(("format", "agents", "tokens", "us/token", "us/agent", "MB/s"), parser_rows),
             "Prompt cache lookups\n" + table(("lookup", "entries", "p50 us", "p95 us"), cache_rows),
             "Prompt building (simplified tier)\n"
             + table(("agents", "us/agent", "prompt chars/agent"), prompt_rows),
@@ -256,5 +326,11 @@ def render(micro: dict[str, list[dict[str, Any]]]) -> str:
                 size_rows,
             )
             + f"\nsimplified / full (largest single prompts): {ratio:.3f}",
+            "Output tokens per plan by plan format, 20 seeded turns of village (the sim's"
+            " plans, ~4 chars/token; answer = whole batched answer per plan)\n"
+            + table(
+                ("tier", "format", "plans", "chars/plan", "tokens/plan", "answer", "x verbose"),
+                token_rows,
+            ),
         ]
     )

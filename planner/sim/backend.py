@@ -34,7 +34,11 @@ DEFAULT_READ_TIMEOUT_S = 10.0
 class SimBackend:
     name = "sim"
     capabilities = Capabilities(
-        json_schema=True, schema_outside_prompt_cache=True, seed=True, cached_tokens=True
+        json_schema=True,
+        schema_outside_prompt_cache=True,
+        seed=True,
+        cached_tokens=True,
+        plan_format="compact",  # like the local engines it stands in for
     )
 
     def __init__(

@@ -40,6 +40,7 @@ from game.rules.sight import bresenham, dist2, in_range
 from game.rules.snapshot import Snapshot
 from game.rules.steps import FULL_TOOLS, MAX_STEPS, STEP_TYPES, Approach, Attack, MoveTo, Scan, Step
 from planner.prompts import decode_agent_blocks
+from planner.schema import PlanFormat, step_fields
 
 BATCH_SLOWDOWN = 0.05
 """Per extra concurrent sequence, the fraction by which each sequence's decode slows."""
@@ -166,7 +167,8 @@ class FaultConfig:
 class Reply:
     text: str
     plan_ends: tuple[tuple[int, int], ...]
-    """(agent_id, index in `text` of that plan's closing brace), in text order."""
+    """(agent_id, index in `text` of that plan's closing brace or bracket), in text order."""
+    fmt: PlanFormat = "verbose"
 
 
 def _step_wire(step: Step) -> dict[str, Any]:
@@ -175,15 +177,33 @@ def _step_wire(step: Step) -> dict[str, Any]:
     return {"act": fields.pop("act"), **fields}
 
 
-def serialise(plans: Sequence[tuple[int, Sequence[Step]]]) -> Reply:
-    """Compact wire JSON `{"plans":[...]}` and where each plan object closes."""
+def _step_compact(step: Step) -> list[Any]:
+    return [step.act, *(getattr(step, name) for name in step_fields(step.act))]
+
+
+def serialise(plans: Sequence[tuple[int, Sequence[Step]]], fmt: PlanFormat = "verbose") -> Reply:
+    """Wire JSON `{"plans":[...]}` without whitespace, in plan format `fmt`, and where each
+    plan element closes."""
     text = '{"plans":['
     ends: list[tuple[int, int]] = []
     for i, (agent_id, steps) in enumerate(plans):
-        obj = {"agent_id": agent_id, "steps": [_step_wire(s) for s in steps]}
-        text += ("," if i else "") + json.dumps(obj, separators=(",", ":"))
+        element: object = (
+            [agent_id, [_step_compact(s) for s in steps]]
+            if fmt == "compact"
+            else {"agent_id": agent_id, "steps": [_step_wire(s) for s in steps]}
+        )
+        text += ("," if i else "") + json.dumps(element, separators=(",", ":"))
         ends.append((agent_id, len(text) - 1))
-    return Reply(text + "]}", tuple(ends))
+    return Reply(text + "]}", tuple(ends), fmt)
+
+
+_COMPACT_EXAMPLE = re.compile(r'\{"plans":\[\[')
+
+
+def asked_format(system_text: str) -> PlanFormat:
+    """The plan format a prompt's output example shows (a model answers like its example):
+    compact when the example's plans are arrays, else verbose."""
+    return "compact" if _COMPACT_EXAMPLE.search(system_text) else "verbose"
 
 
 def _noisy(steps: list[Step], snap: Snapshot, rng: random.Random) -> list[Step]:
@@ -283,20 +303,26 @@ PROSE_BEFORE = "Sure! Here are the plans for your squad:\n```json\n"
 PROSE_AFTER = "\n```\nEach unit acts on its own plan."
 
 
+_SEPARATORS: dict[PlanFormat, str] = {"verbose": ":", "compact": ":,"}
+"""What a malformed_json fault breaks: a colon (verbose), or a colon or comma (compact
+plans have no colons: only the wrapper's would break, and it would break them all)."""
+
+
 def apply_text_fault(kind: FaultKind | None, reply: Reply, rng: random.Random) -> Reply:
     text = reply.text
     if kind == "malformed_json":
-        colons = [i for i, c in enumerate(text) if c == ":"]
-        if colons:
-            at = rng.choice(colons)
-            return Reply(text[:at] + "=" + text[at + 1 :], reply.plan_ends)
+        separators = _SEPARATORS[reply.fmt]
+        spots = [i for i, c in enumerate(text) if c in separators]
+        if spots:
+            at = rng.choice(spots)
+            return Reply(text[:at] + "=" + text[at + 1 :], reply.plan_ends, reply.fmt)
     elif kind == "truncation":
         cut = rng.randrange(len(text) // 3, len(text) - 1)
-        return Reply(text[:cut], tuple(e for e in reply.plan_ends if e[1] < cut))
+        return Reply(text[:cut], tuple(e for e in reply.plan_ends if e[1] < cut), reply.fmt)
     elif kind == "prose_fences":
         shift = len(PROSE_BEFORE)
         ends = tuple((agent_id, at + shift) for agent_id, at in reply.plan_ends)
-        return Reply(PROSE_BEFORE + text + PROSE_AFTER, ends)
+        return Reply(PROSE_BEFORE + text + PROSE_AFTER, ends, reply.fmt)
     return reply
 
 
@@ -479,7 +505,7 @@ class SimModel:
         system_text = "\n".join(content for role, content in messages if role == "system")
         tools = offered_tools(system_text) or FULL_TOOLS
         plans = apply_plan_fault(fault, compose_plans(snapshots, reply_rng, tools), fault_rng)
-        reply = apply_text_fault(fault, serialise(plans), fault_rng)
+        reply = apply_text_fault(fault, serialise(plans, asked_format(system_text)), fault_rng)
 
         tokens = tokenize(reply.text)
         finish_reason = "length" if fault == "truncation" else "stop"
