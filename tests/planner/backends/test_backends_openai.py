@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-from loopback import Drop, LoopbackServer, Request, Script, Stall, json_reply, split_at, streamed
 
 from planner.backends.base import Finished, LLMRequest, StreamEvent, TextDelta, Usage
 from planner.backends.openai import OpenAIBackend, parse_completion
@@ -22,8 +21,18 @@ from planner.errors import (
     BackendTimeout,
     ResponseTooLarge,
 )
+from tests.loopback import (
+    Drop,
+    LoopbackServer,
+    Request,
+    Script,
+    Stall,
+    json_reply,
+    split_at,
+    streamed,
+)
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 SSE = "text/event-stream"
 SCHEMA = {"type": "object", "properties": {"plans": {"type": "array"}}, "required": ["plans"]}
 PINNED = {**SCHEMA, "title": "pinned"}
@@ -448,7 +457,7 @@ async def test_list_models_and_connection_refused() -> None:
         backend = OpenAIBackend(server.url, "a", env={})
         assert await backend.list_models() == ["a", "b"]
         await backend.aclose()
-    from loopback import closed_port
+    from tests.loopback import closed_port
 
     dead = OpenAIBackend(f"http://127.0.0.1:{closed_port()}", "m", env={})
     with pytest.raises(BackendConnectError, match="connection refused"):

@@ -9,17 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from loopback import (
-    Drop,
-    LoopbackServer,
-    Request,
-    Script,
-    Stall,
-    closed_port,
-    json_reply,
-    split_at,
-    streamed,
-)
 
 from planner.backends.base import Finished, LLMRequest, StreamEvent, TextDelta, Usage
 from planner.backends.ollama import OllamaBackend, parse_chunk
@@ -29,6 +18,17 @@ from planner.errors import (
     BackendStreamError,
     BackendTimeout,
     ResponseTooLarge,
+)
+from tests.loopback import (
+    Drop,
+    LoopbackServer,
+    Request,
+    Script,
+    Stall,
+    closed_port,
+    json_reply,
+    split_at,
+    streamed,
 )
 
 NDJSON = "application/x-ndjson"

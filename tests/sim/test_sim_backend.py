@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import anyio
 import pytest
-from sim_prompts import request
 
 from planner.backends.base import Finished, LLMRequest, StreamEvent, TextDelta, Usage
 from planner.clock import MonotonicClock, VirtualClock
@@ -12,6 +11,7 @@ from planner.errors import BackendConnectError, BackendHTTPStatus, BackendTimeou
 from planner.schema import PlanBatch
 from planner.sim.backend import SimBackend
 from planner.sim.model import FaultConfig, FaultKind, Preset
+from tests.sim_prompts import request
 
 pytestmark = pytest.mark.anyio
 

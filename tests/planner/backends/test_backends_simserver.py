@@ -6,7 +6,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 import pytest
-from sim_prompts import request
 
 from planner.backends.base import Backend, Finished, LLMRequest, StreamEvent, TextDelta, Usage
 from planner.backends.ollama import OllamaBackend
@@ -17,6 +16,7 @@ from planner.schema import PlanBatch
 from planner.sim.backend import SimBackend
 from planner.sim.model import FaultConfig
 from planner.sim.server import SimServer
+from tests.sim_prompts import request
 
 SCHEMA = PlanBatch.model_json_schema()
 

@@ -8,7 +8,6 @@ import math
 
 import pytest
 from pydantic import ValidationError
-from sim_prompts import messages
 
 from game.rules.steps import Attack, MoveTo, Scan
 from planner.fallback import Tier
@@ -31,6 +30,7 @@ from planner.sim.model import (
     tokenize,
 )
 from planner.stream import ParsedPlan, PlanStreamParser
+from tests.sim_prompts import messages
 
 GPU = PRESETS["gpu"]
 

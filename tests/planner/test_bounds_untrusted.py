@@ -14,7 +14,7 @@ import planner.sim.server as simserver
 from game.match.cli import build_parser
 from planner.sim.server import SimServer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("planner", "game")
 EVALUATORS = {"eval", "exec", "compile", "__import__", "execfile"}
 UNSAFE_MODULES = {"pickle", "marshal", "shelve", "dill", "yaml", "importlib"}

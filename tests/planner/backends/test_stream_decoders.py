@@ -11,7 +11,7 @@ import pytest
 import planner.stream
 from planner.backends.framing import NDJSONDecoder, SSEDecoder, SSEEvent
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 SSE_FIXTURES = sorted(FIXTURES.glob("*.sse"))
 
 
@@ -214,7 +214,7 @@ def test_ndjson_split_at_every_index() -> None:
 
 # --------------------------------------------------------------------------- where they live
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _imported_modules(path: Path) -> set[str]:

@@ -23,7 +23,7 @@ from game.__main__ import main
 from tests.loopback import Action, LoopbackServer, Request, Stall, chunk, head, json_reply
 from tests.planning_helpers import HANG_S, wait_until
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 START_S = 60.0
 """A hang bound for a child Python to start and send its first request (a loaded machine)."""
 

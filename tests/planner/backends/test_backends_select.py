@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 import anyio
 import pytest
-from loopback import LoopbackServer, Request, Script, Stall, closed_port, json_reply
 
 from planner.backends.base import Backend
 from planner.backends.ollama import OllamaBackend
@@ -14,6 +13,7 @@ from planner.backends.openai import OpenAIBackend
 from planner.backends.select import choose_backend, ollama_url, pick_model
 from planner.errors import ConfigError
 from planner.sim.backend import SimBackend
+from tests.loopback import LoopbackServer, Request, Script, Stall, closed_port, json_reply
 from tests.planning_helpers import HANG_S
 
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-from sim_prompts import messages
 
 import planner.backends.ollama as ollama_client
 import planner.backends.openai as openai_client
@@ -31,6 +30,7 @@ from planner.schema import PlanBatch
 from planner.sim.model import FaultConfig, FaultKind
 from planner.sim.server import SimServer
 from tests.planning_helpers import HANG_S, returns
+from tests.sim_prompts import messages
 
 MODEL = "sim-instant"
 
@@ -202,7 +202,7 @@ def test_emissions_are_recorded_over_http(server: SimServer, client: httpx.Clien
 
 # --- one set of wire models for both ends -----------------------------------------
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = {"type": "object", "properties": {"plans": {"type": "array"}}}
 PINNED = {**SCHEMA, "title": "pinned"}
 
@@ -490,7 +490,7 @@ def test_gpu_preset_paces_the_first_token_over_http() -> None:
 
 @pytest.mark.usefixtures("interruptible_children")
 def test_python_dash_m_simserver_serves_and_exits_on_ctrl_c() -> None:
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": str(root), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "planner.sim.server", "--port", "0", "--preset", "instant"],

@@ -15,7 +15,7 @@ from planner.stream import (
     RejectedElement,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 SSE_FIXTURES = sorted(FIXTURES.glob("*.sse"))
 ROUND = [0, 2, 5]
 

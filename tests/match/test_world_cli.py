@@ -12,7 +12,7 @@ import pytest
 
 from game.__main__ import main
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_cli(*args: str, hashseed: str = "0") -> subprocess.CompletedProcess[str]:
