@@ -57,7 +57,7 @@ ROLE_STATS: Final[dict[Role, RoleStats]] = {
         hp=70, ammo=6, sight=12, range=6, damage=18, accuracy=0.7, grenades=2, heal=10
     ),
     "medic": RoleStats(
-        hp=80, ammo=5, sight=8, range=5, damage=15, accuracy=0.6, grenades=1, heal=35
+        hp=80, ammo=5, sight=8, range=5, damage=15, accuracy=0.6, grenades=1, heal=20
     ),
     "heavy": RoleStats(
         hp=150, ammo=10, sight=8, range=6, damage=35, accuracy=0.6, grenades=2, heal=10
@@ -67,6 +67,8 @@ ROLE_STATS: Final[dict[Role, RoleStats]] = {
 THROW_RANGE: Final = 6
 """Euclidean reach of ThrowSmoke / ThrowExplosive."""
 DISTRACT_RANGE: Final = 7
+MARK_RANGE: Final = 9
+"""Euclidean reach of MarkTarget (the actor must see the target too)."""
 AOE_AMMO: Final = 3
 AOE_RADIUS: Final = 1
 EXPLOSIVE_RADIUS: Final = 1
@@ -97,7 +99,7 @@ DURATION: Final[dict[str, int]] = {
     "Scan": 1,
     "Wait": 4,
     "Block": 4,
-    "Heal": 2,
+    "Heal": 3,
 }
 """Ticks each non-walking step lasts."""
 
@@ -140,6 +142,8 @@ IllegalCode = Literal[
     "nothing_to_heal",
     "tool_not_allowed",
     "unknown_action",
+    "too_close",
+    "not_a_medic",
 ]
 """Why a step is illegal, for machines (counts, keys); `Illegal.message` is for people."""
 
@@ -177,6 +181,12 @@ def check_step(step: Step, snap: Snapshot, grid: Grid) -> Illegal | None:
                 return Illegal("impassable", f"tile ({x},{y}) is a wall")
             if not in_range(here, (x, y), THROW_RANGE):
                 return Illegal("out_of_range", f"tile ({x},{y}) out of throw range {THROW_RANGE}")
+            if isinstance(step, ThrowExplosive) and max(abs(x - me.x), abs(y - me.y)) <= (
+                EXPLOSIVE_RADIUS
+            ):
+                return Illegal("too_close", f"tile ({x},{y}) is within the blast of the thrower")
+            if not line_of_sight(grid, (), here, (x, y)):
+                return Illegal("no_line_of_sight", f"no line of sight to ({x},{y}) for a throw")
             return None
         case AoEAttack(x=x, y=y):
             if not grid.in_bounds(x, y):
@@ -206,27 +216,34 @@ def check_step(step: Step, snap: Snapshot, grid: Grid) -> Illegal | None:
             if any(a.id == tid for a in snap.allies):
                 return None
             return _check_enemy(snap, tid)
-        case Retreat(target_id=tid) | MarkTarget(target_id=tid):
+        case Retreat(target_id=tid):
             return _check_enemy(snap, tid)
-        case Distract(target_id=tid):
+        case MarkTarget(target_id=tid) | Distract(target_id=tid):
             bad = _check_enemy(snap, tid)
             if bad:
                 return bad
             t = _enemy(snap, tid)
-            if not in_range(here, (t.x, t.y), DISTRACT_RANGE):
-                return Illegal(
-                    "out_of_range", f"target {tid} out of distract range {DISTRACT_RANGE}"
-                )
+            reach, what = (
+                (MARK_RANGE, "mark")
+                if isinstance(step, MarkTarget)
+                else (DISTRACT_RANGE, "distract")
+            )
+            if not in_range(here, (t.x, t.y), reach):
+                return Illegal("out_of_range", f"target {tid} out of {what} range {reach}")
+            if not line_of_sight(grid, snap.smoke, here, (t.x, t.y)):
+                return Illegal("no_line_of_sight", f"no line of sight to target {tid}")
             return None
         case Reload():
             return Illegal("ammo_full", "ammo already full") if me.ammo >= me.max_ammo else None
         case Heal():
+            if me.role != "medic":
+                # A field dressing: on oneself, and only up to half health.
+                if me.hp * 2 < me.max_hp:
+                    return None
+                return Illegal("not_a_medic", "only a medic heals others or above half health")
             hurt = [u for u in (me, *snap.allies) if adjacent(here, (u.x, u.y)) and u.hp < u.max_hp]
-            return (
-                None
-                if hurt
-                else Illegal("nothing_to_heal", "nothing to heal (no hurt unit adjacent or self)")
-            )
+            why = "nothing to heal (no hurt unit adjacent or self)"
+            return None if hurt else Illegal("nothing_to_heal", why)
         case Scan() | Wait() | Block():
             return None
         case _:  # not a Step at all (e.g. built without validation): refuse, never crash

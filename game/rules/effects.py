@@ -82,7 +82,8 @@ def act(world: Arena, u: Unit) -> None:
                 world.refuse(u, step, illegal.code, illegal.message)
                 continue
             u.active = ActiveStep(step)
-            u.posture = POSTURE[step.act]
+            if not (u.posture == "cover" and step.act in HOLDS_COVER):
+                u.posture = POSTURE[step.act]
         done, used_tick = _advance(world, u, u.active)
         if done:
             u.active = None
@@ -94,9 +95,14 @@ def act(world: Arena, u: Unit) -> None:
 
 _TRANSIENT: Final = frozenset(
     {"moving", "attacking", "throwing", "marking", "distracting", "reloading", "scanning",
-     "waiting", "healing"}
+     "waiting", "healing", "blocking"}
 )  # fmt: skip
-"""Postures that end with their step; cover and blocking persist until the next step."""
+"""Postures that end with their step; cover persists until the unit moves."""
+HOLDS_COVER: Final = frozenset(
+    {"Attack", "AoEAttack", "Reload", "Scan", "Wait", "MarkTarget", "Distract", "Heal",
+     "ThrowSmoke", "ThrowExplosive"}
+)  # fmt: skip
+"""Steps done from where the unit stands: a unit in cover stays in cover doing them."""
 
 
 def _advance(world: Arena, u: Unit, a: ActiveStep) -> tuple[bool, bool]:
@@ -151,12 +157,14 @@ def _apply_instant(world: Arena, u: Unit, step: Step) -> None:
 
 # ---------------------------------------------------------------- combat
 def hit_chance(world: Arena, shooter: Unit, target: Unit, base: float) -> float:
-    """Base accuracy, minus range falloff, halved-ish by cover, raised by a mark."""
+    """Base accuracy, minus range falloff, halved-ish by cover, raised by a mark. Cover
+    faces away from its own tile: an enemy next to the target has flanked it."""
     d = math.sqrt(dist2(shooter.pos, target.pos))
     p = base - 0.03 * d
-    if target.posture == "cover":
+    flanked = adjacent(shooter.pos, target.pos)
+    if target.posture == "cover" and not flanked:
         p *= 0.45
-    elif world.grid.is_cover(*target.pos):
+    elif world.grid.is_cover(*target.pos) and not flanked:
         p *= 0.65
     if world.tick < target.marked_until:
         p += 0.15
@@ -184,8 +192,8 @@ def _area_fire(world: Arena, u: Unit, centre: Tile) -> None:
     u.ammo -= AOE_AMMO
     world.add_effect(AreaFire(world.tick, u.id, u.pos, centre, AOE_RADIUS))
     for t in _units_near(world, centre, AOE_RADIUS):
-        if t.id == u.id:
-            continue
+        if t.squad == u.squad:
+            continue  # suppressing fire is aimed: it spares the shooter's own squad
         if world.rng.random() < hit_chance(world, u, t, 0.55):
             world.damage(t, damage_taken(world, t, round(u.stats.damage * 0.6)))
 
@@ -214,6 +222,13 @@ def _smoke(world: Arena, u: Unit, centre: Tile) -> None:
 
 
 def _heal(world: Arena, u: Unit) -> None:
+    if u.role != "medic":
+        # A field dressing: oneself, and never above half health.
+        amount = min(u.stats.heal, u.stats.hp // 2 - u.hp)
+        if amount > 0:
+            u.hp += amount
+            world.add_effect(Healed(world.tick, u.id, u.id, u.pos, amount))
+        return
     hurt = [t for t in world.living(u.squad) if adjacent(u.pos, t.pos) and t.hp < t.stats.hp]
     if not hurt:
         return

@@ -46,22 +46,29 @@ def in_range(a: Tile, b: Tile, reach: int) -> bool:
 def line_of_sight(grid: Grid, smoke: Collection[Tile], a: Tile, b: Tile) -> bool:
     """Can a unit at `a` see tile `b`?
 
-    Walls between them block; smoke on any tile after the viewer's own blocks (so a
-    unit inside smoke is hidden, yet can see out of it). The target tile itself
-    being a wall does not block seeing that wall. Bresenham lines are not
-    symmetric, so the line is traced both ways and either clear one counts: if a
-    sees b through walls, b sees a (smoke aside), and no side of a mirrored map
-    is favoured.
+    Walls between them block, and so does a diagonal step squeezing between two
+    walls (a gap no unit can walk through). Smoke on any tile of the line, the
+    viewer's own included, blocks unless the two are adjacent: a unit inside smoke is
+    hidden and sees no further out than it is seen (never one way). The target tile
+    itself being a wall does not block seeing that wall. Bresenham lines are not
+    symmetric, so the line is traced both ways and either clear one counts: if a sees
+    b, b sees a, and no side of a mirrored map is favoured.
     """
     return _clear(grid, smoke, bresenham(a, b)) or _clear(grid, smoke, bresenham(b, a)[::-1])
 
 
 def _clear(grid: Grid, smoke: Collection[Tile], line: list[Tile]) -> bool:
     last = len(line) - 1
+    near = last <= 1  # the same or an adjacent tile: close enough to see through smoke
+    if not near and line[0] in smoke:
+        return False
     for i in range(1, last + 1):
         x, y = line[i]
-        if (x, y) in smoke:
+        px, py = line[i - 1]
+        if not near and (x, y) in smoke:
             return False
+        if x != px and y != py and grid.blocks_sight(px, y) and grid.blocks_sight(x, py):
+            return False  # squeezing between two walls
         if i < last and grid.blocks_sight(x, y):
             return False
     return True

@@ -28,6 +28,9 @@ from game.rules.snapshot import COVER_RADIUS, MAX_COVER_LISTED, Snapshot, UnitVi
 from game.rules.state import Died, Effect, Refusal, Unit
 from game.rules.steps import MAX_STEPS, Step
 
+COMMITTED = frozenset({"Reload", "Heal", "ThrowSmoke", "ThrowExplosive", "AoEAttack", "Attack"})
+"""Steps that, once started, finish even when a new plan arrives (a half-done Reload
+would leave the magazine empty)."""
 TICKS_PER_TURN = 12
 """Ticks in one planning turn."""
 TICK_SECONDS = 0.25
@@ -195,14 +198,17 @@ class World:
 
     # ------------------------------------------------------------ commands
     def assign_plan(self, unit_id: int, steps: Sequence[Step]) -> None:
-        """Replace a unit's queue (cancelling its step in progress); ignored for dead units."""
+        """Replace a unit's queue; ignored for dead units. A step in progress that cannot
+        be dropped halfway (a Reload, a Heal, a throw: see COMMITTED) finishes first;
+        walking and waiting steps give way at once."""
         u = self.units.get(unit_id)
         if u is None:
             raise KeyError(f"no unit {unit_id}")
         if u.hp <= 0:
             return
         u.queue = deque(list(steps)[:MAX_STEPS])
-        u.active = None
+        if u.active is not None and u.active.step.act not in COMMITTED:
+            u.active = None
 
     def step_tick(self) -> None:
         """Advance the world one tick: every living unit acts once (id order, alternating)."""

@@ -138,7 +138,7 @@ def test_a_plan_for_another_agent_is_invalid() -> None:
 
 
 def test_legal_steps_allows_every_tool() -> None:
-    assert legal_steps([Heal(), Scan()], snap(hp=50), GRID) == (Heal(), Scan())
+    assert legal_steps([Heal(), Scan()], snap(hp=40), GRID) == (Heal(), Scan())
 
 
 def test_a_move_onto_water_or_wall_is_repaired_to_the_nearest_walkable_tile() -> None:

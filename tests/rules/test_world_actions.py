@@ -308,21 +308,25 @@ def test_wait_holds_for_its_duration() -> None:
     assert w.units[1].pos == (2, 1)
 
 
-def test_block_halves_damage_and_holds_the_corridor() -> None:
-    corridor = "##########\n#r......R#\n##########\n"
+def test_block_halves_damage_and_holds_the_corridor_while_it_lasts() -> None:
+    corridor = "#######\n#r..R.#\n#######\n"
     w = world_of(corridor, roll=0.0)
     plan(w, 2, Block())
-    plan(w, 1, MoveTo(x=7, y=1))
-    run(w, 12)
+    plan(w, 1, MoveTo(x=3, y=1))
+    run(w, 3)
     assert w.units[2].posture == "blocking"
-    assert w.units[1].pos == (6, 1)  # (7,1) is next to the blocker: cannot enter
-    plan(w, 1, Attack(target_id=2))
+    assert w.units[1].pos == (2, 1)  # (3,1) is next to the blocker: cannot enter
+    run(w, 2)  # Block lasts 4 ticks, then the corridor is open again
+    assert w.units[2].posture == "idle"
+    plan(w, 1, MoveTo(x=3, y=1))
     run(w, 1)
-    assert w.units[2].hp == 100 - round(25 * 0.5)
-    free = world_of(corridor)
-    plan(free, 1, MoveTo(x=7, y=1))
-    run(free, 12)
-    assert free.units[1].pos == (7, 1)
+    assert w.units[1].pos == (3, 1)
+    shot = world_of(corridor, roll=0.0)
+    plan(shot, 2, Block())
+    run(shot, 1)
+    plan(shot, 1, Attack(target_id=2))
+    run(shot, 1)
+    assert shot.units[2].hp == 100 - round(25 * 0.5)
 
 
 def test_heal_most_hurt_adjacent_medic_heals_more() -> None:
@@ -336,9 +340,12 @@ def test_heal_most_hurt_adjacent_medic_heals_more() -> None:
     assert w.units[4].hp == 30 + actions.ROLE_STATS["medic"].heal
     assert w.units[1].hp == 60
     assert any(isinstance(e, Healed) and e.unit_id == 4 for e in w.effects)
+    # A rifleman only dresses its own wounds, and only up to half health.
+    assert refusal(w, 1, Heal()) == "only a medic heals others or above half health"
+    w.units[1].hp = 45
     plan(w, 1, Heal())
     run(w, 1)
-    assert w.units[1].hp == 60 + actions.ROLE_STATS["rifleman"].heal
+    assert w.units[1].hp == 50
 
 
 # ---------------------------------------------------------------- bookkeeping

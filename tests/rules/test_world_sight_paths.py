@@ -43,7 +43,11 @@ def test_walls_block_sight_water_does_not() -> None:
 def test_smoke_blocks_sight_and_hides_units_inside() -> None:
     assert not line_of_sight(OPEN, {(4, 1)}, (1, 1), (7, 1))
     assert not line_of_sight(OPEN, {(7, 1)}, (1, 1), (7, 1))  # target inside smoke
-    assert line_of_sight(OPEN, {(1, 1)}, (1, 1), (7, 1))  # viewer inside sees out
+    # Never one way: a viewer inside smoke sees out no further than it is seen...
+    assert not line_of_sight(OPEN, {(1, 1)}, (1, 1), (7, 1))
+    assert not line_of_sight(OPEN, {(1, 1)}, (7, 1), (1, 1))
+    # ...and units side by side see each other through it.
+    assert line_of_sight(OPEN, {(1, 1), (2, 1)}, (1, 1), (2, 1))
 
 
 def test_sight_is_symmetric_and_ranged() -> None:
