@@ -9,11 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from game.__main__ import main
 from game.match.cli import build_parser
 from game.match.controllers import HeuristicController
 from game.match.launch import build, build_replay
 from game.match.maps import load
+from game.match.pacing import MAX_LEAD_TICKS
 from game.match.record import RecordedPlans, Recorder, load_record
 from game.match.session import LivePlans, MatchConfig, Session
 from game.rules.steps import Scan, Step
@@ -95,8 +98,12 @@ def end_of(session: Session) -> tuple[int, str, str]:
     return (world.tick, world.winner or "unfinished", world.state_hash())
 
 
-def test_an_observer_is_told_each_round_event_applied_plan_and_the_end() -> None:
-    session = live_session()
+@pytest.mark.parametrize("pacing", [(), ("--no-interim", "--no-plan-ahead")])
+def test_an_observer_is_told_each_round_event_applied_plan_and_the_end(
+    pacing: tuple[str, ...],
+) -> None:
+    classic = bool(pacing)  # rounds at turn starts, LLM plans only
+    session = live_session(*pacing)
     watcher = Watcher()
     session.observers.append(watcher)
     spy = SpyPlanner(session.planner, watcher)
@@ -109,19 +116,23 @@ def test_an_observer_is_told_each_round_event_applied_plan_and_the_end() -> None
     events = watcher.of("event")
     assert events and len(events) == len(spy.drained)
     assert all(a is b for a, b in zip(events, spy.drained, strict=True))
-    # Each round, at a turn start, told just before the planner got it.
+    # Each round, at a turn start (or up to half a turn before one, planning ahead),
+    # told just before the planner got it.
     rounds = watcher.of("round")
     assert [p for _, p in rounds] == [p for p, _ in spy.submitted]
     assert [before for _, before in spy.submitted] == list(range(1, len(rounds) + 1))
-    assert all(tick % TICKS_PER_TURN == 0 for tick, _ in rounds)
+    early = [-tick % TICKS_PER_TURN for tick, _ in rounds]
+    assert all(e == 0 for e in early) if classic else any(early)
+    assert all(e <= MAX_LEAD_TICKS for e in early)
     # Red is the LLM's: every plan a red unit got is an applied plan, with its tick.
     red = {u.id for u in session.world.units.values() if u.squad == "red"}
     applied: list[Applied] = watcher.of("applied")
-    assert applied and {source for *_, source in applied} == {"llm"}
+    sources = {source for *_, source in applied}
+    assert sources == ({"llm"} if classic else {"llm", "interim"})
     assert [(t, u, s) for t, u, s, _ in applied] == [g for g in given if g[1] in red]
-    # ... each one told right after the delivery it came from.
+    # ... each LLM plan told right after the delivery it came from.
     for at, (kind, item) in enumerate(watcher.seen):
-        if kind == "applied":
+        if kind == "applied" and item[3] == "llm":
             before_kind, before = watcher.seen[at - 1]
             assert before_kind == "event" and isinstance(before, PlanDelivered)
             assert before.outcome.agent_id == item[1]
