@@ -18,6 +18,7 @@ import anyio
 
 from game.match.cli import CONTROLLERS, LLM, fail
 from game.match.controllers import Controller, controller_rng
+from game.match.pacing import Pacing
 from game.match.record import (
     RECORD_VERSION,
     HeaderLine,
@@ -62,6 +63,10 @@ def planner_settings(args: argparse.Namespace) -> PlannerSettings:
         concurrency=args.concurrency,
         similarity=args.cache_similar,
     )
+
+
+def pacing(args: argparse.Namespace) -> Pacing:
+    return Pacing(interim=not args.no_interim, plan_ahead=not args.no_plan_ahead)
 
 
 def _sim_factory(args: argparse.Namespace, clock: Clock) -> Callable[[], Backend]:
@@ -149,6 +154,7 @@ def _recording(
             settings=settings_data,
             backend=backend.name if backend is not None else "none",
             model=backend.model if backend is not None else "none",
+            pacing=dataclasses.asdict(pacing(args)),
         )
     )
     return (recorder,)
@@ -163,6 +169,7 @@ def build_replay(args: argparse.Namespace, *, window: bool) -> Launch:
         settings = PlannerSettings(
             **{**header.settings, "start_tier": Tier(header.settings["start_tier"])}
         )
+        recorded_pacing = Pacing(**header.pacing)
     except (MatchRecordError, MapError) as exc:
         fail(str(exc))
     except (TypeError, ValueError, KeyError) as exc:
@@ -190,6 +197,7 @@ def build_replay(args: argparse.Namespace, *, window: bool) -> Launch:
         _controllers(owners, header.seed),
         None if planner is None else Planning(planner, clock, renew=replay_planner),
         plans=RecordedPlans(record),
+        pacing=recorded_pacing,
     )
     return Launch(
         session,
@@ -212,7 +220,7 @@ def build(args: argparse.Namespace, scenario: Scenario, *, window: bool) -> Laun
     config = MatchConfig(scenario, args.seed, turn_limit, llm_squads, player)
     if not llm_squads:
         observers = _recording(args, config, owners, PlannerSettings(), None)
-        session = Session(config, controllers, observers=observers)
+        session = Session(config, controllers, observers=observers, pacing=pacing(args))
         return Launch(session, None, "no LLM squads", virtual=False)
 
     virtual_clock = VirtualClock() if not (window or args.realtime) else None
@@ -229,6 +237,7 @@ def build(args: argparse.Namespace, scenario: Scenario, *, window: bool) -> Laun
         controllers,
         Planning(planner, virtual_clock, fault_control(backend)),
         observers=_recording(args, config, owners, settings, backend),
+        pacing=pacing(args),
     )
     if args.faults:
         session.fault_rate = args.faults
