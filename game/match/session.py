@@ -612,13 +612,15 @@ class Session:
             "output_tokens_per_plan": round(completion / llm_plans, 1) if llm_plans else None,
             "over_budget": log.cause_counts.get("over_budget", 0),
             "late_dropped_steps": dict(sorted(self.late_drops.items())),
-            "interim": self.pacing.interim,
-            "plan_ahead": self.pacing.plan_ahead,
+            "pacing": {
+                "interim": self.pacing.interim,
+                "plan_ahead": self.pacing.plan_ahead,
+                "rounds_ahead": len(self.ahead_leads_ms),
+                "lead_ms_p50": ahead,
+            },
             "idle_ticks": {s: self.idle_ticks.get(s, 0) for s in SQUADS},
             "interim_plans": {s: self.interim_plans.get(s, 0) for s in SQUADS},
             "interim_steps": {s: self.interim_steps.get(s, 0) for s in SQUADS},
-            "rounds_ahead": len(self.ahead_leads_ms),
-            "ahead_lead_ms_p50": None if ahead is None else round(ahead, 3),
             "latency_ms": {
                 **{
                     f"{name}_p{q}": pct(name, q)
