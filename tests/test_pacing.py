@@ -364,3 +364,27 @@ def test_the_flags_reach_the_session() -> None:
         session = build(args, load("skirmish"), window=False).session
         assert session.pacing == pacing
         session.close()
+
+
+# ---------------------------------------------------------------- the ladder
+
+
+def test_the_ladder_plays_both_sides_and_tabulates_the_gap_to_instant() -> None:
+    from game.match.ladder import Entry, Outcome, entries, play, table
+
+    todo = entries(["skirmish"], range(2), ["simplified"], ["gpu", "instant"], turns=3)
+    assert {(e.llm, e.preset) for e in todo} == {
+        (side, preset) for side in ("red", "blue") for preset in ("gpu", "instant")
+    }
+    one = play(Entry("skirmish", 0, "blue", "simplified", "instant", turns=3))
+    assert one.winner in ("red", "blue", "draw")
+    assert play(one.entry) == one  # deterministic on the virtual clock
+    fake = [
+        Outcome(Entry("skirmish", seed, "red", "full", preset), winner, 1)
+        for preset, winners in (("gpu", ["red", "draw"]), ("instant", ["red", "red"]))
+        for seed, winner in enumerate(winners)
+    ]
+    text = table(fake, ["gpu", "instant"])
+    rows = {line.split(" | ")[2]: line for line in text.splitlines()[2:]}
+    assert "50% (1), +1.0 | 100% (0), +1.0 | -50 pts" in rows["skirmish"]
+    assert "-50 pts" in rows["**all**"]
