@@ -108,9 +108,13 @@ def held_session(pacing: Pacing | None = None) -> tuple[Session, HeldPlanner, Wa
     return session, planner, watcher
 
 
-def delivered(planning: PlanningRound, agent_id: int, steps: tuple[Step, ...]) -> PlanDelivered:
+def delivered(
+    planning: PlanningRound, agent_id: int, steps: tuple[Step, ...], wait_ms: float = 400.0
+) -> PlanDelivered:
     outcome = AgentOutcome(agent_id, steps, Tier.simplified_llm, None, False, False)
-    return PlanDelivered(planning.round_id, planning.squad, outcome, 400.0, None, 1, "", "", 0.4)
+    return PlanDelivered(
+        planning.round_id, planning.squad, outcome, wait_ms, None, 1, "", "", wait_ms / 1000
+    )
 
 
 def test_an_interim_plan_is_replaced_by_the_llm_plan_when_it_lands() -> None:
@@ -183,6 +187,18 @@ def test_interim_plans_switch_on_from_the_next_tick() -> None:
 # ---------------------------------------------------------------- planning ahead
 
 
+def test_a_rounds_sample_is_its_median_plan_wait() -> None:
+    lead = LeadTimer()
+    for wait in (100.0, 700.0, 800.0, 2500.0, 0.0):  # the slowest does not set the pace
+        lead.delivered(7, wait)
+    lead.delivered(8, 2000.0)
+    lead.forget(8)  # cancelled: teaches nothing
+    lead.round_done("red", 8)
+    assert lead.lead_ms("red") is None
+    lead.round_done("red", 7)
+    assert lead.lead_ms("red") == 700.0 and lead.lead_ticks("red") == 3
+
+
 def test_the_lead_is_the_p50_of_recent_rounds_capped_at_half_a_turn() -> None:
     lead = LeadTimer(samples=3)
     assert lead.lead_ms("red") is None and lead.lead_ticks("red") is None
@@ -203,11 +219,12 @@ def test_rounds_start_before_their_turn_by_the_learned_lead() -> None:
     red = [u.id for u in session.world.living("red")]
     session.step_tick()
     (first,) = planner.submitted
-    # The round took 1.1 s to plan everyone: the next starts 5 ticks (1.25 s) early.
-    for uid in red:
-        planner.queued.append(delivered(first, uid, (Scan(),)))
-    stats = RoundDone(first.round_id, "red", stats_of(1100.0), 1.1)
-    planner.queued.append(stats)
+    # The median agent waited 1.1 s for its plan (the last one 2.4 s): the next round
+    # starts 5 ticks (1.25 s) early.
+    waits = [300.0, 1100.0, 1100.0, 1100.0, 1100.0, 2400.0][: len(red)]
+    for uid, wait in zip(red, waits, strict=True):
+        planner.queued.append(delivered(first, uid, (Scan(),), wait))
+    planner.queued.append(RoundDone(first.round_id, "red", stats_of(2400.0), 2.4))
     while len(planner.submitted) == 1:
         session.step_tick()
     assert session.world.tick == TICKS_PER_TURN - 5 + 1  # submitted at tick 7
@@ -223,7 +240,9 @@ def test_rounds_start_before_their_turn_by_the_learned_lead() -> None:
 def test_plan_ahead_off_submits_at_turn_starts_only() -> None:
     session, planner, watcher = held_session(Pacing(interim=True, plan_ahead=False))
     session.step_tick()
-    planner.queued.append(RoundDone(planner.submitted[0].round_id, "red", stats_of(1100.0), 1))
+    (first,) = planner.submitted
+    planner.queued.append(delivered(first, first.snapshots[0].me.id, (Scan(),), 1100.0))
+    planner.queued.append(RoundDone(first.round_id, "red", stats_of(1100.0), 1))
     while session.world.tick < 3 * TICKS_PER_TURN:
         session.step_tick()
     assert [tick for tick, _ in watcher.of("round")] == [0, 12, 24]
@@ -235,7 +254,9 @@ def test_no_round_is_planned_ahead_for_a_turn_past_the_limit() -> None:
         MatchConfig(load("village"), 0, 2, ("red",)), {"blue": blue()}, Planning(planner)
     )
     session.step_tick()
-    planner.queued.append(RoundDone(planner.submitted[0].round_id, "red", stats_of(1500.0), 1))
+    (first,) = planner.submitted
+    planner.queued.append(delivered(first, first.snapshots[0].me.id, (Scan(),), 1500.0))
+    planner.queued.append(RoundDone(first.round_id, "red", stats_of(1500.0), 1))
     session.run_to_end()
     assert len(planner.submitted) == 2  # turns 0 and 1, the second early
 

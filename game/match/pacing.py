@@ -9,8 +9,8 @@ when the game asks and what an agent does meanwhile, never how the planner answe
   once (source "interim"); and an LLM agent that runs out of steps at any tick gets one
   too. The LLM's plan replaces an interim plan the moment it lands.
 - Planning ahead: a squad's round for the next turn is submitted before that turn starts,
-  by a lead learned from its recent rounds (`LeadTimer`: the p50 of their time_to_all,
-  at most half a turn), so its plans land about when the turn starts.
+  by a lead learned from its recent rounds (`LeadTimer`: the typical round's median
+  plan_wait, at most half a turn), so its median agent's plan lands as the turn starts.
 
 Pure: no clock, no I/O; every decision is a function of ticks and round statistics, so a
 match on the virtual clock stays deterministic.
@@ -67,18 +67,40 @@ def idle(unit: Unit) -> bool:
 
 
 class LeadTimer:
-    """How early each squad's next round should start, learned from its recent rounds."""
+    """How early each squad's next round should start, learned from its recent rounds.
+
+    A round's sample is the median plan_wait of its agents (every tier: a rule plan given
+    at once counts, and so does one given at the deadline); the lead is the p50 of the
+    squad's last `samples` rounds. Not time_to_all: that is the slowest agent's wait, and
+    a lead that long lands most plans well before their turn, cutting the running plans
+    short for plans made from older snapshots (on the sim it lost more matches).
+    """
 
     def __init__(self, samples: int = LEAD_SAMPLES) -> None:
         self._samples: dict[str, deque[float]] = {}
         self._kept = samples
+        self._waits: dict[int, list[float]] = {}
 
-    def observe(self, squad: str, time_to_all_ms: float) -> None:
+    def delivered(self, round_id: int, plan_wait_ms: float) -> None:
+        """An agent's plan of round `round_id` landed, `plan_wait_ms` after the round began."""
+        self._waits.setdefault(round_id, []).append(plan_wait_ms)
+
+    def round_done(self, squad: str, round_id: int) -> None:
+        """The round is over: its median plan_wait becomes the squad's newest sample."""
+        median = percentile(self._waits.pop(round_id, ()), 50)
+        if median is not None:
+            self.observe(squad, median)
+
+    def forget(self, round_id: int) -> None:
+        """A round cancelled before its end teaches nothing."""
+        self._waits.pop(round_id, None)
+
+    def observe(self, squad: str, round_ms: float) -> None:
         kept = self._samples.setdefault(squad, deque(maxlen=self._kept))
-        kept.append(max(0.0, time_to_all_ms))
+        kept.append(max(0.0, round_ms))
 
     def lead_ms(self, squad: str) -> float | None:
-        """The p50 of the squad's recent time_to_all, capped at half a turn (None: no
+        """The p50 of the squad's recent round samples, capped at half a turn (None: no
         round has finished yet, so nothing is known)."""
         p50 = percentile(self._samples.get(squad, ()), 50)
         if p50 is None:

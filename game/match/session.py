@@ -5,9 +5,10 @@ first submits the planning rounds that are due, drains the planner's events (nev
 blocking), applies the plans that arrived, keeps idle LLM agents busy, then advances the
 world. At the start of each turn the rule-controlled squads plan at once; each LLM squad
 submits a planning round at its turn's start, or earlier by a learned lead when planning
-ahead (`game.match.pacing`). An LLM agent starts its new plan on the first tick after that
-plan is delivered; until then it runs the rest of its previous plan if that is still
-legal, else an interim rule plan (source "interim"), when interim plans are on.
+ahead (`game.match.pacing`: the typical recent round's median plan_wait). An LLM agent
+starts its new plan on the first tick after that plan is delivered; until then it runs
+the rest of its previous plan if that is still legal, else an interim rule plan (source
+"interim"), when interim plans are on.
 
 Two collaborators stand beside the loop, and the Session only asks or tells them:
 
@@ -39,7 +40,7 @@ from game.rules.steps import FULL_TOOLS, Step
 from game.rules.world import TICK_SECONDS, TICKS_PER_TURN, World
 from planner.clock import VirtualClock
 from planner.core import PlanningRound
-from planner.events import PlanDelivered, PlanEvent, RoundDone, RoundStats
+from planner.events import PlanDelivered, PlanEvent, RoundCancelled, RoundDone, RoundStats
 from planner.fallback import LLM_TIERS, Tier, heuristic_plan
 from planner.schema import AgentPlan
 from planner.service import Planner
@@ -444,17 +445,18 @@ class Session:
             observer.on_event(event)
         if isinstance(event, RoundDone):
             self.round_stats.append(event.stats)
-            self.lead.observe(event.squad, event.stats.time_to_all_ms)
+            self.lead.round_done(event.squad, event.round_id)
             trace = self.log.round_trace(event.round_id)
             if trace is not None:
                 self.traces.append(trace)
-        elif (
-            isinstance(event, PlanDelivered)
-            and self._current_round.get(event.squad) == event.round_id
-        ):
-            self._awaiting.get(event.squad, set()).discard(event.outcome.agent_id)
-            if not self.plans.replaying:
-                self._apply_plan(event.outcome.agent_id, event.outcome.steps)
+        elif isinstance(event, RoundCancelled):
+            self.lead.forget(event.round_id)
+        elif isinstance(event, PlanDelivered):
+            self.lead.delivered(event.round_id, event.plan_wait_ms)
+            if self._current_round.get(event.squad) == event.round_id:
+                self._awaiting.get(event.squad, set()).discard(event.outcome.agent_id)
+                if not self.plans.replaying:
+                    self._apply_plan(event.outcome.agent_id, event.outcome.steps)
 
     def _apply_plan(self, unit_id: int, steps: tuple[Step, ...]) -> None:
         """Check a plan against the world as it is now; the legal steps start next tick."""
