@@ -307,12 +307,13 @@ def test_the_report_fields_exist_and_add_up(tmp_path: Path, preset: str) -> None
     else:
         assert per_plan is None
     assert report["pacing"]["rounds_ahead"] <= report["rounds"]
-    # Every tick, every living unit is idle or not: never more idle ticks than that.
+    # Every tick, every living unit is idle or not: idle ticks are a share of unit ticks.
     units = {"blue": 0, "red": 0}
     for u in load("siege").spawns:
         units[u.squad] += 1
     for squad, n in units.items():
-        assert report["idle_ticks"][squad] <= n * report["ticks"]
+        assert report["idle_ticks"][squad] <= report["unit_ticks"][squad] <= n * report["ticks"]
+    assert report["unit_ticks"]["blue"] > 0 and report["idle_ticks"]["blue"] > 0
 
 
 def test_interim_steps_in_the_summary_are_the_interim_plans_observed() -> None:

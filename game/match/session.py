@@ -226,6 +226,8 @@ class Session:
         """LLM agents running an interim plan now (until their LLM plan lands)."""
         self.idle_ticks: Counter[str] = Counter()
         """Per squad: ticks a living unit started with no step in progress and none queued."""
+        self.unit_ticks: Counter[str] = Counter()
+        """Per squad: ticks its living units started (what idle_ticks is a share of)."""
         self.interim_plans: Counter[str] = Counter()
         self.interim_steps: Counter[str] = Counter()
         self.ahead_leads_ms: list[float] = []
@@ -346,6 +348,7 @@ class Session:
         if self.pacing.interim and not self.plans.replaying:
             self._keep_busy(fresh)
         for unit in self.world.living():
+            self.unit_ticks[unit.squad] += 1
             if idle(unit):
                 self.idle_ticks[unit.squad] += 1
         self.world.step_tick()
@@ -621,6 +624,7 @@ class Session:
                 "lead_ms_p50": ahead,
             },
             "idle_ticks": {s: self.idle_ticks.get(s, 0) for s in SQUADS},
+            "unit_ticks": {s: self.unit_ticks.get(s, 0) for s in SQUADS},
             "interim_plans": {s: self.interim_plans.get(s, 0) for s in SQUADS},
             "interim_steps": {s: self.interim_steps.get(s, 0) for s in SQUADS},
             "latency_ms": {

@@ -342,10 +342,12 @@ def draw_end_screen(
         title, colour = "Draw", theme.TEXT_WARN
     else:
         title, colour = f"Defeat: {winner} wins", theme.TEXT_BAD
-    lines = end_lines(session)[:28]
     lh = fonts.line_height()
     big = fonts.text(title, colour, size=theme.BIG_SIZE, bold=True)
     hint = fonts.text("Enter or R: new match    Esc: quit", theme.TEXT_DIM)
+    # As many statistics as the panel holds in this window (the rest are in --report).
+    room = (area.height - 20 - big.get_height() - hint.get_height() - 60) // lh
+    lines = end_lines(session)[: max(1, room)]
     w = max([big.get_width(), hint.get_width()] + [fonts.width(s) for s in lines]) + 40
     h = big.get_height() + lh * len(lines) + hint.get_height() + 60
     panel = pygame.Rect(0, 0, min(w, area.width - 20), min(h, area.height - 20))
