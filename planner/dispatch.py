@@ -321,6 +321,11 @@ class RoundRun:
         left = self.deadline.remaining(max(now, self.latest))
         server = self.core.server
         recorded = self.core.recorded_schedules
+        if recorded is not None and not recorded:
+            # A replay past the record's last decision: the original match ended before
+            # this round was answered, so nothing arrives and the deadline ends it.
+            self.latest = max(self.latest, self.deadline.at or self.latest)
+            return
         schedule = (
             recorded.popleft() if recorded else plan_round(wanted, server, left, block_tokens)
         )
@@ -481,9 +486,7 @@ class RoundRun:
         )
         try:
             with timeout:
-                if not await self._consume(req, llm_request, parser, answer):
-                    # Virtual time: the next token was stamped past the deadline.
-                    return self._cut_by_deadline(req, answer, delivered_before)
+                in_time = await self._consume(req, llm_request, parser, answer)
         except TimeoutError:
             if limit < self.core.timeouts.request_s:
                 return self._cut_by_deadline(req, answer, delivered_before)
@@ -506,6 +509,10 @@ class RoundRun:
                     self.causes[agent_id] = (exc.cause, exc.message)
                     self.cut_short.add(agent_id)
             return exc
+        if not in_time:
+            # Virtual time: the next token was stamped past the deadline. (Outside the try:
+            # the error it raises is this request's verdict, not a new stream failure.)
+            return self._cut_by_deadline(req, answer, delivered_before)
         self.core.telemetry.incr("successes")
         self._ended(req, answer, answer.finish_reason or "stop")
         summary = parser.finish()

@@ -232,8 +232,17 @@ def plan_round(
     while n > 1 and seconds > usable:
         n -= 1
         seconds, k = best_for(n)
-    if seconds > usable:  # not even one agent fits
-        return Schedule((), order, order, f"no plan fits in {seconds_left * 1000:.0f} ms", seconds)
+    if seconds > usable:
+        # Not even one agent fits. The most urgent is still asked, alone and with an output
+        # budget that ends at the deadline: the probe that notices a server grown faster.
+        probe = PlannedRequest(order[:1], _max_tokens(server, 1, seconds_left, 0), seconds)
+        return Schedule(
+            (probe,),
+            order[1:],
+            order,
+            f"no plan fits in {seconds_left * 1000:.0f} ms: probing with #{order[0]}",
+            seconds,
+        )
     groups = _split(order[:n], k)
     requests = []
     for j, g in enumerate(groups):

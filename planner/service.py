@@ -196,12 +196,13 @@ class VirtualPlanner:
         seed: int = 0,
         env: Mapping[str, str] | None = None,
         schedules: Sequence[Schedule] = (),
+        replaying: bool = False,
     ) -> None:
         self.settings = settings
         self.backend_description = backend.describe()
         self.clock = clock
         self.core = make_core(backend, clock, seed, env, virtual=True)
-        if schedules:
+        if schedules or replaying:
             self.core.recorded_schedules = deque(schedules)
         self._scheduled: list[PlanEvent] = []
 

@@ -6,11 +6,14 @@ so the window can be driven deterministically with real `PlanEvent` objects.
 
 from __future__ import annotations
 
+import pygame
+
 from game.match.maps import load
 from game.match.session import MatchConfig, Planning, Session
 from game.rules.actions import Illegal
 from game.rules.scenarios import Scenario, parse
 from game.rules.steps import MoveTo, Scan, Step
+from game.ui import theme
 from game.ui.app import GameUI
 from planner.core import PlanningRound
 from planner.errors import Cause
@@ -150,3 +153,13 @@ def press(ui: GameUI, key: int) -> None:
 
     pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=key, mod=0, unicode="", scancode=0))
     ui.process_events()
+
+
+def colour_count(surf: pygame.Surface, rect: pygame.Rect, colour: theme.Colour) -> int:
+    rect = rect.clip(surf.get_rect())
+    return sum(
+        1
+        for x in range(rect.left, rect.right)
+        for y in range(rect.top, rect.bottom)
+        if tuple(surf.get_at((x, y)))[:3] == colour
+    )

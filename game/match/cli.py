@@ -193,6 +193,17 @@ def build_parser() -> OneLineParser:
         "LM Studio and the sim, verbose for OpenAI and unknown servers (default: auto)",
     )
     plan.add_argument(
+        "--no-interim",
+        action="store_true",
+        help="no interim plans: an LLM agent waiting for its plan holds or finishes what is "
+        "left of its last one, and may stand idle (hotkey N)",
+    )
+    plan.add_argument(
+        "--no-plan-ahead",
+        action="store_true",
+        help="submit each round at its turn's start, not earlier by the learned lead (hotkey P)",
+    )
+    plan.add_argument(
         "--concurrency",
         type=_positive_int,
         default=8,

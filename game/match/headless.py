@@ -16,7 +16,7 @@ from typing import Any
 
 from game.match.controllers import Controller
 from game.match.session import MatchConfig, Session
-from game.rules.scenarios import Scenario
+from game.rules.scenarios import SQUADS, Scenario
 from game.rules.world import TICK_SECONDS, TICKS_PER_TURN, World
 
 
@@ -34,6 +34,8 @@ class MatchResult:
     invalid_by_squad: dict[str, int]
     ticks: int
     controllers: dict[str, str] = field(default_factory=dict)
+    idle_ticks: dict[str, int] = field(default_factory=dict)
+    """Per squad: ticks a living unit started with nothing to do (any controller)."""
     planning: dict[str, Any] = field(default_factory=dict)
     """Planner settings and statistics, for matches with LLM squads."""
 
@@ -50,6 +52,7 @@ class MatchResult:
             "invalid_steps": self.invalid_steps,
             "invalid_by_squad": dict(self.invalid_by_squad),
             "controllers": dict(self.controllers),
+            "idle_ticks": dict(self.idle_ticks),
             **self.planning,
         }
 
@@ -63,11 +66,12 @@ class MatchResult:
             p = self.planning
             share = p.get("llm_plan_share")
             ttfp = p.get("latency_ms", {}).get("ttfp_p50")
+            idle = " ".join(f"{s}={n}" for s, n in self.idle_ticks.items())
             line += (
                 f" | {p['mode']}{'' if p['stream'] else ' non-streaming'}"
                 f" llm_plans={'-' if share is None else f'{share:.0%}'}"
                 f" ttfp_p50={'-' if ttfp is None else f'{ttfp:.0f}ms'}"
-                f" requests={p['llm_requests']}"
+                f" requests={p['llm_requests']} idle {idle}"
             )
         return line
 
@@ -119,6 +123,7 @@ def result_of(
         invalid_by_squad=dict(world.invalid_by_squad),
         ticks=world.tick,
         controllers=dict(names),
+        idle_ticks={s: session.idle_ticks.get(s, 0) for s in SQUADS},
         planning=planning or {},
     )
 

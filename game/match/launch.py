@@ -18,6 +18,7 @@ import anyio
 
 from game.match.cli import CONTROLLERS, LLM, fail
 from game.match.controllers import Controller, controller_rng
+from game.match.pacing import Pacing
 from game.match.record import (
     RECORD_VERSION,
     HeaderLine,
@@ -63,6 +64,10 @@ def planner_settings(args: argparse.Namespace) -> PlannerSettings:
         similarity=args.cache_similar,
         plan_format=args.plan_format,
     )
+
+
+def pacing(args: argparse.Namespace) -> Pacing:
+    return Pacing(interim=not args.no_interim, plan_ahead=not args.no_plan_ahead)
 
 
 def _sim_factory(args: argparse.Namespace, clock: Clock) -> Callable[[], Backend]:
@@ -154,6 +159,7 @@ def _recording(
             settings=settings_data,
             backend=backend.name if backend is not None else "none",
             model=backend.model if backend is not None else "none",
+            pacing=dataclasses.asdict(pacing(args)),
         )
     )
     return (recorder,)
@@ -168,6 +174,7 @@ def build_replay(args: argparse.Namespace, *, window: bool) -> Launch:
         settings = PlannerSettings(
             **{**header.settings, "start_tier": Tier(header.settings["start_tier"])}
         )
+        recorded_pacing = Pacing(**header.pacing)
     except (MatchRecordError, MapError) as exc:
         fail(str(exc))
     except (TypeError, ValueError, KeyError) as exc:
@@ -179,7 +186,12 @@ def build_replay(args: argparse.Namespace, *, window: bool) -> Launch:
     def replay_planner() -> VirtualPlanner:
         backend = ReplayBackend(record.responses, clock, model=header.model, source=args.replay)
         return VirtualPlanner(
-            backend, settings, clock, seed=header.seed, schedules=record.schedules
+            backend,
+            settings,
+            clock,
+            seed=header.seed,
+            schedules=record.schedules,
+            replaying=settings.mode == "auto",
         )
 
     planner = replay_planner() if llm_squads else None
@@ -195,6 +207,7 @@ def build_replay(args: argparse.Namespace, *, window: bool) -> Launch:
         _controllers(owners, header.seed),
         None if planner is None else Planning(planner, clock, renew=replay_planner),
         plans=RecordedPlans(record),
+        pacing=recorded_pacing,
     )
     return Launch(
         session,
@@ -217,7 +230,7 @@ def build(args: argparse.Namespace, scenario: Scenario, *, window: bool) -> Laun
     config = MatchConfig(scenario, args.seed, turn_limit, llm_squads, player)
     if not llm_squads:
         observers = _recording(args, config, owners, PlannerSettings(), None)
-        session = Session(config, controllers, observers=observers)
+        session = Session(config, controllers, observers=observers, pacing=pacing(args))
         return Launch(session, None, "no LLM squads", virtual=False)
 
     virtual_clock = VirtualClock() if not (window or args.realtime) else None
@@ -234,6 +247,7 @@ def build(args: argparse.Namespace, scenario: Scenario, *, window: bool) -> Laun
         controllers,
         Planning(planner, virtual_clock, fault_control(backend)),
         observers=_recording(args, config, owners, settings, backend),
+        pacing=pacing(args),
     )
     if args.faults:
         session.fault_rate = args.faults

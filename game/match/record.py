@@ -8,7 +8,7 @@ One JSON object per line, each with a `kind`:
 - `event`   a planner event as the game received it: the prompts (`RequestSent`), every
             raw chunk with its instant (`ChunkReceived`), how each answer ended
             (`ResponseEnded`), deliveries with tier and cause, fallbacks, round stats
-- `applied` a plan the world was given: tick, unit, steps, source (llm | player)
+- `applied` a plan the world was given: tick, unit, steps, source (llm | player | interim)
 - `end`     final tick, winner, state_hash
 
 Replay feeds the recorded streams back through the real planner pipeline (so the
@@ -61,6 +61,8 @@ class HeaderLine(_Line):
     settings: dict[str, Any]
     backend: str
     model: str
+    pacing: dict[str, bool] = Field(default_factory=dict)
+    """Interim plans and planning ahead as the match began (absent in older records)."""
 
 
 class RoundLine(_Line):
@@ -82,7 +84,7 @@ class AppliedLine(_Line):
     tick: int
     unit_id: int
     steps: tuple[Step, ...]
-    source: Literal["llm", "player"]
+    source: Literal["llm", "player", "interim"]
 
 
 class EndLine(_Line):
@@ -260,6 +262,9 @@ class RecordedPlans:
     def __init__(self, record: MatchRecord) -> None:
         self.record = record
         self._round_ticks = sorted({r.tick for r in record.rounds})
+        self._round_squads: dict[int, list[str]] = defaultdict(list)
+        for r in record.rounds:
+            self._round_squads[r.tick].append(r.squad)
 
     @property
     def end_tick(self) -> int | None:
@@ -273,6 +278,11 @@ class RecordedPlans:
 
     def round_ticks(self) -> list[int]:
         return list(self._round_ticks)
+
+    def round_squads(self, tick: int) -> Sequence[str]:
+        """The squads whose rounds the record has starting at `tick` (planning ahead
+        starts them between turns, so the replay asks at the same ticks)."""
+        return self._round_squads.get(tick, ())
 
 
 def _collect(

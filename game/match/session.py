@@ -1,11 +1,14 @@
 """A match in progress: the world, its controllers, and the planner for LLM squads.
 
 Fixed timestep: `update(real_dt)` accumulates time and steps whole ticks; every tick
-first drains the planner's events (never blocking), applies the plans that arrived,
-then advances the world. At the start of each turn the rule-controlled squads plan at
-once and each LLM squad submits a planning round; an LLM agent starts its new plan on
-the first tick after that plan is delivered, while its squad-mates hold or finish what
-is left of their previous plan.
+first submits the planning rounds that are due, drains the planner's events (never
+blocking), applies the plans that arrived, keeps idle LLM agents busy, then advances the
+world. At the start of each turn the rule-controlled squads plan at once; each LLM squad
+submits a planning round at its turn's start, or earlier by a learned lead when planning
+ahead (`game.match.pacing`: the typical recent round's median plan_wait). An LLM agent
+starts its new plan on the first tick after that plan is delivered; until then it runs
+the rest of its previous plan if that is still legal, else an interim rule plan (source
+"interim"), when interim plans are on.
 
 Two collaborators stand beside the loop, and the Session only asks or tells them:
 
@@ -28,14 +31,16 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
 from game.match.controllers import Controller, controller_rng
+from game.match.pacing import LeadTimer, Pacing, first_step_legal, idle
 from game.match.planlog import PlanningLog, percentile
+from game.rules import heuristic
 from game.rules.actions import check_step
 from game.rules.scenarios import SQUADS, Scenario
 from game.rules.steps import FULL_TOOLS, Step
 from game.rules.world import TICK_SECONDS, TICKS_PER_TURN, World
 from planner.clock import VirtualClock
 from planner.core import PlanningRound
-from planner.events import PlanDelivered, PlanEvent, RoundDone, RoundStats
+from planner.events import PlanDelivered, PlanEvent, RoundCancelled, RoundDone, RoundStats
 from planner.fallback import LLM_TIERS, Tier, heuristic_plan
 from planner.schema import AgentPlan
 from planner.service import Planner
@@ -47,8 +52,9 @@ TRACES_KEPT = 2000
 MAX_TICKS_PER_UPDATE = 8
 """A long frame (a stall, a breakpoint) may not make the world sprint to catch up."""
 
-PlanOrigin = Literal["llm", "player"]
-"""Who a plan given to the world came from (rule controllers' plans are not reported)."""
+PlanOrigin = Literal["llm", "player", "interim"]
+"""Who a plan given to the world came from (rule controllers' plans are not reported):
+an LLM delivery, the player, or an interim rule plan for an LLM agent with nothing to do."""
 
 
 # ---------------------------------------------------------------------- what a match is
@@ -112,6 +118,10 @@ class PlanSource(Protocol):
     def round_ticks(self) -> list[int]:
         """The ticks at which the planning rounds to scrub through started (sorted)."""
 
+    def round_squads(self, tick: int) -> Sequence[str] | None:
+        """The squads whose planning rounds start at `tick` (a record's), or None: the
+        Session decides, by its turns and its plan-ahead leads."""
+
 
 class LivePlans:
     """A match being played: the planner's deliveries and the player's orders reach the
@@ -129,6 +139,9 @@ class LivePlans:
     def round_ticks(self) -> list[int]:
         return []
 
+    def round_squads(self, tick: int) -> Sequence[str] | None:
+        return None
+
 
 class MatchObserver(Protocol):
     """Told what the Session does, at these points only; it watches, it does not steer."""
@@ -143,7 +156,8 @@ class MatchObserver(Protocol):
         self, tick: int, unit_id: int, steps: tuple[Step, ...], source: PlanOrigin
     ) -> None:
         """A plan the world was given at `tick` (the world's tick then): an LLM delivery
-        after re-validation, a player's order, or a record's plan in a replay."""
+        after re-validation, a player's order, an interim rule plan, or a record's plan
+        in a replay."""
 
     def on_match_end(self, tick: int, winner: str, state_hash: str) -> None:
         """The match is over, or closed unfinished (winner "unfinished"); once per match."""
@@ -163,6 +177,7 @@ class Session:
         *,
         plans: PlanSource | None = None,
         observers: Sequence[MatchObserver] = (),
+        pacing: Pacing | None = None,
     ) -> None:
         missing = [s for s in SQUADS if s not in controllers and s not in config.llm_squads]
         if config.player_squad in missing:
@@ -178,6 +193,8 @@ class Session:
         self.plans: PlanSource = plans if plans is not None else LivePlans()
         self.observers: list[MatchObserver] = list(observers)
         """Told what happens (a record is one); a match without any has none."""
+        self.pacing = pacing if pacing is not None else Pacing()
+        """Interim plans and planning ahead (hotkeys N and P), read every tick."""
         self.fault_rate = 0.0
         self.paused = False
         self.speed = 1.0
@@ -198,7 +215,23 @@ class Session:
         self.late_drops: Counter[str] = Counter()
         """Steps of delivered plans that the world had made illegal by the time they landed."""
         self._current_round: dict[str, int] = {}
+        self._planned_turn: dict[str, int] = {}
+        """The turn each LLM squad's latest round was submitted for."""
+        self._awaiting: dict[str, set[int]] = {}
+        """Agents of each squad's current round whose plan has not landed yet."""
         self._rng = random.Random(f"{seed}:session")
+        self._interim_rng = random.Random(f"{seed}:interim")
+        self.lead = LeadTimer()
+        self.interim_agents: set[int] = set()
+        """LLM agents running an interim plan now (until their LLM plan lands)."""
+        self.idle_ticks: Counter[str] = Counter()
+        """Per squad: ticks a living unit started with no step in progress and none queued."""
+        self.unit_ticks: Counter[str] = Counter()
+        """Per squad: ticks its living units started (what idle_ticks is a share of)."""
+        self.interim_plans: Counter[str] = Counter()
+        self.interim_steps: Counter[str] = Counter()
+        self.ahead_leads_ms: list[float] = []
+        """The lead of each round submitted before its turn started."""
         self._ended = False
 
     # ------------------------------------------------------------------ properties
@@ -230,6 +263,18 @@ class Session:
     def set_settings(self, settings: PlannerSettings) -> None:
         if self.planner is not None:
             self.planner.set_settings(settings)
+
+    def set_pacing(self, pacing: Pacing) -> None:
+        """Interim plans switch from the next tick, planning ahead from the next round."""
+        self.pacing = pacing
+
+    @property
+    def plan_ahead_ms(self) -> float | None:
+        """The longest lead, in whole ticks, by which the LLM squads would start their
+        next round now (None: nothing learned yet)."""
+        leads = [self.lead.lead_ticks(s) for s in self.llm_squads]
+        known = [lead for lead in leads if lead is not None]
+        return max(known) * TICK_SECONDS * 1000 if known else None
 
     @property
     def fault_injection_available(self) -> bool:
@@ -285,8 +330,8 @@ class Session:
             self._drain()
 
     def step_tick(self) -> None:
-        """One fixed tick: turn start (plans), planner events, scheduled plans, then the
-        world moves."""
+        """One fixed tick: turn start (rule plans), the rounds due, planner events,
+        scheduled plans, interim plans for idle LLM agents, then the world moves."""
         if self.finished:
             return
         clock = self.virtual_clock
@@ -294,11 +339,18 @@ class Session:
             due = self._start_time + self.world.tick * TICK_SECONDS
             clock.advance(max(0.0, due - clock.now()))
         if self.world.tick % TICKS_PER_TURN == 0:
-            self._start_turn()
+            self._rule_plans()
+        fresh = self._submit_rounds()
         self._drain()
         for plan in self.plans.due(self.world.tick):
             self.world.assign_plan(plan.unit_id, plan.steps)
             self._applied(plan.unit_id, plan.steps, plan.source)
+        if self.pacing.interim and not self.plans.replaying:
+            self._keep_busy(fresh)
+        for unit in self.world.living():
+            self.unit_ticks[unit.squad] += 1
+            if idle(unit):
+                self.idle_ticks[unit.squad] += 1
         self.world.step_tick()
         if self._over():
             self._end_match()
@@ -309,25 +361,80 @@ class Session:
 
     # ------------------------------------------------------------------ turns and plans
 
-    def _start_turn(self) -> None:
+    def _rule_plans(self) -> None:
         for squad in SQUADS:
             controller = self.controllers.get(squad)
             if controller is None:
                 continue
             for unit_id, steps in controller.plan_turn(self.world, squad).items():
                 self.world.assign_plan(unit_id, steps)
+
+    def _submit_rounds(self) -> list[str]:
+        """Submit each LLM squad's round that is due now; the squads submitted."""
         if self.planner is None:
-            return
+            return []
+        tick = self.world.tick
+        recorded = self.plans.round_squads(tick)
+        fresh: list[str] = []
         for squad in self.llm_squads:
+            if recorded is not None:
+                if squad not in recorded:
+                    continue
+                turn = -(-tick // TICKS_PER_TURN)
+            else:
+                due = self._round_due(squad)
+                if due is None:
+                    continue
+                turn = due
+            self._planned_turn[squad] = turn
+            if turn * TICKS_PER_TURN > tick:
+                self.ahead_leads_ms.append((turn * TICKS_PER_TURN - tick) * TICK_SECONDS * 1000)
             snaps = tuple(self.world.snapshot_of(u.id) for u in self.world.living(squad))
             if not snaps:
                 continue
             round_id = next(self._round_ids)
             self._current_round[squad] = round_id
+            self._awaiting[squad] = {s.me.id for s in snaps}
             planning = PlanningRound(round_id, squad, snaps, self.scenario.grid)
             for observer in self.observers:
-                observer.on_round_submitted(self.world.tick, planning)
+                observer.on_round_submitted(tick, planning)
             self.planner.submit(planning)
+            fresh.append(squad)
+        return fresh
+
+    def _round_due(self, squad: str) -> int | None:
+        """The turn a round submitted now would be for, or None if none is due: the
+        current turn if it has none yet (its first tick); with planning ahead, the next
+        turn once the squad's lead reaches it."""
+        tick = self.world.tick
+        turn = tick // TICKS_PER_TURN
+        planned = self._planned_turn.get(squad, -1)
+        if planned < turn:
+            return turn
+        nxt = turn + 1
+        if not self.pacing.plan_ahead or planned >= nxt or nxt >= self.world.turn_limit:
+            return None
+        lead = self.lead.lead_ticks(squad) or 0
+        return nxt if lead > 0 and tick >= nxt * TICKS_PER_TURN - lead else None
+
+    def _keep_busy(self, fresh: Sequence[str]) -> None:
+        """Interim plans: an agent of a round just submitted whose plan has not landed
+        keeps the rest of its previous plan only if that is still legal; any LLM agent
+        with nothing to do gets a rule plan at once."""
+        for squad in self.llm_squads:
+            waiting = self._awaiting.get(squad, set()) if squad in fresh else set()
+            for unit in self.world.living(squad):
+                if unit.id in waiting:
+                    snap = self.world.snapshot_of(unit.id)
+                    if not first_step_legal(unit, snap, self.scenario.grid):
+                        self._interim(unit.id)
+                elif idle(unit):
+                    self._interim(unit.id)
+
+    def _interim(self, unit_id: int) -> None:
+        steps = tuple(heuristic.plan(self.world.snapshot_of(unit_id), self._interim_rng))
+        self.world.assign_plan(unit_id, steps)
+        self._applied(unit_id, steps, "interim")
 
     def _drain(self) -> None:
         if self.planner is None:
@@ -341,15 +448,18 @@ class Session:
             observer.on_event(event)
         if isinstance(event, RoundDone):
             self.round_stats.append(event.stats)
+            self.lead.round_done(event.squad, event.round_id)
             trace = self.log.round_trace(event.round_id)
             if trace is not None:
                 self.traces.append(trace)
-        elif (
-            isinstance(event, PlanDelivered)
-            and self._current_round.get(event.squad) == event.round_id
-            and not self.plans.replaying
-        ):
-            self._apply_plan(event.outcome.agent_id, event.outcome.steps)
+        elif isinstance(event, RoundCancelled):
+            self.lead.forget(event.round_id)
+        elif isinstance(event, PlanDelivered):
+            self.lead.delivered(event.round_id, event.plan_wait_ms)
+            if self._current_round.get(event.squad) == event.round_id:
+                self._awaiting.get(event.squad, set()).discard(event.outcome.agent_id)
+                if not self.plans.replaying:
+                    self._apply_plan(event.outcome.agent_id, event.outcome.steps)
 
     def _apply_plan(self, unit_id: int, steps: tuple[Step, ...]) -> None:
         """Check a plan against the world as it is now; the legal steps start next tick."""
@@ -370,6 +480,13 @@ class Session:
         self._applied(unit_id, kept, "llm")
 
     def _applied(self, unit_id: int, steps: tuple[Step, ...], source: PlanOrigin) -> None:
+        if source == "interim":
+            squad = self.world.units[unit_id].squad
+            self.interim_agents.add(unit_id)
+            self.interim_plans[squad] += 1
+            self.interim_steps[squad] += len(steps)
+        else:
+            self.interim_agents.discard(unit_id)
         for observer in self.observers:
             observer.on_plan_applied(self.world.tick, unit_id, steps, source)
 
@@ -474,6 +591,8 @@ class Session:
             value = log.p(name, q)
             return None if value is None else round(value, 3)
 
+        completion = sum(s.completion_tokens for s in stats)
+        ahead = percentile(self.ahead_leads_ms, 50)
         by_size: dict[int, list[float]] = {}
         for st in stats:
             if st.ttfp_ms is not None:
@@ -494,8 +613,20 @@ class Session:
             "retries": sum(s.retries for s in stats),
             "prompt_tokens": sum(s.prompt_tokens for s in stats),
             "cached_tokens": sum(s.cached_tokens for s in stats),
-            "completion_tokens": sum(s.completion_tokens for s in stats),
+            "completion_tokens": completion,
+            "output_tokens_per_plan": round(completion / llm_plans, 1) if llm_plans else None,
+            "over_budget": log.cause_counts.get("over_budget", 0),
             "late_dropped_steps": dict(sorted(self.late_drops.items())),
+            "pacing": {
+                "interim": self.pacing.interim,
+                "plan_ahead": self.pacing.plan_ahead,
+                "rounds_ahead": len(self.ahead_leads_ms),
+                "lead_ms_p50": ahead,
+            },
+            "idle_ticks": {s: self.idle_ticks.get(s, 0) for s in SQUADS},
+            "unit_ticks": {s: self.unit_ticks.get(s, 0) for s in SQUADS},
+            "interim_plans": {s: self.interim_plans.get(s, 0) for s in SQUADS},
+            "interim_steps": {s: self.interim_steps.get(s, 0) for s in SQUADS},
             "latency_ms": {
                 **{
                     f"{name}_p{q}": pct(name, q)

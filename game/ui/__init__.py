@@ -9,8 +9,10 @@ which `game.match.session.Session` satisfies structurally (tests may use a stand
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from typing import Any, Protocol
 
+from game.match.pacing import Pacing
 from game.match.planlog import PlanningLog
 from game.rules.scenarios import Scenario
 from game.rules.steps import Step
@@ -40,6 +42,18 @@ class SessionLike(Protocol):
     @property
     def settings(self) -> PlannerSettings: ...
     @property
+    def pacing(self) -> Pacing:
+        """Interim plans and planning ahead (the match's switches, hotkeys N and P)."""
+
+    @property
+    def plan_ahead_ms(self) -> float | None:
+        """The lead the LLM squads plan ahead by now (None: nothing learned yet)."""
+
+    @property
+    def interim_agents(self) -> Collection[int]:
+        """LLM agents running an interim rule plan until their LLM plan lands."""
+
+    @property
     def fault_rate(self) -> float: ...
     @property
     def fault_injection_available(self) -> bool: ...
@@ -64,6 +78,7 @@ class SessionLike(Protocol):
     def step_tick(self) -> None: ...
 
     def set_settings(self, settings: PlannerSettings) -> None: ...
+    def set_pacing(self, pacing: Pacing) -> None: ...
     def set_fault_rate(self, rate: float) -> None: ...
     def update(self, real_dt: float) -> None: ...
     def order(self, unit_id: int, steps: list[Step]) -> str | None: ...

@@ -169,7 +169,7 @@ class GameUI:
         )
         shown = {u.id for u in self.board.shown_units(world, self.squad, v.reveal_all)}
         llm_shown = {uid for uid in shown if world.units[uid].squad in s.llm_squads}
-        draw_badges(screen, lay.board, self.fonts, world, log, llm_shown)
+        draw_badges(screen, lay.board, self.fonts, world, log, llm_shown, s.interim_agents)
         box = v.drag_rect
         if box is not None:
             pygame.draw.rect(screen, theme.SELECTED, box, 1)

@@ -22,6 +22,8 @@ CONTROLS: Sections = (
             ("K", "prompt cache on / off"),
             ("T", "start tier: simplified / full"),
             ("F", "fault injection 0% / 20% / 50% / 100% (sim)"),
+            ("N", "interim plans on / off (no idle agents)"),
+            ("P", "plan ahead on / off (rounds start before the turn)"),
         ),
     ),
     (

@@ -254,6 +254,20 @@ class Controls:
             f"start tier: {theme.TIER_LABEL[tier]} (from next round)", theme.TIER_COLOURS[tier]
         )
 
+    def toggle_interim(self) -> None:
+        p = self.session.pacing
+        self.session.set_pacing(p.with_(interim=not p.interim))
+        self.toast(
+            "interim plans on (idle agents get a rule plan until theirs lands)"
+            if not p.interim
+            else "interim plans off (agents wait for their plan)"
+        )
+
+    def toggle_plan_ahead(self) -> None:
+        p = self.session.pacing
+        self.session.set_pacing(p.with_(plan_ahead=not p.plan_ahead))
+        self.toast(f"planning ahead {'on' if not p.plan_ahead else 'off'} (from next round)")
+
     def cycle_faults(self) -> None:
         if not self.session.fault_injection_available:
             self.toast(
@@ -338,6 +352,8 @@ class Controls:
             pygame.K_k: self.toggle_cache,
             pygame.K_t: self.toggle_tier,
             pygame.K_f: self.cycle_faults,
+            pygame.K_n: self.toggle_interim,
+            pygame.K_p: self.toggle_plan_ahead,
             pygame.K_TAB: self.cycle_inspected,
             pygame.K_i: lambda: setattr(v, "show_inspector", not v.show_inspector),
             pygame.K_w: lambda: setattr(v, "show_waterfall", not v.show_waterfall),

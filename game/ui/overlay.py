@@ -31,9 +31,21 @@ def _timing(log: PlanningLog, name: str, last: float | None) -> str:
     return f"{name} {theme.fmt_ms(last)} (p50 {theme.fmt_ms(p50)} / p95 {theme.fmt_ms(p95)})"
 
 
+def pacing_segments(session: SessionLike) -> list[Segment]:
+    """The match's pacing switches: "interim on" (in the interim badges' colour, so it is
+    their legend too) and "ahead 400 ms" (the learned lead; "ahead on" until known)."""
+    p, t = session.pacing, theme
+    interim: Segment = ("interim on", t.INTERIM) if p.interim else ("interim off", t.TEXT_DIM)
+    if not p.plan_ahead:
+        return [interim, ("ahead off", t.TEXT_DIM)]
+    lead = session.plan_ahead_ms
+    return [interim, ("ahead on" if lead is None else f"ahead {t.fmt_ms(lead)}", t.TEXT)]
+
+
 def status_lines(session: SessionLike) -> tuple[list[Segment], list[Segment], list[Segment]]:
     """The three lines of the status bar as (text, colour) segments: the match and
-    backend; the planner switches; the last round's timings with running percentiles."""
+    backend; the planner switches; the last round's timings with running percentiles,
+    then the match's pacing (interim plans, the plan-ahead lead learned from them)."""
     world, log, st = session.world, session.log, session.settings
     t = theme
     turn = f"turn {world.turn + 1}/{world.turn_limit}"
@@ -68,6 +80,7 @@ def status_lines(session: SessionLike) -> tuple[list[Segment], list[Segment], li
         (_timing(log, "ttft", last.ttft_ms if last else None), t.TEXT),
         (_timing(log, "ttfp", last.ttfp_ms if last else None), t.TEXT),
         (_timing(log, "time_to_all", last.time_to_all_ms if last else None), t.TEXT),
+        *pacing_segments(session),
     ]
     return line1, line2, line3
 
@@ -175,6 +188,10 @@ def badge_text(plan_wait_ms: float | None) -> str:
     return "-" if plan_wait_ms is None else f"{plan_wait_ms:.0f}ms"
 
 
+THINKING_CLEARANCE = 14
+"""Pixels an interim badge sits above the tile top, clear of the thinking dots' pill."""
+
+
 def draw_badges(
     surf: pygame.Surface,
     lay: BoardLayout,
@@ -182,39 +199,49 @@ def draw_badges(
     world: World,
     log: PlanningLog,
     shown: Collection[int],
+    interim: Collection[int] = (),
 ) -> None:
-    """Above each shown LLM agent with a plan: tier colour, cache mark, plan_wait.
+    """Above each shown LLM agent with a plan: tier colour, cache mark, plan_wait; an
+    agent running an interim rule plan says `interim` in its own colour instead, until
+    its LLM plan lands.
 
-    Agents still waiting get the board's thinking dots instead. A badge that would
-    cover another is lifted above it, with a short line back to its unit.
+    Agents still waiting get the board's thinking dots (an interim badge sits above
+    them). A badge that would cover another is lifted above it, with a short line back
+    to its unit.
     """
     placed: list[pygame.Rect] = []
     units = [world.units[uid] for uid in shown if uid in world.units]
     for u in sorted(units, key=lambda u: (-u.y, u.x)):  # bottom rows first, so lifts go up
+        if not u.alive:
+            continue
         state = log.agents.get(u.id)
         timing = None if state is None else state.timing
-        if state is None or not u.alive or state.waiting or timing is None or timing.tier is None:
+        waiting = state is not None and state.waiting
+        cached = False
+        if u.id in interim:
+            colour, text = theme.INTERIM, theme.INTERIM_LABEL
+        elif state is None or waiting or timing is None or timing.tier is None:
             continue
-        colour = theme.TIER_COLOURS[timing.tier]
-        img = fonts.text(
-            badge_text(timing.plan_wait_ms), theme.BACKGROUND, size=BADGE_SIZE, bold=True
-        )
-        cache_w = 16 if timing.from_cache else 0
+        else:
+            colour, text = theme.TIER_COLOURS[timing.tier], badge_text(timing.plan_wait_ms)
+            cached = timing.from_cache
+        img = fonts.text(text, theme.BACKGROUND, size=BADGE_SIZE, bold=True)
+        cache_w = 16 if cached else 0
         box = pygame.Rect(0, 0, img.get_width() + 8 + cache_w, img.get_height())
         cx, _ = lay.centre(u.x, u.y)
         anchor = (cx, lay.tile_rect(u.x, u.y).top + 1)
-        box.midbottom = anchor
+        box.midbottom = (cx, anchor[1] - THINKING_CLEARANCE) if waiting else anchor
         for _ in range(4):
             if box.collidelist(placed) < 0:
                 break
             box.bottom = min(r.top for r in placed if r.colliderect(box)) - 1
         placed.append(box)
-        if box.bottom < anchor[1] - 2:
+        if box.bottom < anchor[1] - 2 and not waiting:
             pygame.draw.line(surf, colour, (cx, box.bottom), anchor, 1)
         pygame.draw.rect(surf, colour, box, border_radius=4)
         pygame.draw.rect(surf, theme.BACKGROUND, box, 1, border_radius=4)
         surf.blit(img, (box.x + 4 + cache_w, box.y))
-        if timing.from_cache:
+        if cached:
             mark = pygame.Rect(box.x + 2, box.y + 2, 14, box.height - 4)
             pygame.draw.rect(surf, theme.BACKGROUND, mark, border_radius=3)
             c = fonts.text("C", theme.CACHE_MARK, size=BADGE_SIZE, bold=True)
@@ -315,10 +342,12 @@ def draw_end_screen(
         title, colour = "Draw", theme.TEXT_WARN
     else:
         title, colour = f"Defeat: {winner} wins", theme.TEXT_BAD
-    lines = end_lines(session)[:28]
     lh = fonts.line_height()
     big = fonts.text(title, colour, size=theme.BIG_SIZE, bold=True)
     hint = fonts.text("Enter or R: new match    Esc: quit", theme.TEXT_DIM)
+    # As many statistics as the panel holds in this window (the rest are in --report).
+    room = (area.height - 20 - big.get_height() - hint.get_height() - 60) // lh
+    lines = end_lines(session)[: max(1, room)]
     w = max([big.get_width(), hint.get_width()] + [fonts.width(s) for s in lines]) + 40
     h = big.get_height() + lh * len(lines) + hint.get_height() + 60
     panel = pygame.Rect(0, 0, min(w, area.width - 20), min(h, area.height - 20))

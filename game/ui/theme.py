@@ -37,6 +37,9 @@ TIER_LABEL: Final[dict[Tier, str]] = {
     Tier.heuristic: "heuristic",
     Tier.emergency: "emergency",
 }
+INTERIM: Final[Colour] = (236, 128, 196)
+"""An LLM agent running an interim rule plan until its own lands (pink: no tier's hue)."""
+INTERIM_LABEL: Final = "interim"
 PENDING: Final[Colour] = (110, 116, 128)
 """A bar or badge whose plan has not arrived yet."""
 CACHE_MARK: Final[Colour] = (120, 255, 140)

@@ -69,6 +69,12 @@ def _error(response: RecordedResponse) -> BackendError:
     match response.error_cause:
         case "timeout":
             return BackendTimeout(message)
+        case "deadline":
+            # The round's deadline cut it: the same verdict, never retried.
+            cut = BackendTimeout(message)
+            cut.cause = "deadline"
+            cut.transient = False
+            return cut
         case "connect":
             return BackendConnectError(message)
         case "oversize":
@@ -123,14 +129,13 @@ class ReplayBackend:
                     request.max_response_chars, f"replayed response from {self.source}"
                 )
                 return self._play(self._responses[index], start, request.stream, budget)
-        expected = self._responses[self._first_unused].agent_ids
-        self._used[self._first_unused] = True
-        return self._fail(
-            ReplayDiverged(
-                f"replay: asked for agents {list(request.agent_ids)}, "
-                f"the record answered {list(expected)}"
-            )
+        # No recorded answer for these agents: the original never heard one (its round
+        # was superseded or the match ended first), so none arrives now either.
+        silent = ReplayDiverged(
+            f"replay: the record holds no answer for agents {list(request.agent_ids)}"
         )
+        silent.at = start + NEVER_S
+        return self._fail(silent)
 
     async def _fail(self, error: BackendError) -> AsyncIterator[StreamEvent]:
         await anyio.lowlevel.checkpoint()

@@ -43,6 +43,8 @@ ROUNDS = 8
 MEASURED = 4
 """The last rounds of each row are measured (auto has learned the server by then)."""
 ENV = {"LLM_TIMEOUT_MS": "60000"}
+FORMAT = SimBackend.capabilities.plan_format
+"""The plan format the rows use (the sim's profile), so the ideal is written the same way."""
 FIXED_SLACK = 1.10
 """auto's time_to_all at most this times the best fixed mode's (at the same share)."""
 IDEAL_SLACK = 1.15
@@ -145,11 +147,11 @@ def _ideal_round(
     for k in range(1, min(agents, 64) + 1):
         sim = SimModel(get_preset(preset), seed=seed, num_parallel=num_parallel)
         groups = [snaps[i::k] for i in range(k)]
-        warm = build_batch_prompt(groups[0][:1], Tier.simplified_llm)
+        warm = build_batch_prompt(groups[0][:1], Tier.simplified_llm, fmt=FORMAT)
         sim.respond(-100.0, [("system", warm.system), ("user", warm.user)])
         braces: list[float] = []
         for group in groups:
-            parts = build_batch_prompt(tuple(group), Tier.simplified_llm)
+            parts = build_batch_prompt(tuple(group), Tier.simplified_llm, fmt=FORMAT)
             r = sim.respond(0.0, [("system", parts.system), ("user", parts.user)])
             braces.extend(r.token_times[index] for _, index in r.plan_tokens)
         landed = [t for t in braces if t <= budget_s]

@@ -5,49 +5,28 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from game.__main__ import main
 from game.match.cli import build_parser
 from game.match.controllers import HeuristicController
 from game.match.launch import build, build_replay
 from game.match.maps import load
+from game.match.pacing import MAX_LEAD_TICKS
 from game.match.record import RecordedPlans, Recorder, load_record
 from game.match.session import LivePlans, MatchConfig, Session
 from game.rules.steps import Scan, Step
 from game.rules.world import TICKS_PER_TURN, World
 from planner.core import PlanningRound
 from planner.events import PlanDelivered, PlanEvent
+from tests.observers import Watcher
 
 LIVE = ["--headless", "--backend", "sim", "--scenario", "village", "--seed", "5", "--turns", "6"]
 
 Applied = tuple[int, int, tuple[Step, ...], str]
-
-
-@dataclass
-class Watcher:
-    """A MatchObserver that keeps everything it is told, in order."""
-
-    seen: list[tuple[str, Any]] = field(default_factory=list)
-
-    def on_round_submitted(self, tick: int, planning: PlanningRound) -> None:
-        self.seen.append(("round", (tick, planning)))
-
-    def on_event(self, event: PlanEvent) -> None:
-        self.seen.append(("event", event))
-
-    def on_plan_applied(
-        self, tick: int, unit_id: int, steps: tuple[Step, ...], source: str
-    ) -> None:
-        self.seen.append(("applied", (tick, unit_id, steps, source)))
-
-    def on_match_end(self, tick: int, winner: str, state_hash: str) -> None:
-        self.seen.append(("end", (tick, winner, state_hash)))
-
-    def of(self, kind: str) -> list[Any]:
-        return [item for k, item in self.seen if k == kind]
 
 
 class SpyPlanner:
@@ -95,8 +74,12 @@ def end_of(session: Session) -> tuple[int, str, str]:
     return (world.tick, world.winner or "unfinished", world.state_hash())
 
 
-def test_an_observer_is_told_each_round_event_applied_plan_and_the_end() -> None:
-    session = live_session()
+@pytest.mark.parametrize("pacing", [(), ("--no-interim", "--no-plan-ahead")])
+def test_an_observer_is_told_each_round_event_applied_plan_and_the_end(
+    pacing: tuple[str, ...],
+) -> None:
+    classic = bool(pacing)  # rounds at turn starts, LLM plans only
+    session = live_session(*pacing)
     watcher = Watcher()
     session.observers.append(watcher)
     spy = SpyPlanner(session.planner, watcher)
@@ -109,19 +92,23 @@ def test_an_observer_is_told_each_round_event_applied_plan_and_the_end() -> None
     events = watcher.of("event")
     assert events and len(events) == len(spy.drained)
     assert all(a is b for a, b in zip(events, spy.drained, strict=True))
-    # Each round, at a turn start, told just before the planner got it.
+    # Each round, at a turn start (or up to half a turn before one, planning ahead),
+    # told just before the planner got it.
     rounds = watcher.of("round")
     assert [p for _, p in rounds] == [p for p, _ in spy.submitted]
     assert [before for _, before in spy.submitted] == list(range(1, len(rounds) + 1))
-    assert all(tick % TICKS_PER_TURN == 0 for tick, _ in rounds)
+    early = [-tick % TICKS_PER_TURN for tick, _ in rounds]
+    assert all(e == 0 for e in early) if classic else any(early)
+    assert all(e <= MAX_LEAD_TICKS for e in early)
     # Red is the LLM's: every plan a red unit got is an applied plan, with its tick.
     red = {u.id for u in session.world.units.values() if u.squad == "red"}
     applied: list[Applied] = watcher.of("applied")
-    assert applied and {source for *_, source in applied} == {"llm"}
+    sources = {source for *_, source in applied}
+    assert sources == ({"llm"} if classic else {"llm", "interim"})
     assert [(t, u, s) for t, u, s, _ in applied] == [g for g in given if g[1] in red]
-    # ... each one told right after the delivery it came from.
+    # ... each LLM plan told right after the delivery it came from.
     for at, (kind, item) in enumerate(watcher.seen):
-        if kind == "applied":
+        if kind == "applied" and item[3] == "llm":
             before_kind, before = watcher.seen[at - 1]
             assert before_kind == "event" and isinstance(before, PlanDelivered)
             assert before.outcome.agent_id == item[1]

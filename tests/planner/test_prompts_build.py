@@ -25,7 +25,7 @@ from planner.prompts import (
 )
 from planner.schema import PLAN_FORMATS, PlanFormat, plan_json_schema
 from tests.factories import snapshot, unit
-from tests.planner.test_schema_json import check
+from tests.schema_check import check
 
 LLM_TIERS = (Tier.simplified_llm, Tier.full_llm)
 

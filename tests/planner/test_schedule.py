@@ -232,3 +232,14 @@ def test_the_decision_reaches_the_waterfall_and_the_inspector_record() -> None:
     assert sent and over and len(sent) + len(over) == len(planning.snapshots)
     assert all(b.schedule and b.schedule.startswith("request 1 of 1") for b in sent)
     assert all(b.schedule and b.schedule.startswith("over budget:") for b in over)
+
+
+def test_when_nothing_fits_one_agent_still_probes_the_server() -> None:
+    snaps = [snapshot(unit(i, 5, 5)) for i in range(1, 5)]
+    slow = known_server(decode=5.0)  # 4 s a plan: nothing fits in 1 s
+    schedule = plan_round(snaps, slow, 1.0, dict.fromkeys(range(1, 5), 0))
+    (probe,) = schedule.requests
+    assert probe.agent_ids == schedule.order[:1]
+    assert probe.max_tokens <= 16  # a short answer, cut at the deadline if still running
+    assert schedule.over_budget == schedule.order[1:]
+    assert "probing" in schedule.reason

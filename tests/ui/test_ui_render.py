@@ -18,19 +18,9 @@ from game.ui.overlay import end_lines, status_lines
 from game.ui.timeline import bar_marks, nice_step, round_label
 from planner.events import PlanDelivered, RoundStarted
 from planner.fallback import Tier
-from tests.ui_fakes import TIER_CASES, make_session, round_events
+from tests.ui_fakes import TIER_CASES, colour_count, make_session, round_events
 
 pytestmark = pytest.mark.usefixtures("pygame_display")
-
-
-def colour_count(surf: pygame.Surface, rect: pygame.Rect, colour: theme.Colour) -> int:
-    rect = rect.clip(surf.get_rect())
-    return sum(
-        1
-        for x in range(rect.left, rect.right)
-        for y in range(rect.top, rect.bottom)
-        if tuple(surf.get_at((x, y)))[:3] == colour
-    )
 
 
 def played_ui() -> tuple[GameUI, list[int]]:

@@ -1,0 +1,178 @@
+"""Win rates of the LLM squad against the rule planner, by sim preset:
+`python -m game.match.ladder`.
+
+Every match is a headless match on the simulated LLM's virtual clock (deterministic: the
+same arguments give the same table). For each scenario, seed, side (the LLM plays red
+against the rule planner's blue, then blue against its red), start tier and sim preset,
+one match; the table gives the LLM squad's win rate (draws, and its mean margin of units
+alive at the end) per cell, and how far each
+preset's win rate is from `instant`'s (a server with no latency at all), which is what
+planning latency costs.
+
+    python -m game.match.ladder --seeds 20 --presets gpu instant --tiers simplified full
+    python -m game.match.ladder --seeds 20 --no-interim --no-plan-ahead   # the old pacing
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+from game.match.cli import SIM_PRESETS, TIERS, OneLineParser, build_parser
+from game.match.launch import build
+from game.match.maps import load
+
+SIDES = ("red", "blue")
+"""The LLM's squad; the other is the rule planner's."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    scenario: str
+    seed: int
+    llm: str
+    tier: str
+    preset: str
+    flags: tuple[str, ...] = ()
+    turns: int | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    entry: Entry
+    winner: str
+    margin: int
+    """Units the LLM squad has alive at the end minus the rule planner's."""
+
+
+def play(entry: Entry) -> Outcome:
+    """One headless match on the sim's virtual clock."""
+    other = "blue" if entry.llm == "red" else "red"
+    argv = [
+        "--headless",
+        "--backend",
+        "sim",
+        "--scenario",
+        entry.scenario,
+        "--seed",
+        str(entry.seed),
+        f"--{entry.llm}",
+        "llm",
+        f"--{other}",
+        "heuristic",
+        "--sim-preset",
+        entry.preset,
+        "--tier",
+        entry.tier,
+        *entry.flags,
+    ]
+    if entry.turns is not None:
+        argv += ["--turns", str(entry.turns)]
+    args = build_parser().parse_args(argv)
+    session = build(args, load(entry.scenario), window=False).session
+    try:
+        session.run_to_end()
+    finally:
+        session.close()
+    alive = session.world.alive_counts()
+    return Outcome(entry, session.winner or "draw", alive[entry.llm] - alive[other])
+
+
+def entries(
+    scenarios: Sequence[str],
+    seeds: Iterable[int],
+    tiers: Sequence[str],
+    presets: Sequence[str],
+    flags: tuple[str, ...] = (),
+    turns: int | None = None,
+) -> list[Entry]:
+    return [
+        Entry(scenario, seed, llm, tier, preset, flags, turns)
+        for tier in tiers
+        for llm in SIDES
+        for scenario in scenarios
+        for preset in presets
+        for seed in seeds
+    ]
+
+
+def table(outcomes: Sequence[Outcome], presets: Sequence[str]) -> str:
+    """A Markdown table: one row per tier, side and scenario (and their totals), one
+    column per preset with the LLM's win rate, its draws and its mean margin of units
+    alive at the end (finer than the win rate when one side nearly always wins), and each
+    preset's win-rate gap to instant."""
+    wins: Counter[tuple[str, str, str, str]] = Counter()
+    draws: Counter[tuple[str, str, str, str]] = Counter()
+    games: Counter[tuple[str, str, str, str]] = Counter()
+    margin: Counter[tuple[str, str, str, str]] = Counter()
+    rows: list[tuple[str, str, str]] = []
+    for o in outcomes:
+        e = o.entry
+        for scenario in (e.scenario, "all"):
+            key = (e.tier, e.llm, scenario, e.preset)
+            games[key] += 1
+            wins[key] += o.winner == e.llm
+            draws[key] += o.winner == "draw"
+            margin[key] += o.margin
+            if (e.tier, e.llm, scenario) not in rows:
+                rows.append((e.tier, e.llm, scenario))
+    rows.sort(key=lambda r: (r[0], SIDES.index(r[1]), r[2] == "all"))
+    gaps = [p for p in presets if p != "instant"] if "instant" in presets else []
+    head = ["tier", "LLM plays", "scenario"]
+    head += [f"{p}: LLM wins (draws), alive margin" for p in presets]
+    head += [f"{p} - instant" for p in gaps]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+
+    def rate(key: tuple[str, str, str, str]) -> float:
+        return 100 * wins[key] / games[key] if games[key] else 0.0
+
+    for tier, llm, scenario in rows:
+        cells = [tier, f"{llm} vs heuristic", f"**{scenario}**" if scenario == "all" else scenario]
+        for p in presets:
+            key = (tier, llm, scenario, p)
+            n = games[key]
+            cells.append(f"{rate(key):.0f}% ({draws[key]}), {margin[key] / n:+.1f}" if n else "-")
+        for p in gaps:
+            diff = rate((tier, llm, scenario, p)) - rate((tier, llm, scenario, "instant"))
+            cells.append(f"{diff:+.0f} pts")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def build_ladder_parser() -> OneLineParser:
+    p = OneLineParser(
+        prog="python -m game.match.ladder",
+        description="LLM squad vs the rule planner: win rates by sim preset, both sides.",
+    )
+    p.add_argument("--seeds", type=int, default=20, metavar="N", help="seeds 0..N-1 (20)")
+    p.add_argument("--scenarios", nargs="+", default=["skirmish", "village", "siege"])
+    p.add_argument("--presets", nargs="+", choices=SIM_PRESETS, default=["gpu", "instant"])
+    p.add_argument("--tiers", nargs="+", choices=TIERS, default=["simplified", "full"])
+    p.add_argument("--turns", type=int, default=None, metavar="N", help="default: the map's")
+    p.add_argument("--no-interim", action="store_true", help="as the match flag")
+    p.add_argument("--no-plan-ahead", action="store_true", help="as the match flag")
+    p.add_argument("--jobs", type=int, default=None, metavar="N", help="processes (all CPUs)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_ladder_parser().parse_args(argv)
+    flags = tuple(
+        flag
+        for flag, on in (("--no-interim", args.no_interim), ("--no-plan-ahead", args.no_plan_ahead))
+        if on
+    )
+    todo = entries(args.scenarios, range(args.seeds), args.tiers, args.presets, flags, args.turns)
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        outcomes = list(pool.map(play, todo, chunksize=4))
+    pacing = " ".join(flags) or "interim on, plan ahead on"
+    print(f"{len(outcomes)} matches, {args.seeds} seeds per map and cell; pacing: {pacing}")
+    print(table(outcomes, args.presets))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""Keeping LLM agents busy: interim plans and planning ahead (the match layer's switches).
+
+Two switches the Session reads every tick (hotkeys N and P, `--no-interim` and
+`--no-plan-ahead`); they are match settings, not planner settings, because they decide
+when the game asks and what an agent does meanwhile, never how the planner answers.
+
+- Interim plans: at the start of a planning round each LLM agent keeps the rest of its
+  previous plan if its first remaining step is still legal, else it gets a rule plan at
+  once (source "interim"); and an LLM agent that runs out of steps at any tick gets one
+  too. The LLM's plan replaces an interim plan the moment it lands.
+- Planning ahead: a squad's round for the next turn is submitted before that turn starts,
+  by a lead learned from its recent rounds (`LeadTimer`: the typical round's median
+  plan_wait, at most half a turn), so its median agent's plan lands as the turn starts.
+
+Pure: no clock, no I/O; every decision is a function of ticks and round statistics, so a
+match on the virtual clock stays deterministic.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, replace
+from typing import Any
+
+from game.match.planlog import percentile
+from game.rules.actions import check_step
+from game.rules.grid import Grid
+from game.rules.snapshot import Snapshot
+from game.rules.state import Unit
+from game.rules.world import TICK_SECONDS, TICKS_PER_TURN
+
+LEAD_SAMPLES = 8
+"""Recent rounds per squad the lead is learned from."""
+MAX_LEAD_TICKS = TICKS_PER_TURN // 2
+"""A round starts at most half a turn early: its snapshots must still be about right."""
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """What the hotkeys N and P switch; replaced whole, read by the Session every tick."""
+
+    interim: bool = True
+    """Idle LLM agents get an interim rule plan until their LLM plan lands."""
+    plan_ahead: bool = True
+    """A round is submitted before its turn starts, by the learned lead."""
+
+    def with_(self, **changes: Any) -> Pacing:
+        return replace(self, **changes)
+
+
+def first_step_legal(unit: Unit, snap: Snapshot, grid: Grid) -> bool:
+    """Whether the unit's plan has a first remaining step (the one in progress, else the
+    head of its queue) that is still legal for it now."""
+    if unit.active is not None:
+        step = unit.active.step
+    elif unit.queue:
+        step = unit.queue[0]
+    else:
+        return False
+    return check_step(step, snap, grid) is None
+
+
+def idle(unit: Unit) -> bool:
+    """No step in progress and nothing queued: the unit would do nothing this tick."""
+    return unit.active is None and not unit.queue
+
+
+class LeadTimer:
+    """How early each squad's next round should start, learned from its recent rounds.
+
+    A round's sample is the median plan_wait of its agents (every tier: a rule plan given
+    at once counts, and so does one given at the deadline); the lead is the p50 of the
+    squad's last `samples` rounds. Not time_to_all: that is the slowest agent's wait, and
+    a lead that long lands most plans well before their turn, cutting the running plans
+    short for plans made from older snapshots (on the sim it lost more matches).
+    """
+
+    def __init__(self, samples: int = LEAD_SAMPLES) -> None:
+        self._samples: dict[str, deque[float]] = {}
+        self._kept = samples
+        self._waits: dict[int, list[float]] = {}
+
+    def delivered(self, round_id: int, plan_wait_ms: float) -> None:
+        """An agent's plan of round `round_id` landed, `plan_wait_ms` after the round began."""
+        self._waits.setdefault(round_id, []).append(plan_wait_ms)
+
+    def round_done(self, squad: str, round_id: int) -> None:
+        """The round is over: its median plan_wait becomes the squad's newest sample."""
+        median = percentile(self._waits.pop(round_id, ()), 50)
+        if median is not None:
+            self.observe(squad, median)
+
+    def forget(self, round_id: int) -> None:
+        """A round cancelled before its end teaches nothing."""
+        self._waits.pop(round_id, None)
+
+    def observe(self, squad: str, round_ms: float) -> None:
+        kept = self._samples.setdefault(squad, deque(maxlen=self._kept))
+        kept.append(max(0.0, round_ms))
+
+    def lead_ms(self, squad: str) -> float | None:
+        """The p50 of the squad's recent round samples, capped at half a turn (None: no
+        round has finished yet, so nothing is known)."""
+        p50 = percentile(self._samples.get(squad, ()), 50)
+        if p50 is None:
+            return None
+        return min(p50, MAX_LEAD_TICKS * TICK_SECONDS * 1000)
+
+    def lead_ticks(self, squad: str) -> int | None:
+        """The lead in whole ticks (None: nothing learned yet): rounded up, so plans land
+        at or before the turn start, but a lead under half a tick is no lead at all (the
+        plans land within the turn's first tick anyway, from fresher snapshots)."""
+        ms = self.lead_ms(squad)
+        if ms is None:
+            return None
+        ticks = ms / (TICK_SECONDS * 1000)
+        if ticks < 0.5:
+            return 0
+        return min(MAX_LEAD_TICKS, math.ceil(ticks - 1e-9))
