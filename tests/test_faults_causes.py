@@ -30,6 +30,7 @@ from tests.loopback import (
     chunk,
     head,
     streamed,
+    whole,
 )
 from tests.planning_helpers import planning_round, round_done, wait_for
 
@@ -164,6 +165,54 @@ def test_sequential_endless_stream_cut_by_the_deadline_is_deadline_for_every_age
     assert fallback_causes(events) == dict.fromkeys(AGENTS, "deadline")
     assert requests_made(events) == 1
     assert [e.error_cause for e in ends(events)] == ["deadline"]
+
+
+# --------------------------------------------------------------------------- not an answer
+
+PAGE = "<!doctype html><html><head><title>Sign in</title></head><body>Portal</body></html>"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("content_type", ["text/html; charset=utf-8", "application/json", SSE])
+@pytest.mark.parametrize("stream", [True, False])
+def test_an_html_page_with_status_200_says_so(kind: Kind, content_type: str, stream: bool) -> None:
+    """A proxy's or a web server's page answers 200: http_status with status 200 and a
+    message that says it is an HTML page (by its Content-Type, or by its first byte)."""
+    settings = PlannerSettings(mode="batched", budget_ms=60_000, cache=False, stream=stream)
+    with LoopbackServer(lambda request: whole(200, PAGE, content_type=content_type)) as server:
+        events, _ = one_round(backend_for(kind, server.url), settings)
+    assert fallback_causes(events) == dict.fromkeys(AGENTS, "http_status")
+    [end] = ends(events)  # not retried: a page will not turn into an answer
+    assert (end.error_cause, end.error_status) == ("http_status", 200)
+    assert "is an HTML page, not the API's answer" in end.error
+    assert end.error.endswith(": Sign in")
+
+
+# --------------------------------------------------------------------------- not UTF-8
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_invalid_utf8_is_a_parse_error_and_plans_before_it_are_kept(kind: Kind) -> None:
+    """The first plan arrives whole; then bytes that are not UTF-8. The first agent keeps
+    its LLM plan; the others are re-requested (the same bytes again) and fall back with
+    parse_error. The server answered, so the breaker stays closed."""
+    first, *others = sorted(AGENTS)
+    pieces = [
+        escaped('{"plans":[' + plan(first) + ","),
+        escaped('{"agent_id":4,"steps":[{"act":"Sc') + b"\xff\xfe" + escaped('an"}]}]}'),
+    ]
+
+    def handler(request: Request) -> list[Action]:
+        return answer(kind, pieces)
+
+    with LoopbackServer(handler) as server:
+        events, breaker = one_round(backend_for(kind, server.url))
+    assert llm_planned(events) == {first}
+    assert fallback_causes(events) == dict.fromkeys(others, "parse_error")
+    assert breaker == "closed"
+    failed = [e for e in ends(events) if e.error]
+    assert failed and all(e.error_cause == "parse_error" for e in failed)
+    assert all("not UTF-8" in e.error for e in failed)
 
 
 # --------------------------------------------------------------------------- nested deep
