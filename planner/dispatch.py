@@ -30,7 +30,7 @@ from game.rules.snapshot import Snapshot
 from planner.backends.base import Finished, LLMRequest, TextDelta, Usage
 from planner.cache import cache_key, similarity_key
 from planner.core import CachedPlan, PlannerCore, PlanningRound, validate_plan_steps
-from planner.errors import BackendTimeout, Cause, PlannerError
+from planner.errors import BackendTimeout, Cause, CircuitOpen, PlannerError
 from planner.events import (
     AgentFellBack,
     ChunkReceived,
@@ -285,8 +285,15 @@ class RoundRun:
         elif mode == "batched":
             await self._request(snaps, tier)
         elif mode == "sequential":
-            for snap in sorted(snaps, key=lambda s: s.me.id):
+            ordered = sorted(snaps, key=lambda s: s.me.id)
+            for n, snap in enumerate(ordered):
                 if self._past_deadline():
+                    # An earlier request ran into the deadline: these were never asked.
+                    for rest in ordered[n:]:
+                        if rest.me.id in self.pending:
+                            self.causes.setdefault(
+                                rest.me.id, ("deadline", "round deadline passed before its turn")
+                            )
                     break
                 self._catch_up()
                 await self._request((snap,), tier)
@@ -456,10 +463,16 @@ class RoundRun:
         except PlannerError as exc:
             self.core.telemetry.incr("errors")
             at = self._now(exc.at)
-            cause: Cause = "deadline" if self._past_deadline(at) else exc.cause
+            failure, message = exc, exc.message
+            if isinstance(exc, CircuitOpen) and isinstance(exc.__cause__, PlannerError):
+                # This request did fail, and the breaker (opened by it and its siblings)
+                # refused its retry: the cause is the failure, not the refusal.
+                failure = exc.__cause__
+                message = f"{failure.message} (retry refused: circuit open)"
+            cause: Cause = "deadline" if self._past_deadline(at) else failure.cause
             for agent_id in req.snaps:
                 if agent_id in self.pending:
-                    self.causes[agent_id] = (cause, exc.message)
+                    self.causes[agent_id] = (cause, message)
         return req
 
     async def _attempt(self, req: _Request, llm_request: LLMRequest) -> PlannerError | None:

@@ -79,6 +79,14 @@ class ResponseTooLarge(BackendError):
     cause: Cause = "oversize"
 
 
+class MalformedResponse(BackendError):
+    """The answer's bytes are not text the protocol allows (invalid UTF-8): the model's
+    text is damaged, as with a parse_error inside it. Not retried, and not counted
+    against the breaker (the server answered; what it answered is broken)."""
+
+    cause: Cause = "parse_error"
+
+
 class CircuitOpen(PlannerError):
     cause: Cause = "circuit_open"
 

@@ -28,6 +28,7 @@ from planner.errors import (
     BackendHTTPStatus,
     CircuitOpen,
     ConfigError,
+    MalformedResponse,
     PlannerError,
     ResponseTooLarge,
 )
@@ -272,8 +273,9 @@ class CircuitBreaker:
 
 
 def counts_against_breaker(exc: PlannerError) -> bool:
-    """Server-health failures trip the breaker; a too-long answer is the model's doing."""
-    return not isinstance(exc, ResponseTooLarge | CircuitOpen)
+    """Server-health failures trip the breaker; a too-long answer, or one whose bytes
+    are not text, is the model's doing."""
+    return not isinstance(exc, ResponseTooLarge | MalformedResponse | CircuitOpen)
 
 
 # --------------------------------------------------------------------------- retry loop

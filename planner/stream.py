@@ -38,6 +38,9 @@ MAX_NESTING = 32
 """Deepest nesting inside an element (a plan needs 2 levels). A deeper element is
 rejected without being decoded, so json.loads never recurses far on model output."""
 _NUMBER_START = frozenset("-0123456789")
+# Inside an element rejected for its depth: a run of plain text, of openers or of
+# closers is skipped in one step; a quote starts a string (scanned as usual).
+_SKIP_RUN = re.compile(r'[^"\[\]{}]+|[\[{]+|[\]}]+|"')
 _LAX_INT: TypeAdapter[int] = TypeAdapter(int)
 
 
@@ -156,7 +159,13 @@ class PlanStreamParser:
     at the step), or a `[` after the element's steps array closed. Both: a string cut by
     a raw newline. Only a bracket or quote out of place can trigger these, never a
     damaged number, name or comma. An element nested deeper than MAX_NESTING is
-    rejected (parse_error) without being decoded.
+    rejected (parse_error) by the feed() that carried it past the bound, and the rest of
+    it is skipped run by run (a run of brackets is one step), never decoded.
+
+    JSON means JSON: NaN, Infinity and -Infinity (which Python's json.loads accepts) are
+    a parse_error, and so is a number too long for Python to convert. Nothing in the
+    text makes feed() or finish() raise: results already found in a chunk are returned
+    whatever follows them in it.
     """
 
     def __init__(self, expected_ids: Iterable[int] | None = None, max_steps: int = MAX_STEPS):
@@ -177,9 +186,14 @@ class PlanStreamParser:
         self._prev = ""  # last significant character outside strings
         self._array_depth: int | None = None  # stack depth inside the plans array
         self._elem: _Element | None = None
+        self._skip = 0
+        """Inside an element rejected for its depth: its open levels (0: not skipping)."""
         self._found_plans = False
         self.work = 0
         """Characters scanned plus characters handed to json.loads (for tests)."""
+        self.steps = 0
+        """Scanning steps taken: one per character, or one per run of a rejected
+        element's rest (for tests: what a chunk costs in Python-level work)."""
 
     # -- public -----------------------------------------------------------------
 
@@ -189,8 +203,12 @@ class PlanStreamParser:
         out: list[ParseResult] = []
         i, n = 0, len(text)
         while i < n:
+            self.steps += 1
             if self._in_string:
                 i = self._scan_string(text, i)
+                continue
+            if self._skip:
+                i = self._skip_run(text, i)
                 continue
             if not self._stack:  # outside any JSON value: skip prose up to an opener
                 match = _OPENER.search(text, i)
@@ -238,7 +256,7 @@ class PlanStreamParser:
                 partial = result
             else:
                 rejected.append(result)
-        if self._stack:
+        if self._stack or self._skip:
             trailing = "the response ended inside the JSON (truncated)"
         elif not self._found_plans:
             trailing = "no JSON plans found in the response"
@@ -332,6 +350,11 @@ class PlanStreamParser:
             return
         elem_depth = self._elem_depth()
         if depth - elem_depth > MAX_NESTING:
+            if not (elem.is_root and not elem.saw_agent_id):
+                self._reject_too_deep(elem, text, i, out)
+                return
+            # A top-level object that is not (yet) a plan: the {"plans": [...]} wrapper
+            # or prose in braces. Rejected when it closes, if it turns out to be a plan.
             elem.too_deep = True
         if elem.compact:
             if c == "[" and depth == elem_depth + 1 and not elem.steps_done:
@@ -353,6 +376,41 @@ class PlanStreamParser:
                 self._found_plans = True
         elif c == "{" and elem.steps_open and depth == elem_depth + 2:
             elem.step_start = self._pos + i - elem.start
+
+    def _reject_too_deep(self, elem: _Element, text: str, i: int, out: list[ParseResult]) -> None:
+        """The '[' or '{' at `i` took `elem` past MAX_NESTING: reject it now and skip the
+        rest of it (its text from here on is neither kept nor decoded)."""
+        raw = self._element_text(elem, text, i + 1)
+        out.append(self._too_deep(elem, raw))
+        floor = self._elem_depth() - 1  # the stack once the element has closed
+        self._skip = len(self._stack) - floor
+        del self._stack[floor:]
+        self._elem = None
+        self._found_plans = True
+
+    def _skip_run(self, text: str, i: int) -> int:
+        """One run of a rejected element's rest; returns where scanning goes on."""
+        match = _SKIP_RUN.match(text, i)
+        assert match is not None  # every character starts one of the runs
+        j = match.end()
+        c = text[i]
+        if c == '"':
+            self.work += 1
+            self._open_string()
+            return j
+        if c == "[" or c == "{":
+            self._skip += j - i
+        elif c == "]" or c == "}":
+            if j - i < self._skip:
+                self._skip -= j - i
+            else:  # the element's own closer is in this run
+                j = i + self._skip
+                self._skip = 0
+                if not self._stack:
+                    self._array_depth = None  # it was a top-level value
+        self._prev = text[j - 1]
+        self.work += j - i
+        return j
 
     def _break_off(self, elem: _Element, text: str, i: int, out: list[ParseResult]) -> None:
         """The open element broke off at `i`, where a new value begins: reject it and
@@ -507,8 +565,8 @@ class PlanStreamParser:
             return self._too_deep(elem, raw)
         self.work += len(raw)
         try:
-            value = json.loads(raw)
-        except json.JSONDecodeError as exc:
+            value = _loads(raw)
+        except ValueError as exc:
             return RejectedElement(self._read_id(elem, raw), "parse_error", f"bad JSON: {exc}", raw)
         return self._accept(value, raw, elem, partial=False)
 
@@ -535,8 +593,8 @@ class PlanStreamParser:
         for begin, end in elem.step_spans:
             self.work += end - begin
             try:
-                steps.append(json.loads(raw[begin:end]))
-            except json.JSONDecodeError as exc:
+                steps.append(_loads(raw[begin:end]))
+            except ValueError as exc:
                 return RejectedElement(agent_id, "parse_error", f"bad JSON step: {exc}", raw)
         value = [agent_id, steps] if elem.compact else {"agent_id": agent_id, "steps": steps}
         return self._accept(value, raw, elem, partial=True)
@@ -619,11 +677,26 @@ def _from_compact(step: object) -> object:
     return {"act": act, **dict(zip(names, step[1:], strict=False))}
 
 
+def _loads(text: str) -> object:
+    """json.loads, as strict as JSON: raises ValueError (json.JSONDecodeError for bad
+    syntax) for NaN, Infinity and -Infinity, for a number too long to convert, and for
+    nesting too deep to decode (the scanner bounds it first; this never lets a
+    RecursionError out)."""
+    try:
+        return json.loads(text, parse_constant=_not_json)
+    except RecursionError:
+        raise ValueError("nested too deep to decode") from None
+
+
+def _not_json(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _as_int_or_none(value: object) -> int | None:
     if isinstance(value, str):
         try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
+            value = _loads(value)
+        except ValueError:
             return None
     if isinstance(value, bool):
         return None

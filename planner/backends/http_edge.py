@@ -7,8 +7,10 @@ module catches an httpx exception.
 
 from __future__ import annotations
 
+import codecs
 import email.utils
 import json
+import re
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
@@ -23,12 +25,18 @@ from planner.errors import (
     BackendHTTPStatus,
     BackendTimeout,
     ConfigError,
+    MalformedResponse,
 )
 
 MAX_BODY_CHARS = 32 * 1024 * 1024
 """Hard bound on a whole HTTP body (SSE/NDJSON framing included): junk never piles up."""
 ERROR_BODY_CHARS = 500
 """How much of an error response body is kept in a BackendHTTPStatus."""
+MARKUP_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+"""Media types that are a page, never an API's answer (a wrong URL, a proxy's login
+page): such a 2xx answer is an error with its status, said plainly."""
+NOT_AN_ANSWER = " is an HTML page, not the API's answer (wrong URL, or a proxy's page?)"
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
 
 
 def whole_body_chars(max_response_chars: int) -> int:
@@ -193,16 +201,46 @@ class HttpEdge:
             async with _send(client, request) as resp:
                 if resp.status_code >= 300:
                     raise await self._status_error(resp, where)
+                if _media_type(resp.headers.get("content-type")) in MARKUP_TYPES:
+                    raise await self._status_error(resp, where, NOT_AN_ANSWER)
                 yield resp
 
     async def iter_text(self, response: httpx.Response) -> AsyncIterator[str]:
-        """Decoded text as it arrives (multi-byte characters split across chunks are
-        joined by httpx's incremental decoder), with errors mapped."""
-        budget = TextBudget(MAX_BODY_CHARS, f"response body from {response.request.url}")
-        with mapped_errors(str(response.request.url)):
-            async for text in response.aiter_text():
-                budget.spend(text)
-                yield text
+        """Decoded text as it arrives, with errors mapped.
+
+        Always UTF-8, strictly (JSON, SSE and NDJSON are UTF-8 by their specs; a
+        multi-byte character split across chunks is joined): bytes that are not UTF-8
+        end the body in MalformedResponse (cause parse_error) once the text before them
+        is handed on. A body that opens with '<' is markup, never an answer of these
+        protocols: BackendHTTPStatus with the response's status, saying so."""
+        where = str(response.request.url)
+        budget = TextBudget(MAX_BODY_CHARS, f"response body from {where}")
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        received = 0  # bytes before the current chunk
+        opened = False  # the body's first non-blank character has been seen
+        with mapped_errors(where):
+            async for data in response.aiter_bytes():
+                try:
+                    text = decoder.decode(data)
+                    bad = None
+                except UnicodeDecodeError as exc:
+                    # exc.object is the decoder's pending bytes followed by this chunk
+                    text = exc.object[: exc.start].decode()
+                    bad = received - (len(exc.object) - len(data)) + exc.start
+                received += len(data)
+                if not opened and text.lstrip(" \t\r\n\ufeff"):
+                    opened = True
+                    head = text.lstrip(" \t\r\n\ufeff")
+                    if head[0] == "<":
+                        status = response.status_code
+                        raise _http_error(status, where, head, None, NOT_AN_ANSWER)
+                if text:
+                    budget.spend(text)
+                    yield text
+                if bad is not None:
+                    raise MalformedResponse(
+                        f"{where} sent bytes that are not UTF-8 (at byte {bad} of its body)"
+                    )
 
     async def read_text(self, response: httpx.Response, limit: int) -> str:
         """The whole body, bounded by `limit` characters."""
@@ -224,7 +262,9 @@ class HttpEdge:
         except ValueError:
             raise BackendError(f"{self.where(path)} did not answer JSON: {text[:80]!r}") from None
 
-    async def _status_error(self, resp: httpx.Response, where: str) -> BackendHTTPStatus:
+    async def _status_error(
+        self, resp: httpx.Response, where: str, why: str = ""
+    ) -> BackendHTTPStatus:
         body = ""
         try:
             async for text in resp.aiter_text():
@@ -233,11 +273,23 @@ class HttpEdge:
                     break
         except httpx.HTTPError:
             pass  # the status is the news; a body cut short is fine
-        body = body[:ERROR_BODY_CHARS]
         retry_after = parse_retry_after(resp.headers.get("retry-after"), self._now())
-        summary = " ".join(body.split())[:200]
-        message = f"HTTP {resp.status_code} from {where}" + (f": {summary}" if summary else "")
-        return BackendHTTPStatus(message, resp.status_code, body, retry_after)
+        return _http_error(resp.status_code, where, body, retry_after, why)
+
+
+def _http_error(
+    status: int, where: str, body: str, retry_after: float | None, why: str = ""
+) -> BackendHTTPStatus:
+    """The error for an answer that is not one: an error status, or (`why` says) a page."""
+    body = body[:ERROR_BODY_CHARS]
+    title = _TITLE.search(body) if why else None
+    summary = " ".join((title.group(1) if title else body).split())[:200]
+    message = f"HTTP {status} from {where}{why}" + (f": {summary}" if summary else "")
+    return BackendHTTPStatus(message, status, body, retry_after)
+
+
+def _media_type(value: str | None) -> str:
+    return (value or "").split(";", 1)[0].strip().lower()
 
 
 @asynccontextmanager

@@ -30,6 +30,7 @@ from planner.errors import (
     BackendHTTPStatus,
     BackendStreamError,
     BackendTimeout,
+    MalformedResponse,
     ResponseTooLarge,
 )
 
@@ -79,6 +80,8 @@ def _error(response: RecordedResponse) -> BackendError:
             return BackendConnectError(message)
         case "oversize":
             return ResponseTooLarge(message)
+        case "parse_error":
+            return MalformedResponse(message)
         case "http_status" if response.error_status:
             return BackendHTTPStatus(message, response.error_status, "", response.retry_after)
         case _:

@@ -2,6 +2,7 @@
 
     python -m planner.sim.server [--host 127.0.0.1] [--port 11434] [--preset gpu]
                                 [--num-parallel K] [--faults RATE] [--seed S]
+                                [--allow-host NAME ...] [--idle-timeout SECONDS]
 
 An anyio TCP listener and h11 (the HTTP/1.1 state machine httpx itself uses), no web
 framework. `SimModel` decides the text and when each token leaves; this module only
@@ -15,12 +16,21 @@ paces it onto the socket in each protocol's framing:
 Injected faults: 500 with a JSON body, 429 with Retry-After, stall (stop sending, keep
 the connection open), disconnect (close the socket mid-body), text faults in the content.
 `SimServer` runs it on its own event loop thread for tests and the bench.
+
+Guards: a request whose Host is not a loopback name (localhost, 127.0.0.0/8, ::1), the
+bound address or a name allowed with --allow-host gets 421 (a web page reaching the
+server through DNS rebinding sends its own name); one with an Origin header naming any
+other host gets 403. Each says why in one line, and the connection closes. A connection
+closes when a request has not arrived whole within the idle timeout (idle keep-alive,
+a request cut off half way, a peer gone without a word), when a client takes no bytes
+for that long, and when a stall has held it that long.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import ipaddress
 import json
 import math
 import threading
@@ -28,8 +38,10 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager, suppress
 from datetime import UTC, datetime
+from http import HTTPStatus
 from types import TracebackType
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import anyio
 import anyio.abc
@@ -43,6 +55,8 @@ from planner.clock import Clock, MonotonicClock
 from planner.sim.model import FaultConfig, SimModel, SimResponse, get_preset
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
+IDLE_TIMEOUT_S = 30.0
+"""How long a connection may wait for a whole request, or for the client to take bytes."""
 OLLAMA_VERSION = "0.6.0-sim"
 JSON_TYPE = "application/json; charset=utf-8"
 NDJSON_TYPE = "application/x-ndjson"
@@ -71,11 +85,13 @@ class _Closed(Exception):
 
 
 class _Http:
-    """One h11 connection on an anyio byte stream."""
+    """One h11 connection on an anyio byte stream; `timeout_s` bounds each send and
+    a stall (reading a request is bounded by the caller)."""
 
-    def __init__(self, stream: anyio.abc.ByteStream) -> None:
+    def __init__(self, stream: anyio.abc.ByteStream, timeout_s: float = IDLE_TIMEOUT_S) -> None:
         self.stream = stream
         self.conn = h11.Connection(h11.SERVER)
+        self.timeout_s = timeout_s
 
     async def _event(self) -> Any:
         while True:
@@ -110,22 +126,23 @@ class _Http:
         data = self.conn.send(event)
         if data:
             try:
-                await self.stream.send(data)
+                with anyio.fail_after(self.timeout_s):  # a client that reads nothing
+                    await self.stream.send(data)
             except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-                raise _Closed from None
+                raise _Closed from None  # (TimeoutError is an OSError)
 
     async def start(
         self, status: int, content_type: str, headers: Sequence[tuple[str, str]] = ()
     ) -> None:
         """Start a streamed (chunked) body."""
         base = [("Content-Type", content_type), ("Transfer-Encoding", "chunked")]
-        await self.send(h11.Response(status_code=status, headers=[*base, *headers]))
+        await self.send(_response(status, [*base, *headers]))
 
     async def whole(
         self, status: int, content_type: str, body: bytes, headers: Sequence[tuple[str, str]] = ()
     ) -> None:
         base = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
-        await self.send(h11.Response(status_code=status, headers=[*base, *headers]))
+        await self.send(_response(status, [*base, *headers]))
         await self.send(h11.Data(data=body))
         await self.send(h11.EndOfMessage())
 
@@ -139,10 +156,12 @@ class _Http:
         await self.send(h11.EndOfMessage())
 
     async def hold_open(self) -> None:
-        """A stalled server: send nothing more, keep the socket until the peer leaves."""
+        """A stalled server: send nothing more, keep the socket until the peer leaves
+        (or the timeout passes: a peer gone without a word never says so)."""
         try:
-            while await self.stream.receive(65536):
-                pass
+            with anyio.move_on_after(self.timeout_s):
+                while await self.stream.receive(65536):
+                    pass
         except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
             pass
         raise _Closed
@@ -150,6 +169,15 @@ class _Http:
 
 class _BodyTooLarge(Exception):
     pass
+
+
+def _response(status: int, headers: list[tuple[str, str]]) -> h11.Response:
+    """A response head with its reason phrase ("421 Misdirected Request")."""
+    try:
+        reason = HTTPStatus(status).phrase.encode()
+    except ValueError:
+        reason = b""
+    return h11.Response(status_code=status, headers=headers, reason=reason)
 
 
 def _dumps(obj: object) -> str:
@@ -167,12 +195,74 @@ def _ns(seconds: float) -> int:
 # --- the server ---------------------------------------------------------------------
 
 
+def _host_name(value: str) -> str:
+    """The name in a Host header value or an --allow-host NAME: no port, no brackets,
+    lower case, no trailing dot."""
+    text = value.strip()
+    if text.startswith("["):
+        text = text[1 : text.find("]")] if "]" in text else text[1:]
+    elif text.count(":") == 1:
+        text = text.split(":", 1)[0]
+    return text.lower().rstrip(".")
+
+
+def _is_loopback(name: str) -> bool:
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+class HostGuard:
+    """Which Host (and Origin) names a request may carry: loopback names, the bound
+    address, and the names allowed explicitly."""
+
+    def __init__(self, bound: str, allowed: Sequence[str] = ()) -> None:
+        self.names = frozenset(_host_name(n) for n in (bound, *allowed) if _host_name(n))
+
+    def allows(self, name: str) -> bool:
+        return _is_loopback(name) or name in self.names
+
+    def refusal(self, request: h11.Request) -> tuple[int, str] | None:
+        """(status, one-line reason) for a request to refuse, or None."""
+        headers = {k.lower(): v for k, v in request.headers}
+        raw_host = headers.get(b"host")
+        if raw_host is None:
+            return 421, "no Host header: this server answers only requests that name it"
+        host = raw_host.decode("latin-1")
+        if not self.allows(_host_name(host)):
+            return 421, (
+                f"Host {host!r} is not served here (loopback names and"
+                f" {', '.join(sorted(self.names))}; add one with --allow-host NAME)"
+            )
+        raw_origin = headers.get(b"origin")
+        if raw_origin is not None:
+            origin = raw_origin.decode("latin-1")
+            try:
+                name = urlsplit(origin.strip()).hostname or ""
+            except ValueError:
+                name = ""
+            if not name or not self.allows(name.rstrip(".")):
+                return 403, f"Origin {origin!r} is not allowed (add its host with --allow-host)"
+        return None
+
+
 class SimHTTP:
     """Routes and protocol framing over one `SimModel` (runs inside an event loop)."""
 
-    def __init__(self, sim: SimModel, clock: Clock) -> None:
+    def __init__(
+        self,
+        sim: SimModel,
+        clock: Clock,
+        guard: HostGuard | None = None,
+        idle_timeout_s: float = IDLE_TIMEOUT_S,
+    ) -> None:
         self.sim = sim
         self.clock = clock
+        self.guard = guard or HostGuard("127.0.0.1")
+        self.idle_timeout_s = idle_timeout_s
 
     @property
     def model_names(self) -> frozenset[str]:
@@ -180,11 +270,16 @@ class SimHTTP:
         return frozenset({name, f"{name}:latest"})
 
     async def handle_connection(self, stream: anyio.abc.ByteStream) -> None:
-        http = _Http(stream)
+        http = _Http(stream, self.idle_timeout_s)
         try:
             while True:
                 try:
-                    got = await http.read_request()
+                    # The whole request within the timeout: an idle keep-alive, a
+                    # request cut off half way and a vanished peer all end here.
+                    with anyio.fail_after(self.idle_timeout_s):
+                        got = await http.read_request()
+                except TimeoutError:
+                    return
                 except _BodyTooLarge:
                     await http.json(413, {"error": "request body too large"})
                     return
@@ -195,6 +290,14 @@ class SimHTTP:
                 if got is None:
                     return
                 request, body = got
+                refused = self.guard.refusal(request)
+                if refused is not None:
+                    status, reason = refused
+                    close = [("Connection", "close")]
+                    await http.whole(
+                        status, "text/plain; charset=utf-8", f"{reason}\n".encode(), close
+                    )
+                    return
                 await self._route(http, request, body)
                 if http.conn.our_state is not h11.DONE or http.conn.their_state is not h11.DONE:
                     return
@@ -503,11 +606,16 @@ class SimServer(AbstractContextManager["SimServer"]):
         faults: FaultConfig | None = None,
         seed: int = 0,
         clock: Clock | None = None,
+        allow_hosts: Sequence[str] = (),
+        idle_timeout_s: float = IDLE_TIMEOUT_S,
     ) -> None:
+        if not 0 < idle_timeout_s < math.inf:
+            raise ValueError(f"idle_timeout_s must be a positive number, got {idle_timeout_s}")
         self.host = host
         self._requested_port = port
         self.sim = SimModel(get_preset(preset), seed=seed, num_parallel=num_parallel, faults=faults)
-        self._app = SimHTTP(self.sim, clock or MonotonicClock())
+        guard = HostGuard(host, allow_hosts)
+        self._app = SimHTTP(self.sim, clock or MonotonicClock(), guard, idle_timeout_s)
         self._portal_cm: AbstractContextManager[anyio.from_thread.BlockingPortal] | None = None
         self._portal: anyio.from_thread.BlockingPortal | None = None
         self._listener: anyio.abc.Listener[anyio.abc.SocketStream] | None = None
@@ -602,11 +710,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         "missing agents, prose, HTTP 500/429, stall, disconnect)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for plans and faults")
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a Host name to answer besides loopback names and the bound address "
+        "(repeatable); any other Host gets 421",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=IDLE_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"close a connection that sends no whole request, or takes no bytes, for this "
+        f"long (default: {IDLE_TIMEOUT_S:g})",
+    )
     args = parser.parse_args(argv)
     if args.num_parallel < 1:
         parser.error("--num-parallel must be at least 1")
     if not 0.0 <= args.faults <= 1.0:
         parser.error("--faults must be between 0 and 1")
+    if not 0 < args.idle_timeout < math.inf:
+        parser.error("--idle-timeout must be a positive number of seconds")
+    if any(not _host_name(name) for name in args.allow_host):
+        parser.error("--allow-host needs a host name")
     server = SimServer(
         host=args.host,
         port=args.port,
@@ -614,6 +742,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         num_parallel=args.num_parallel,
         faults=FaultConfig.uniform(args.faults) if args.faults else None,
         seed=args.seed,
+        allow_hosts=args.allow_host,
+        idle_timeout_s=args.idle_timeout,
     )
     try:
         server.start()

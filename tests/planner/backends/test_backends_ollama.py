@@ -224,7 +224,7 @@ async def test_stream_ending_before_done_is_a_drop() -> None:
 
 async def test_malformed_line_is_a_clear_error() -> None:
     with (
-        server_for(streamed(200, NDJSON, [b"<html>oops</html>\n"])) as server,
+        server_for(streamed(200, NDJSON, [b"oops, not JSON\n"])) as server,
         pytest.raises(BackendStreamError, match="malformed line"),
     ):
         await run(OllamaBackend(server.url, "llama3.1"))
