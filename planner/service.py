@@ -179,7 +179,7 @@ async def run_round(
     except Exception:
         log.exception("planning round %s failed; falling back", planning.round_id)
         for agent_id in list(run.pending):
-            run.causes.setdefault(agent_id, ("heuristic_error", "planner error"))
+            run.state.causes.setdefault(agent_id, ("heuristic_error", "planner error"))
         run.fall_back_rest()
         run.finish()
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 import anyio
 import pytest
 
-from planner import dispatch
+from planner import timeline
 from planner.clock import MonotonicClock, VirtualClock
 from planner.dispatch import RoundRun
 from planner.errors import BackendHTTPStatus
@@ -280,7 +280,7 @@ def test_on_the_wall_clock_a_deadline_that_fires_with_the_request_timeout_still_
     loop both timers run at once, and anyio then delivers the round's cancellation, not
     the request's TimeoutError. A negative margin makes the round's come first every
     time: the stalled server must still count against the breaker, cause 'deadline'."""
-    monkeypatch.setattr(dispatch, "DEADLINE_MARGIN_S", -1.0)
+    monkeypatch.setattr(timeline, "DEADLINE_MARGIN_S", -1.0)
     core = make_core(ScriptedBackend([STALL]), seed=1)
     core.clock, core.virtual = MonotonicClock(), False
     core.breaker = CircuitBreaker(core.clock, threshold=1, cooldown_s=60.0)

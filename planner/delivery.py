@@ -1,0 +1,188 @@
+"""Delivery: a parsed plan is validated and handed to the world the moment it closes;
+an agent that cannot get one gets its rule plan, with the cause that dropped it.
+
+`PlanDelivered` and `AgentFellBack` leave from here only: every plan of a round, from
+the cache, the LLM or the rules, passes through `Delivery.deliver`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from game.rules.snapshot import Snapshot
+from planner.cache import cache_key, similarity_key
+from planner.core import CachedPlan, PlannerCore, PlanningRound
+from planner.events import AgentFellBack, PlanDelivered, PlanEvent
+from planner.fallback import TIER_TOOLS, AgentOutcome, Tier, heuristic_plan
+from planner.prompts import build_batch_prompt
+from planner.round_state import RoundState, SentRequest
+from planner.schema import PlanFormat
+from planner.settings import PlannerSettings
+from planner.stream import ParsedPlan, RejectedElement
+from planner.timeline import RoundTimeline
+from planner.validate import validate_plan
+
+
+def plan_format(core: PlannerCore, settings: PlannerSettings) -> PlanFormat:
+    """The plan format asked for now (`auto`: the backend's, which a server whose
+    profile is found on its first request may change)."""
+    return settings.plan_format_for(core.backend.capabilities)
+
+
+def cache_keys(
+    core: PlannerCore,
+    settings: PlannerSettings,
+    snap: Snapshot,
+    tier: Tier,
+    block: str | None = None,
+    fmt: PlanFormat | None = None,
+) -> tuple[str, str | None]:
+    """The exact and similarity keys; `block` is the agent's prompt line when the caller
+    already built it (an agent's line is the same alone or in a batch); `fmt` the plan
+    format asked for (default: the one asked for now)."""
+    if block is None:
+        block = build_batch_prompt((snap,), tier).agent_blocks[snap.me.id]
+    fmt = fmt or plan_format(core, settings)
+    model = core.backend.model
+    # The agent's line holds no map name: the scenario is part of what the answer depends on.
+    options = {"scenario": snap.scenario, "size": [snap.width, snap.height]}
+    key = cache_key(model, tier.value, options, block, fmt=fmt)
+    similar = (
+        similarity_key(model, tier.value, options, snap, fmt=fmt) if settings.similarity else None
+    )
+    return key, similar
+
+
+class Delivery:
+    def __init__(
+        self,
+        core: PlannerCore,
+        settings: PlannerSettings,
+        planning: PlanningRound,
+        emit: Callable[[PlanEvent], None],
+        time: RoundTimeline,
+        state: RoundState,
+    ) -> None:
+        self.core = core
+        self.settings = settings
+        self.round = planning
+        self.emit = emit
+        self.time = time
+        self.state = state
+
+    def on_result(
+        self,
+        result: ParsedPlan | RejectedElement,
+        req: SentRequest,
+        emitted_at: float | None,
+        at: float,
+    ) -> None:
+        """One element of an answer: a plan to validate and deliver, or a rejection."""
+        state = self.state
+        req.plans_seen += 1
+        if isinstance(result, RejectedElement):
+            agent_id = result.agent_id
+            if agent_id is not None and agent_id in req.snaps and agent_id in state.pending:
+                state.causes.setdefault(agent_id, (result.cause, result.error))
+            return
+        agent_id = result.plan.agent_id
+        snap = req.snaps.get(agent_id)
+        if snap is None or agent_id not in state.pending:
+            return
+        checked = validate_plan(result.plan, snap, self.round.grid, TIER_TOOLS[req.tier])
+        if not checked.valid:
+            reasons = "; ".join(d.reason for d in checked.dropped) or "no legal step"
+            state.causes[agent_id] = ("validation_error", reasons)
+            return
+        start_tier = self.settings.start_tier
+        outcome = AgentOutcome(
+            agent_id,
+            checked.steps,
+            req.tier,
+            cause=state.re_requested.get(agent_id),
+            partial=result.partial,
+            dropped=checked.dropped,
+            repaired=checked.repaired,
+        )
+        self.deliver(outcome, req, result.raw, emitted_at, at)
+        if self.settings.cache and not result.partial:
+            # Stored after delivery: the world should not wait for the cache.
+            block = req.blocks.get(agent_id) if req.tier == start_tier else None
+            key, similar = cache_keys(self.core, self.settings, snap, start_tier, block, req.fmt)
+            self.core.cache.put(key, CachedPlan(checked.steps, req.tier), similar)
+
+    def deliver(
+        self,
+        outcome: AgentOutcome,
+        request: SentRequest | None,
+        raw: str,
+        emitted_at: float | None,
+        at: float,
+    ) -> None:
+        state = self.state
+        agent_id = outcome.agent_id
+        if state.pending.pop(agent_id, None) is None:
+            return
+        at = self.time.delivered_at(at)
+        plan_wait = self.time.ms(at)
+        overhead = self.time.overhead_ms(at, emitted_at)
+        if overhead is not None:
+            self.core.telemetry.record("overhead", overhead)
+        self.core.telemetry.record("plan_wait", plan_wait)
+        if state.first_plan_at is None:
+            state.first_plan_at = at
+        state.last_plan_at = max(state.last_plan_at, at)
+        self.emit(
+            PlanDelivered(
+                self.round.round_id,
+                self.round.squad,
+                outcome,
+                plan_wait,
+                overhead,
+                None if request is None else request.request_id,
+                "" if request is None else request.blocks.get(agent_id, ""),
+                raw,
+                at,
+            )
+        )
+
+    def fall_back_rest(self) -> None:
+        """The round is over: every agent still waiting gets its rule plan."""
+        if self.state.pending:
+            self.fall_back(tuple(self.state.pending), self.time.fallback_at())
+
+    def fall_back(self, agent_ids: Sequence[int], at: float) -> None:
+        """A rule plan for each of `agent_ids` now, with the cause that dropped it."""
+        expired = self.time.past_deadline(at)
+        state = self.state
+        for agent_id in agent_ids:
+            snap = state.pending.get(agent_id)
+            if snap is None:
+                continue
+            cause, detail = state.causes.get(
+                agent_id,
+                ("deadline", "round deadline passed")
+                if expired
+                else ("missing_from_batch", "no plan arrived"),
+            )
+            steps, tier, rule_cause = heuristic_plan(snap, self.core.rng, self.round.grid)
+            self.core.telemetry.record_fallback(tier.value, cause)
+            self.emit(
+                AgentFellBack(
+                    self.round.round_id,
+                    self.round.squad,
+                    agent_id,
+                    self.settings.start_tier,
+                    tier,
+                    cause,
+                    detail,
+                    at,
+                )
+            )
+            self.deliver(
+                AgentOutcome(agent_id, steps, tier, cause=rule_cause or cause),
+                request=None,
+                raw="",
+                emitted_at=None,
+                at=at,
+            )
