@@ -199,9 +199,12 @@ def build_parser() -> OneLineParser:
         "left of its last one, and may stand idle (hotkey N)",
     )
     plan.add_argument(
-        "--no-plan-ahead",
-        action="store_true",
-        help="submit each round at its turn's start, not earlier by the learned lead (hotkey P)",
+        "--plan-ahead",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="submit each round before its turn starts, by the lead learned from recent "
+        "rounds (hotkey P; default: off, each round at its turn's start: on the sim a plan "
+        "made ahead is staler when it lands, and more of them fail validation)",
     )
     plan.add_argument(
         "--concurrency",

@@ -10,7 +10,7 @@ preset's win rate is from `instant`'s (a server with no latency at all), which i
 planning latency costs.
 
     python -m game.match.ladder --seeds 20 --presets gpu instant --tiers simplified full
-    python -m game.match.ladder --seeds 20 --no-interim --no-plan-ahead   # the old pacing
+    python -m game.match.ladder --seeds 20 --no-interim   # the old pacing
 """
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ def build_ladder_parser() -> OneLineParser:
     p.add_argument("--tiers", nargs="+", choices=TIERS, default=["simplified", "full"])
     p.add_argument("--turns", type=int, default=None, metavar="N", help="default: the map's")
     p.add_argument("--no-interim", action="store_true", help="as the match flag")
-    p.add_argument("--no-plan-ahead", action="store_true", help="as the match flag")
+    p.add_argument("--plan-ahead", action="store_true", help="as the match flag")
     p.add_argument("--jobs", type=int, default=None, metavar="N", help="processes (all CPUs)")
     return p
 
@@ -162,13 +162,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_ladder_parser().parse_args(argv)
     flags = tuple(
         flag
-        for flag, on in (("--no-interim", args.no_interim), ("--no-plan-ahead", args.no_plan_ahead))
+        for flag, on in (("--no-interim", args.no_interim), ("--plan-ahead", args.plan_ahead))
         if on
     )
     todo = entries(args.scenarios, range(args.seeds), args.tiers, args.presets, flags, args.turns)
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         outcomes = list(pool.map(play, todo, chunksize=4))
-    pacing = " ".join(flags) or "interim on, plan ahead on"
+    pacing = " ".join(flags) or "interim on, plan ahead off (the defaults)"
     print(f"{len(outcomes)} matches, {args.seeds} seeds per map and cell; pacing: {pacing}")
     print(table(outcomes, args.presets))
     return 0

@@ -67,7 +67,7 @@ def planner_settings(args: argparse.Namespace) -> PlannerSettings:
 
 
 def pacing(args: argparse.Namespace) -> Pacing:
-    return Pacing(interim=not args.no_interim, plan_ahead=not args.no_plan_ahead)
+    return Pacing(interim=not args.no_interim, plan_ahead=args.plan_ahead)
 
 
 def _sim_factory(args: argparse.Namespace, clock: Clock) -> Callable[[], Backend]:

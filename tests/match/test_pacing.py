@@ -215,7 +215,7 @@ def test_the_lead_is_the_p50_of_recent_rounds_capped_at_half_a_turn() -> None:
 
 
 def test_rounds_start_before_their_turn_by_the_learned_lead() -> None:
-    session, planner, _ = held_session()
+    session, planner, _ = held_session(Pacing(plan_ahead=True))
     red = [u.id for u in session.world.living("red")]
     session.step_tick()
     (first,) = planner.submitted
@@ -274,7 +274,7 @@ def stats_of(time_to_all_ms: float) -> Any:
 @pytest.mark.parametrize("preset", ["gpu", "cpu"])
 def test_planning_ahead_on_the_sim_is_deterministic(preset: str) -> None:
     args = ["--headless", "--backend", "sim", "--sim-preset", preset, "--scenario", "village"]
-    args += ["--seed", "4", "--turns", "8"]
+    args += ["--seed", "4", "--turns", "8", "--plan-ahead"]
     hashes, summaries = [], []
     for _ in range(2):
         session = build(build_parser().parse_args(args), load("village"), window=False).session
@@ -338,6 +338,7 @@ def test_a_record_with_interim_plans_replays_to_its_hash(
 ) -> None:
     record = tmp_path / "m.jsonl"
     args = ["--headless", "--backend", "sim", "--sim-preset", preset, "--scenario", "village"]
+    args += ["--plan-ahead"]
     assert main([*args, "--seed", "2", "--turns", "10", "--record", str(record)]) == 0
     loaded = load_record(record)
     sources = {line.source for lines in loaded.applied.values() for line in lines}
@@ -354,7 +355,7 @@ def test_a_record_with_interim_plans_replays_to_its_hash(
     launch.session.run_to_end()
     launch.session.close()
     assert [t for t, _ in watcher.of("round")] == [r.tick for r in loaded.rounds]
-    assert launch.session.pacing == Pacing()
+    assert launch.session.pacing == Pacing(plan_ahead=True)
     replayed = launch.session.result_summary()
     original = build(
         build_parser().parse_args([*args, "--seed", "2", "--turns", "10"]),
@@ -370,7 +371,7 @@ def test_a_record_with_interim_plans_replays_to_its_hash(
 def test_a_record_remembers_pacing_switched_off(tmp_path: Path) -> None:
     record = tmp_path / "m.jsonl"
     args = ["--headless", "--backend", "sim", "--scenario", "skirmish", "--turns", "4"]
-    assert main([*args, "--no-interim", "--no-plan-ahead", "--record", str(record)]) == 0
+    assert main([*args, "--no-interim", "--record", str(record)]) == 0
     launch = build_replay(build_parser().parse_args(["--replay", str(record)]), window=False)
     assert launch.session.pacing == Pacing(interim=False, plan_ahead=False)
     launch.session.close()
@@ -380,6 +381,7 @@ def test_the_flags_reach_the_session() -> None:
     for extra, pacing in (
         ((), Pacing()),
         (("--no-interim",), Pacing(interim=False)),
+        (("--plan-ahead",), Pacing(plan_ahead=True)),
         (("--no-plan-ahead",), Pacing(plan_ahead=False)),
     ):
         args = build_parser().parse_args(["--headless", "--backend", "sim", *extra])

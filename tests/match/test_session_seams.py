@@ -74,11 +74,11 @@ def end_of(session: Session) -> tuple[int, str, str]:
     return (world.tick, world.winner or "unfinished", world.state_hash())
 
 
-@pytest.mark.parametrize("pacing", [(), ("--no-interim", "--no-plan-ahead")])
+@pytest.mark.parametrize("pacing", [("--plan-ahead",), ("--no-interim", "--no-plan-ahead")])
 def test_an_observer_is_told_each_round_event_applied_plan_and_the_end(
     pacing: tuple[str, ...],
 ) -> None:
-    classic = bool(pacing)  # rounds at turn starts, LLM plans only
+    classic = "--no-plan-ahead" in pacing  # rounds at turn starts, LLM plans only
     session = live_session(*pacing)
     watcher = Watcher()
     session.observers.append(watcher)
