@@ -163,7 +163,9 @@ class ReplayBackend:
             at = start + response.chunks[-1].offset_s
             budget.spend(text, at)
             yield TextDelta(text, emitted_at=at)
-        if not response.ended:
+        if not response.ended or response.finish_reason == "late":
+            # Never heard to end, or cut by the round's deadline after some plans came:
+            # the answer goes on past any deadline, so the replay's deadline cuts it too.
             silent = ReplayDiverged("replay: the record holds no end for this answer")
             silent.at = start + NEVER_S
             raise silent
