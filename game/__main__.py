@@ -4,7 +4,8 @@ Exit codes:
 
 - 0: the match was played (or the window closed);
 - 1: `--replay` gave a different state_hash than the record's;
-- 2: bad input: arguments, a map, a record, or a server that cannot be used
+- 2: bad input: arguments, a map, a record (malformed, hostile, or edited: its digest
+  does not match its streams and snapshots), or a server that cannot be used
   (one line on stderr says which);
 - 130: interrupted (Ctrl-C / SIGINT); the planner thread is stopped and joined first,
   even while a server is stalled mid-stream.

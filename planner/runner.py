@@ -194,6 +194,10 @@ class RequestRunner:
                 self._cancelled_by_deadline(req, answer, delivered_before)
             raise
         except PlannerError as exc:
+            if exc.at is not None and not self.time.in_time(exc.at):
+                # Virtual time: the failure came after the round's deadline, which ended
+                # the request first (as the wall clock's deadline would have).
+                return self._cut_by_deadline(req, answer, delivered_before)
             self._ended(req, answer, "error", exc)
             if len(state.pending) == delivered_before:
                 raise

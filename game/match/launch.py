@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ from game.match.record import (
     load_record,
 )
 from game.match.session import MatchConfig, MatchObserver, Planning, Session
-from game.rules.scenarios import SQUADS, MapError, Scenario, parse
+from game.rules.scenarios import SQUADS, Scenario
 from planner.backends.base import Backend
 from planner.backends.replay import ReplayBackend
 from planner.backends.select import choose_backend
@@ -170,16 +171,22 @@ def build_replay(args: argparse.Namespace, *, window: bool) -> Launch:
     try:
         record = load_record(args.replay)
         header = record.header
-        scenario = parse(header.map_text, args.replay, header.scenario)
+        scenario = record.scenario
         settings = PlannerSettings(
             **{**header.settings, "start_tier": Tier(header.settings["start_tier"])}
         )
         recorded_pacing = Pacing(**header.pacing)
-    except (MatchRecordError, MapError) as exc:
+    except MatchRecordError as exc:
         fail(str(exc))
     except (TypeError, ValueError, KeyError) as exc:
         fail(f"{args.replay}:1: bad settings in the record header ({exc})")
-    owners = dict(header.owners)
+    if record.end is not None and record.end.digest is None:
+        print(
+            f"replay: {args.replay} has no digest (an older record): its streams and "
+            "snapshots are not checked",
+            file=sys.stderr,
+        )
+    owners: dict[str, str] = {str(k): str(v) for k, v in header.owners.items()}
     llm_squads = tuple(s for s in SQUADS if owners.get(s) == LLM)
     clock = VirtualClock()
 

@@ -22,23 +22,42 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import hashlib
 import json
+import math
+import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from game.rules.scenarios import MapError, Scenario, parse
 from game.rules.snapshot import Snapshot
 from game.rules.steps import Step
-from planner.backends.replay import RecordedChunk, RecordedResponse
+from planner.backends.replay import NEVER_S, RecordedChunk, RecordedResponse
 from planner.core import PlanningRound
 from planner.events import PlanEvent
 from planner.schedule import PlannedRequest, Schedule
 
 RECORD_VERSION = 1
+
+MAX_LINE_CHARS = 4_000_000
+"""A longer line is refused before it is parsed (a header with the largest map, a round
+with every snapshot, a prompt: all far shorter)."""
+MAX_NESTING = 64
+"""Brackets nested deeper than this are refused before `json.loads` sees them (a record
+line nests about 6 deep)."""
+MAX_MAP_CHARS = 200_000
+MAX_MAP_SIDE = 256
+"""A header's map: its text, and its width and height, checked before it is parsed."""
+MAX_TURN_LIMIT = 100_000
+MAX_INSTANT_S = 1e7
+"""Recorded instants and offsets are seconds, finite, and below about 115 days."""
+
+Owner = Literal["llm", "heuristic", "random", "player"]
 
 
 class MatchRecordError(ValueError):
@@ -46,17 +65,17 @@ class MatchRecordError(ValueError):
 
 
 class _Line(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class HeaderLine(_Line):
     kind: Literal["header"]
     version: int
-    scenario: str
-    map_text: str
-    seed: int
-    turn_limit: int
-    owners: dict[str, str]
+    scenario: str = Field(max_length=200)
+    map_text: str = Field(max_length=MAX_MAP_CHARS)
+    seed: int = Field(ge=-(2**63), lt=2**63)
+    turn_limit: int = Field(ge=1, le=MAX_TURN_LIMIT)
+    owners: dict[Literal["red", "blue"], Owner]
     """squad -> llm | heuristic | random | player"""
     settings: dict[str, Any]
     backend: str
@@ -67,9 +86,9 @@ class HeaderLine(_Line):
 
 class RoundLine(_Line):
     kind: Literal["round"]
-    tick: int
-    round_id: int
-    squad: str
+    tick: int = Field(ge=0)
+    round_id: int = Field(ge=0)
+    squad: Literal["red", "blue"]
     snapshots: tuple[Snapshot, ...]
 
 
@@ -81,17 +100,19 @@ class EventLine(_Line):
 
 class AppliedLine(_Line):
     kind: Literal["applied"]
-    tick: int
-    unit_id: int
+    tick: int = Field(ge=0)
+    unit_id: int = Field(ge=1)
     steps: tuple[Step, ...]
     source: Literal["llm", "player", "interim"]
 
 
 class EndLine(_Line):
     kind: Literal["end"]
-    tick: int
-    winner: str
-    state_hash: str
+    tick: int = Field(ge=0)
+    winner: str = Field(max_length=50)
+    state_hash: str = Field(max_length=128)
+    digest: str | None = Field(default=None, max_length=100)
+    """sha256 over the streams and snapshots as written (absent in older records)."""
 
 
 RecordLine = Annotated[
@@ -126,11 +147,14 @@ class Recorder:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._out: IO[str] = self.path.open("w", encoding="utf-8")
+        self._out: IO[str] = self.path.open("w", encoding="utf-8", newline="\n")
+        self._digest = Digest()
 
     def _write(self, obj: dict[str, Any]) -> None:
         if not self._out.closed:
-            self._out.write(json.dumps(obj, separators=(",", ":"), ensure_ascii=False) + "\n")
+            line = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+            self._digest.add(line)
+            self._out.write(line + "\n")
 
     def header(self, header: HeaderLine) -> None:
         self._write(header.model_dump(mode="json"))
@@ -170,7 +194,15 @@ class Recorder:
         )
 
     def on_match_end(self, tick: int, winner: str, state_hash: str) -> None:
-        self._write({"kind": "end", "tick": tick, "winner": winner, "state_hash": state_hash})
+        self._write(
+            {
+                "kind": "end",
+                "tick": tick,
+                "winner": winner,
+                "state_hash": state_hash,
+                "digest": self._digest.hexdigest(),
+            }
+        )
         self.close()
 
     def close(self) -> None:
@@ -181,6 +213,7 @@ class Recorder:
 @dataclass
 class MatchRecord:
     header: HeaderLine
+    scenario: Scenario
     rounds: list[RoundLine] = field(default_factory=list)
     responses: list[RecordedResponse] = field(default_factory=list)
     applied: dict[int, list[AppliedLine]] = field(default_factory=lambda: defaultdict(list))
@@ -188,15 +221,42 @@ class MatchRecord:
     events: int = 0
     schedules: list[Schedule] = field(default_factory=list)
     """`auto`'s decisions in the order they were taken (replayed, not re-decided)."""
+    response_lines: list[int] = field(default_factory=list)
+    """Where each response's attempt began in the file (its request, or its previous end)."""
+    digest: str = ""
+    """The digest of the lines as read (compare with `end.digest`)."""
+
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def _nesting(text: str) -> int:
+    """How deep brackets nest in a JSON text (strings do not count)."""
+    brackets = "".join(re.findall(r"[\[\]{}]", _STRING.sub("", text)))
+    if len(brackets) <= MAX_NESTING:
+        return len(brackets)
+    depth = deepest = 0
+    for c in brackets:
+        depth += 1 if c in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def _parse_line(path: Path, lineno: int, text: str) -> RecordLine:
+    if len(text) > MAX_LINE_CHARS:
+        raise MatchRecordError(f"{path}:{lineno}: line longer than {MAX_LINE_CHARS:,} characters")
+    if _nesting(text) > MAX_NESTING:
+        raise MatchRecordError(f"{path}:{lineno}: JSON nested deeper than {MAX_NESTING} levels")
     try:
-        raw = json.loads(text)
+        raw = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise MatchRecordError(f"{path}:{lineno}: not JSON ({exc.msg})") from None
+    except ValueError as exc:
+        raise MatchRecordError(f"{path}:{lineno}: not JSON ({exc})") from None
     try:
-        return _LINE.validate_python(raw)
+        # Strict: `"1"` is not a version, `1.0` not a tick (JSON arrays still fill tuples).
+        del raw
+        return _LINE.validate_json(text, strict=True)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
@@ -205,28 +265,99 @@ def _parse_line(path: Path, lineno: int, text: str) -> RecordLine:
         ) from None
 
 
-def load_record(path: str | Path) -> MatchRecord:
-    """Read and check a whole record; a corrupt or truncated one raises MatchRecordError."""
-    path = Path(path)
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """The file's lines without their newline, each read with a bounded size."""
     try:
-        text = path.read_text("utf-8")
+        with path.open("r", encoding="utf-8", newline="\n") as f:
+            lineno = 0
+            while True:
+                lineno += 1
+                line = f.readline(MAX_LINE_CHARS + 2)
+                if not line:
+                    return
+                if not line.endswith("\n"):
+                    if len(line) > MAX_LINE_CHARS:
+                        raise MatchRecordError(
+                            f"{path}:{lineno}: line longer than {MAX_LINE_CHARS:,} characters"
+                        )
+                    yield lineno, line
+                    return
+                yield lineno, line[:-1]
     except OSError as exc:
         raise MatchRecordError(f"{path}: cannot read record: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise MatchRecordError(f"{path}: not a UTF-8 text file") from None
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    if not lines:
+
+
+def _scenario(path: Path, header: HeaderLine) -> Scenario:
+    """The header's map, its size checked before it is parsed."""
+    rows = [r for r in header.map_text.splitlines() if not r.startswith("#")]
+    widest = max((len(r) for r in rows), default=0)
+    if len(rows) > MAX_MAP_SIDE or widest > MAX_MAP_SIDE:
+        raise MatchRecordError(
+            f"{path}:1: the record's map is {widest}x{len(rows)}; at most "
+            f"{MAX_MAP_SIDE}x{MAX_MAP_SIDE} is replayed"
+        )
+    try:
+        return parse(header.map_text, f"{path}:1: map", header.scenario)
+    except MapError as exc:
+        raise MatchRecordError(str(exc)) from None
+
+
+DIGESTED_EVENTS = frozenset({"RequestSent", "ChunkReceived", "ResponseEnded", "RoundScheduled"})
+"""Event lines the integrity digest covers (with every `round` line's snapshots): what a
+replay feeds its planner."""
+
+
+def _digested(line: str) -> bool:
+    """Is this written line one the digest covers? (Decided on the line's own kind/type.)"""
+    if line.startswith('{"kind":"round"'):
+        return True
+    if line.startswith('{"kind":"event","type":"'):
+        kind = line[len('{"kind":"event","type":"') :].split('"', 1)[0]
+        return kind in DIGESTED_EVENTS
+    return False
+
+
+class Digest:
+    """sha256 over the record lines a replay is fed: streams and snapshots, byte for byte."""
+
+    def __init__(self) -> None:
+        self._sha = hashlib.sha256()
+
+    def add(self, line: str) -> None:
+        if _digested(line):
+            self._sha.update(line.encode("utf-8"))
+            self._sha.update(b"\n")
+
+    def hexdigest(self) -> str:
+        return "sha256:" + self._sha.hexdigest()
+
+
+def load_record(path: str | Path) -> MatchRecord:
+    """Read and check a whole record; a corrupt, hostile or truncated one raises
+    MatchRecordError naming the line."""
+    path = Path(path)
+    lines = _lines(path)
+    first_line = next(lines, None)
+    if first_line is None:
         raise MatchRecordError(f"{path}:1: empty record")
-    first = _parse_line(path, 1, lines[0])
+    first = _parse_line(path, 1, first_line[1])
     if not isinstance(first, HeaderLine):
         raise MatchRecordError(f"{path}:1: a record starts with its header")
     if first.version != RECORD_VERSION:
         raise MatchRecordError(f"{path}:1: record version {first.version} is not supported")
-    record = MatchRecord(first)
+    record = MatchRecord(first, scenario=_scenario(path, first))
+    units = len(record.scenario.spawns)
+    digest = Digest()
     open_requests: dict[int, dict[str, Any]] = {}
-    for lineno, line in enumerate(lines[1:], start=2):
+    last = end_line = 1
+    for lineno, line in lines:
+        last = lineno
         if not line.strip():
             continue
         parsed = _parse_line(path, lineno, line)
@@ -238,15 +369,30 @@ def load_record(path: str | Path) -> MatchRecord:
             case RoundLine():
                 record.rounds.append(parsed)
             case AppliedLine():
+                if parsed.unit_id > units:
+                    raise MatchRecordError(
+                        f"{path}:{lineno}: applied plan for unit {parsed.unit_id}: the map "
+                        f"has units 1..{units}"
+                    )
                 record.applied[parsed.tick].append(parsed)
             case EndLine():
                 record.end = parsed
+                end_line = lineno
+                continue
             case EventLine():
                 record.events += 1
                 _collect(record, open_requests, parsed, path, lineno)
+        digest.add(line)
     if record.end is None:
         raise MatchRecordError(
-            f"{path}:{len(lines)}: record is truncated (no end line after line {len(lines)})"
+            f"{path}:{last}: record is truncated (no end line after line {last})"
+        )
+    _unended(record, open_requests)
+    record.digest = digest.hexdigest()
+    if record.end.digest is not None and record.end.digest != record.digest:
+        raise MatchRecordError(
+            f"{path}:{end_line}: record was edited: digest mismatch (its streams or "
+            "snapshots are not the ones recorded)"
         )
     return record
 
@@ -285,6 +431,42 @@ class RecordedPlans:
         return self._round_squads.get(tick, ())
 
 
+def _int(data: dict[str, Any], key: str, low: int = 0, high: int = 2**63) -> int:
+    value = data[key]
+    if type(value) is not int or not low <= value <= high:
+        raise ValueError(f"{key} must be an integer in [{low}, {high}], got {value!r}")
+    return value
+
+
+def _seconds(data: dict[str, Any], key: str) -> float:
+    value = data[key]
+    if type(value) not in (int, float) or not (
+        math.isfinite(value) and -MAX_INSTANT_S <= value <= MAX_INSTANT_S
+    ):
+        raise ValueError(f"{key} must be a finite number of seconds, got {value!r}")
+    return float(value)
+
+
+def _str(data: dict[str, Any], key: str) -> str:
+    value = data[key]
+    if not isinstance(value, str):
+        raise ValueError(f"{key} must be a string, got {value!r}")
+    return value
+
+
+def _ids(value: Any, key: str) -> tuple[int, ...]:
+    if not isinstance(value, list) or len(value) > 10_000:
+        raise ValueError(f"{key} must be a list of unit ids")
+    return tuple(_int({key: v}, key, 1, 10_000) for v in value)
+
+
+def _offset(at: float, start: float, what: str) -> float:
+    offset = at - start
+    if offset < 0:
+        raise ValueError(f"{what} {at} is before the request started ({start})")
+    return offset
+
+
 def _collect(
     record: MatchRecord,
     open_requests: dict[int, dict[str, Any]],
@@ -295,50 +477,91 @@ def _collect(
     data = line.data
     try:
         if line.type == "RequestSent":
-            open_requests[int(data["request_id"])] = {
-                "ids": tuple(int(i) for i in data["agent_ids"]),
+            open_requests[_int(data, "request_id")] = {
+                "ids": _ids(data["agent_ids"], "agent_ids"),
                 "chunks": [],
+                "started": _seconds(data, "at"),
+                "line": lineno,
             }
         elif line.type == "RoundScheduled":
+            requests = data["requests"]
+            if not isinstance(requests, list):
+                raise ValueError("requests must be a list")
             record.schedules.append(
                 Schedule(
                     requests=tuple(
                         PlannedRequest(
-                            tuple(int(i) for i in r["agent_ids"]),
-                            int(r["max_tokens"]),
-                            float(r["predicted_ms"]) / 1000,
+                            _ids(r["agent_ids"], "agent_ids"),
+                            _int(r, "max_tokens", 0, 10**7),
+                            _seconds(r, "predicted_ms") / 1000,
                         )
-                        for r in data["requests"]
+                        for r in requests
                     ),
-                    over_budget=tuple(int(i) for i in data["over_budget"]),
+                    over_budget=_ids(data["over_budget"], "over_budget"),
                     order=(),
-                    reason=str(data["reason"]),
-                    predicted_s=float(data["predicted_ms"]) / 1000,
+                    reason=_str(data, "reason"),
+                    predicted_s=_seconds(data, "predicted_ms") / 1000,
                 )
             )
         elif line.type == "ChunkReceived":
-            req = open_requests[int(data["request_id"])]
-            req["chunks"].append((float(data["at"]), str(data["text"])))
+            req = open_requests[_int(data, "request_id")]
+            req["chunks"].append((_seconds(data, "at"), _str(data, "text")))
         elif line.type == "ResponseEnded":
-            req = open_requests[int(data["request_id"])]
-            start = float(data["started_at"])
+            req = open_requests[_int(data, "request_id")]
+            start = _seconds(data, "started_at")
+            retry_after = data["retry_after"]
             record.responses.append(
                 RecordedResponse(
                     agent_ids=req["ids"],
-                    chunks=tuple(RecordedChunk(at - start, text) for at, text in req["chunks"]),
-                    finish_reason=str(data["finish_reason"]),
-                    error=str(data["error"]),
-                    error_cause=str(data["error_cause"]),
-                    error_status=int(data["error_status"]),
-                    retry_after=None if data["retry_after"] is None else float(data["retry_after"]),
-                    end_offset_s=float(data["at"]) - start,
+                    chunks=tuple(
+                        RecordedChunk(_offset(at, start, "chunk at"), text)
+                        for at, text in req["chunks"]
+                    ),
+                    finish_reason=_str(data, "finish_reason"),
+                    error=_str(data, "error"),
+                    error_cause=_str(data, "error_cause"),
+                    error_status=_int(data, "error_status", 0, 999),
+                    retry_after=None if retry_after is None else _seconds(data, "retry_after"),
+                    end_offset_s=_offset(_seconds(data, "at"), start, "end at"),
                     usage=(
-                        int(data["prompt_tokens"]),
-                        int(data["cached_tokens"]),
-                        int(data["completion_tokens"]),
+                        _int(data, "prompt_tokens"),
+                        _int(data, "cached_tokens"),
+                        _int(data, "completion_tokens"),
                     ),
                 )
             )
+            record.response_lines.append(req["line"])
             req["chunks"] = []  # a retry's attempt starts afresh
+            req["started"] = _seconds(data, "at")
+            req["line"] = lineno
     except (KeyError, TypeError, ValueError) as exc:
         raise MatchRecordError(f"{path}:{lineno}: bad {line.type} event ({exc})") from None
+
+
+def _unended(record: MatchRecord, open_requests: dict[int, dict[str, Any]]) -> None:
+    """A request whose end the original never saw (its round superseded, or the match over
+    first): its chunks, then silence, so the replay hears exactly as much."""
+    for req in open_requests.values():
+        if not req["chunks"]:
+            continue
+        start = min(req["started"], *(at for at, _ in req["chunks"]))
+        record.response_lines.append(req["line"])
+        record.responses.append(
+            RecordedResponse(
+                agent_ids=req["ids"],
+                chunks=tuple(RecordedChunk(at - start, text) for at, text in req["chunks"]),
+                finish_reason="",
+                error="",
+                error_cause="",
+                error_status=0,
+                retry_after=None,
+                end_offset_s=NEVER_S,
+                usage=(0, 0, 0),
+                ended=False,
+            )
+        )
+    # In the order the attempts began (the replay gives a request the earliest unused
+    # answer for its agents).
+    order = sorted(range(len(record.responses)), key=lambda i: record.response_lines[i])
+    record.responses = [record.responses[i] for i in order]
+    record.response_lines = [record.response_lines[i] for i in order]

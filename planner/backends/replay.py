@@ -55,6 +55,9 @@ class RecordedResponse:
     retry_after: float | None
     end_offset_s: float
     usage: tuple[int, int, int]
+    ended: bool = True
+    """False: the original never heard this attempt end (its round was superseded or the
+    match ended first); after its chunks nothing more arrives."""
 
 
 NEVER_S = 24 * 3600.0
@@ -160,6 +163,12 @@ class ReplayBackend:
             at = start + response.chunks[-1].offset_s
             budget.spend(text, at)
             yield TextDelta(text, emitted_at=at)
+        if not response.ended or response.finish_reason == "late":
+            # Never heard to end, or cut by the round's deadline after some plans came:
+            # the answer goes on past any deadline, so the replay's deadline cuts it too.
+            silent = ReplayDiverged("replay: the record holds no end for this answer")
+            silent.at = start + NEVER_S
+            raise silent
         if response.error:
             error = _error(response)
             error.at = start + response.end_offset_s
