@@ -59,7 +59,7 @@ class PlannerCore:
     telemetry: Telemetry = field(default_factory=Telemetry)
     server: ServerModel = field(default_factory=ServerModel)
     """What `auto` has learned of the server (lives as long as the backend)."""
-    recorded_schedules: deque[Schedule] | None = None
+    recorded_schedules: dict[int, deque[Schedule]] | None = None
     """Replay: `auto`'s recorded decisions, in order, used instead of deciding again (a
     replay's timing is the record's to within rounding, and a decision taken again on it
     could shape a round differently from the one recorded)."""

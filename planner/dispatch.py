@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import anyio
 
@@ -44,7 +45,7 @@ from planner.prompts import build_batch_prompt
 from planner.resilience import BreakerState
 from planner.round_state import RoundState, SentRequest
 from planner.runner import RequestRunner
-from planner.schedule import plan_round
+from planner.schedule import PlannedRequest, Schedule, plan_round
 from planner.settings import PlannerSettings
 from planner.timeline import timeline_for
 
@@ -223,14 +224,17 @@ class RoundRun:
         left = self.time.left(now)
         server = self.core.server
         recorded = self.core.recorded_schedules
-        if recorded is not None and not recorded:
-            # A replay past the record's last decision: the original match ended before
-            # this round was answered, so nothing arrives and the deadline ends it.
-            self.time.reach_deadline()
-            return
-        schedule = (
-            recorded.popleft() if recorded else plan_round(wanted, server, left, block_tokens)
-        )
+        if recorded is not None:
+            decided = recorded.get(self.round.round_id)
+            if not decided:
+                # A replay past this round's recorded decisions: the original heard nothing
+                # more for it (the match ended, or the round was superseded), so nothing
+                # arrives now and the deadline ends it.
+                self.time.reach_deadline()
+                return
+            schedule = _still_waiting(decided.popleft(), {s.me.id for s in wanted})
+        else:
+            schedule = plan_round(wanted, server, left, block_tokens)
         self.emit(
             RoundScheduled(
                 self.round.round_id,
@@ -296,3 +300,14 @@ class RoundRun:
         )
         self.emit(RoundDone(self.round.round_id, self.round.squad, stats, state.last_plan_at))
         return stats
+
+
+def _still_waiting(schedule: Schedule, waiting: set[int]) -> Schedule:
+    """A recorded decision, kept to the agents this replayed round still waits for."""
+    requests = tuple(
+        PlannedRequest(ids, r.max_tokens, r.predicted_s)
+        for r in schedule.requests
+        if (ids := tuple(a for a in r.agent_ids if a in waiting))
+    )
+    over = tuple(a for a in schedule.over_budget if a in waiting)
+    return replace(schedule, requests=requests, over_budget=over)

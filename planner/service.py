@@ -195,7 +195,7 @@ class VirtualPlanner:
         *,
         seed: int = 0,
         env: Mapping[str, str] | None = None,
-        schedules: Sequence[Schedule] = (),
+        schedules: Mapping[int, Sequence[Schedule]] | None = None,
         replaying: bool = False,
     ) -> None:
         self.settings = settings
@@ -203,7 +203,8 @@ class VirtualPlanner:
         self.clock = clock
         self.core = make_core(backend, clock, seed, env, virtual=True)
         if schedules or replaying:
-            self.core.recorded_schedules = deque(schedules)
+            recorded = schedules or {}
+            self.core.recorded_schedules = {r: deque(s) for r, s in recorded.items()}
         self._scheduled: list[PlanEvent] = []
 
     def submit(self, planning: PlanningRound) -> None:

@@ -219,7 +219,7 @@ class MatchRecord:
     applied: dict[int, list[AppliedLine]] = field(default_factory=lambda: defaultdict(list))
     end: EndLine | None = None
     events: int = 0
-    schedules: list[Schedule] = field(default_factory=list)
+    schedules: dict[int, list[Schedule]] = field(default_factory=dict)
     """`auto`'s decisions in the order they were taken (replayed, not re-decided)."""
     response_lines: list[int] = field(default_factory=list)
     """Where each response's attempt began in the file (its request, or its previous end)."""
@@ -487,7 +487,7 @@ def _collect(
             requests = data["requests"]
             if not isinstance(requests, list):
                 raise ValueError("requests must be a list")
-            record.schedules.append(
+            record.schedules.setdefault(_int(data, "round_id"), []).append(
                 Schedule(
                     requests=tuple(
                         PlannedRequest(
