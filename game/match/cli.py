@@ -89,7 +89,8 @@ def build_parser() -> OneLineParser:
         ),
         epilog=(
             "Environment: OLLAMA_HOST, OLLAMA_MODEL, OPENAI_API_KEY, LLM_CACHE_CAP, "
-            "LLM_RETRY_MAX, LLM_BREAKER_THRESHOLD, LLM_TIMEOUT_MS. "
+            "LLM_RETRY_MAX, LLM_BREAKER_THRESHOLD, LLM_BREAKER_COOLDOWN_MS, LLM_TIMEOUT_MS, "
+            "LLM_CONNECT_TIMEOUT_MS (checked before the match: planner/config.py). "
             "Exit codes: 0 match played (or window closed); 1 --replay gave a different "
             "state_hash than the record's; 2 bad input (arguments, map, record, server); "
             "130 interrupted (Ctrl-C)."

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from planner.backends.base import Backend
 from planner.backends.replay import ReplayBackend
 from planner.backends.select import choose_backend
 from planner.clock import Clock, MonotonicClock, VirtualClock
+from planner.config import PlannerConfig
 from planner.errors import ConfigError
 from planner.fallback import Tier
 from planner.service import Planner, PlannerService, VirtualPlanner
@@ -64,6 +65,15 @@ def planner_settings(args: argparse.Namespace) -> PlannerSettings:
         similarity=args.cache_similar,
         plan_format=args.plan_format,
     )
+
+
+def planner_config(env: Mapping[str, str]) -> PlannerConfig:
+    """The planner's `LLM_*` variables, checked before any planner thread starts: a bad
+    one is a one-line exit 2 naming the variable and what it accepts."""
+    try:
+        return PlannerConfig.from_env(env)
+    except ConfigError as exc:
+        fail(exc.message)
 
 
 def pacing(args: argparse.Namespace) -> Pacing:
@@ -181,6 +191,7 @@ def build_replay(args: argparse.Namespace, *, window: bool) -> Launch:
         fail(f"{args.replay}:1: bad settings in the record header ({exc})")
     owners = dict(header.owners)
     llm_squads = tuple(s for s in SQUADS if owners.get(s) == LLM)
+    env_config = planner_config(os.environ) if llm_squads else None
     clock = VirtualClock()
 
     def replay_planner() -> VirtualPlanner:
@@ -190,6 +201,7 @@ def build_replay(args: argparse.Namespace, *, window: bool) -> Launch:
             settings,
             clock,
             seed=header.seed,
+            config=env_config,
             schedules=record.schedules,
             replaying=settings.mode == "auto",
         )
@@ -233,15 +245,20 @@ def build(args: argparse.Namespace, scenario: Scenario, *, window: bool) -> Laun
         session = Session(config, controllers, observers=observers, pacing=pacing(args))
         return Launch(session, None, "no LLM squads", virtual=False)
 
+    env_config = planner_config(os.environ)
     virtual_clock = VirtualClock() if not (window or args.realtime) else None
     backend, reason = choose(args, virtual_clock or MonotonicClock())
     settings = planner_settings(args)
     planner: Planner
     if virtual_clock is not None and isinstance(backend, SimBackend):
-        planner = VirtualPlanner(backend, settings, virtual_clock, seed=args.seed)
+        planner = VirtualPlanner(
+            backend, settings, virtual_clock, seed=args.seed, config=env_config
+        )
     else:
         virtual_clock = None
-        planner = PlannerService(backend, settings, seed=args.seed, backend_description=reason)
+        planner = PlannerService(
+            backend, settings, seed=args.seed, config=env_config, backend_description=reason
+        )
     session = Session(
         config,
         controllers,
