@@ -41,8 +41,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    if args.turns is not None and args.turns <= 0:
-        fail(f"--turns must be a positive integer, got {args.turns}")
     if args.replay and args.record:
         fail("--record and --replay cannot be used together")
     if args.replay:
