@@ -136,6 +136,7 @@ def build_parser() -> OneLineParser:
             "LLM_CONNECT_TIMEOUT_MS (checked before the match: planner/config.py). "
             "Exit codes: 0 match played (or window closed); 1 --replay gave a different "
             "state_hash than the record's; 2 bad input (arguments, map, record, server); "
+            "3 headless match with no LLM plan because the server refused the API key; "
             "130 interrupted (Ctrl-C)."
         ),
     )
