@@ -298,6 +298,8 @@ def build(args: argparse.Namespace, scenario: Scenario, *, window: bool) -> Laun
     virtual_clock = VirtualClock() if not (window or args.realtime) else None
     backend, reason = choose(args, virtual_clock or MonotonicClock())
     settings = planner_settings(args)
+    # the record's file is opened before any planner thread starts (a failure exits 2)
+    recording = _recording(args, config, owners, settings, backend)
     planner: Planner
     if virtual_clock is not None and isinstance(backend, SimBackend):
         planner = VirtualPlanner(
@@ -314,7 +316,7 @@ def build(args: argparse.Namespace, scenario: Scenario, *, window: bool) -> Laun
         config,
         controllers,
         Planning(planner, virtual_clock, fault_control(backend)),
-        observers=(*_recording(args, config, owners, settings, backend), *notice),
+        observers=(*recording, *notice),
         pacing=pacing(args),
     )
     if args.faults:
