@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
-from game.rules.scenarios import MapError, Scenario, parse
+from game.rules.scenarios import MAX_MAP_HEIGHT, MAX_MAP_WIDTH, MapError, Scenario, parse
 
 MAPS_DIR: Final = Path(__file__).resolve().parents[2] / "assets" / "maps"
 MAX_MAP_BYTES: Final = 4 * 1024 * 1024
@@ -36,7 +36,10 @@ def load_file(path: str | Path) -> Scenario:
         with p.open("rb") as f:
             data = f.read(MAX_MAP_BYTES + 1)
         if len(data) > MAX_MAP_BYTES:
-            raise MapError(f"{p}: map file is over {MAX_MAP_BYTES} bytes, the largest read")
+            raise MapError(
+                f"{p}: map file is over {MAX_MAP_BYTES // 2**20} MiB, not read "
+                f"(the largest map is {MAX_MAP_WIDTH}x{MAX_MAP_HEIGHT})"
+            )
         text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
