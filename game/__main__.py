@@ -7,6 +7,8 @@ Exit codes:
 - 2: bad input: arguments, a map, a record (malformed, hostile, or edited: its digest
   does not match its streams and snapshots), or a server that cannot be used
   (one line on stderr says which);
+- 3: a headless match played with 0% LLM plans because the server refused the API key
+  (HTTP 401/403; one line on stderr says so);
 - 130: interrupted (Ctrl-C / SIGINT); the planner thread is stopped and joined first,
   even while a server is stalled mid-stream.
 """
@@ -19,15 +21,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from game.match.cli import build_parser, fail
+from game.match.cli import PROG, build_parser, fail
 from game.match.headless import play, result_of, write_report
 from game.match.launch import Launch, blue_owner, build, build_replay
 from game.match.maps import load, load_file
+from game.match.planlog import key_refused_line
+from game.match.session import Session
 from game.rules.scenarios import MapError, Scenario
 
 EXIT_OK = 0
 EXIT_REPLAY_MISMATCH = 1
 EXIT_BAD_INPUT = 2
+EXIT_KEY_REFUSED = 3
+"""A headless match whose LLM squads got no LLM plan because the server refused the key."""
 EXIT_INTERRUPTED = 130
 """128 + SIGINT, as shells report a process ended by Ctrl-C."""
 
@@ -42,8 +48,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    if args.turns is not None and args.turns <= 0:
-        fail(f"--turns must be a positive integer, got {args.turns}")
     if args.replay and args.record:
         fail("--record and --replay cannot be used together")
     if args.replay:
@@ -84,7 +88,17 @@ def _headless(args: argparse.Namespace, launch: Launch) -> int:
         _write(args.report, lambda path: write_report(path, result))
     if args.trace and launch.backend is not None:
         _write(args.trace, lambda path: Path(path).write_text(session.trace_json(), "utf-8"))
+    refused = session.log.key_refused
+    if refused is not None and launch.backend is not None and not result_llm_plans(session):
+        print(f"{PROG}: error: {key_refused_line(refused)}; no LLM plans", file=sys.stderr)
+        return EXIT_KEY_REFUSED
     return EXIT_OK
+
+
+def result_llm_plans(session: Session) -> bool:
+    """Did any agent get an LLM plan (either LLM tier) this match?"""
+    summary = session.result_summary()
+    return bool(summary.get("llm_plan_share"))
 
 
 def _planning_report(args: argparse.Namespace, launch: Launch) -> dict[str, Any]:

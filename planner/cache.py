@@ -20,22 +20,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-from pydantic import TypeAdapter, ValidationError
-
 from game.rules.snapshot import Snapshot
-from planner.errors import ConfigError
 from planner.schema import SCHEMA_VERSION, PlanFormat
 
 V = TypeVar("V")
 
 DEFAULT_CAPACITY = 4096
-CAPACITY_ENV = "LLM_CACHE_CAP"
 
 
 class _Now(Protocol):
@@ -137,9 +132,6 @@ class _Entry(Generic[V]):
     similar_key: str | None
 
 
-_INT: TypeAdapter[int] = TypeAdapter(int)
-
-
 class PlanCache(Generic[V]):
     """LRU cache of plans, optional TTL (injected clock), similarity index (per call)."""
 
@@ -165,27 +157,6 @@ class PlanCache(Generic[V]):
         self.expirations = 0
         self.similar_hits = 0
         self.similar_rejects = 0
-
-    @classmethod
-    def from_env(
-        cls,
-        env: Mapping[str, str] | None = None,
-        *,
-        ttl: float | None = None,
-        clock: _Now | None = None,
-    ) -> PlanCache[V]:
-        """Capacity from LLM_CACHE_CAP (default 4096); a bad value is a ConfigError."""
-        env = os.environ if env is None else env
-        raw = env.get(CAPACITY_ENV, "").strip()
-        capacity = DEFAULT_CAPACITY
-        if raw:
-            try:
-                capacity = _INT.validate_python(raw)
-            except ValidationError:
-                raise ConfigError(f"{CAPACITY_ENV}={raw!r} is not an integer") from None
-            if capacity < 1:
-                raise ConfigError(f"{CAPACITY_ENV}={raw!r} must be at least 1")
-        return cls(capacity, ttl=ttl, clock=clock)
 
     def __len__(self) -> int:
         return len(self._entries)

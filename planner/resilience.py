@@ -15,10 +15,9 @@ the breaker (with a fresh window), its failure re-opens it for another cooldown.
 from __future__ import annotations
 
 import math
-import os
 import random
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
@@ -27,7 +26,6 @@ from planner.clock import Clock
 from planner.errors import (
     BackendHTTPStatus,
     CircuitOpen,
-    ConfigError,
     MalformedResponse,
     PlannerError,
     ResponseTooLarge,
@@ -36,43 +34,15 @@ from planner.errors import (
 T = TypeVar("T")
 
 
-def _env_number(env: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
-    """A numeric env var; bad input is a ConfigError naming the variable, never a crash."""
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number") from None
-    if not math.isfinite(value) or value < minimum:
-        raise ConfigError(f"{name}={raw!r} must be a finite number >= {minimum:g}")
-    return value
-
-
-def _env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
-    value = _env_number(env, name, default, minimum=minimum)
-    if value != int(value):
-        raise ConfigError(f"{name}={env[name]!r} must be a whole number")
-    return int(value)
-
-
 # --------------------------------------------------------------------------- timeouts
 
 
 @dataclass(frozen=True)
 class Timeouts:
     request_ms: float = 10_000.0
-    """Per-request timeout (LLM_TIMEOUT_MS): connect + whole streamed response."""
+    """Per-request timeout (LLM_TIMEOUT_MS; see planner/config.py): connect + whole response."""
     connect_ms: float = 2_000.0
     """Connect timeout (LLM_CONNECT_TIMEOUT_MS), never more than request_ms."""
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Timeouts:
-        env = os.environ if env is None else env
-        request = _env_number(env, "LLM_TIMEOUT_MS", cls.request_ms, minimum=1)
-        connect = _env_number(env, "LLM_CONNECT_TIMEOUT_MS", cls.connect_ms, minimum=1)
-        return cls(request_ms=request, connect_ms=min(connect, request))
 
     @property
     def request_s(self) -> float:
@@ -134,11 +104,6 @@ class RetryPolicy:
         if self.max_attempts < 1 or self.base_s < 0 or self.cap_s < self.base_s:
             raise ValueError("need max_attempts >= 1 and 0 <= base_s <= cap_s")
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> RetryPolicy:
-        env = os.environ if env is None else env
-        return cls(max_attempts=_env_int(env, "LLM_RETRY_MAX", cls.max_attempts, minimum=1))
-
     def backoff(self, attempt: int, rng: random.Random) -> float:
         """Sleep after failed attempt number `attempt` (1-based): equal jitter, so the
         delay is in [d/2, d] with d = min(cap, base * 2**(attempt-1)); never zero."""
@@ -193,15 +158,6 @@ class CircuitBreaker:
         self._opened_at = 0.0
         self._probe_out = False
         self.openings = 0
-
-    @classmethod
-    def from_env(cls, clock: Clock, env: Mapping[str, str] | None = None) -> CircuitBreaker:
-        env = os.environ if env is None else env
-        return cls(
-            clock,
-            threshold=_env_int(env, "LLM_BREAKER_THRESHOLD", 5, minimum=1),
-            cooldown_s=_env_number(env, "LLM_BREAKER_COOLDOWN_MS", 5000, minimum=0) / 1000,
-        )
 
     @property
     def state(self) -> BreakerState:

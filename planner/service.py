@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import queue
 import random
 from collections import deque
@@ -30,10 +31,10 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from planner.backends.base import Backend
 from planner.cache import PlanCache
 from planner.clock import Clock, MonotonicClock, VirtualClock
+from planner.config import PlannerConfig
 from planner.core import CachedPlan, PlannerCore, PlanningRound
 from planner.dispatch import RoundRun
 from planner.events import PlanEvent, RoundCancelled
-from planner.resilience import CircuitBreaker, RetryPolicy, Timeouts
 from planner.schedule import Schedule
 from planner.settings import PlannerSettings
 
@@ -65,15 +66,20 @@ def make_core(
     env: Mapping[str, str] | None = None,
     *,
     virtual: bool = False,
+    config: PlannerConfig | None = None,
 ) -> PlannerCore:
-    cache: PlanCache[CachedPlan] = PlanCache.from_env(env)
+    """A core built from `config`, else from `env` (the process environment if None);
+    a bad `LLM_*` value raises ConfigError here, before anything runs."""
+    if config is None:
+        config = PlannerConfig.from_env(os.environ if env is None else env)
+    cache: PlanCache[CachedPlan] = PlanCache(config.cache_cap)
     return PlannerCore(
         backend=backend,
         clock=clock,
         cache=cache,
-        breaker=CircuitBreaker.from_env(clock, env),
-        retry=RetryPolicy.from_env(env),
-        timeouts=Timeouts.from_env(env),
+        breaker=config.breaker(clock),
+        retry=config.retry(),
+        timeouts=config.timeouts(),
         rng=random.Random(seed),
         virtual=virtual,
     )
@@ -88,16 +94,18 @@ class PlannerService:
         seed: int = 0,
         clock: Clock | None = None,
         env: Mapping[str, str] | None = None,
+        config: PlannerConfig | None = None,
         backend_description: str | None = None,
     ) -> None:
         self.settings = settings
         self.backend_description = backend_description or backend.describe()
+        # Built first: a bad configuration raises before the thread exists.
+        self.core = make_core(backend, clock or MonotonicClock(), seed, env, config=config)
         self._events: queue.SimpleQueue[PlanEvent] = queue.SimpleQueue()
         self._stack = contextlib.ExitStack()
         self._portal: BlockingPortal = self._stack.enter_context(
             start_blocking_portal(name="squadmind-planner")
         )
-        self.core = make_core(backend, clock or MonotonicClock(), seed, env)
         self._rounds: dict[str, Future[None]] = {}
         self._closed = False
 
@@ -195,13 +203,14 @@ class VirtualPlanner:
         *,
         seed: int = 0,
         env: Mapping[str, str] | None = None,
+        config: PlannerConfig | None = None,
         schedules: Mapping[int, Sequence[Schedule]] | None = None,
         replaying: bool = False,
     ) -> None:
         self.settings = settings
         self.backend_description = backend.describe()
         self.clock = clock
-        self.core = make_core(backend, clock, seed, env, virtual=True)
+        self.core = make_core(backend, clock, seed, env, virtual=True, config=config)
         if schedules or replaying:
             recorded = schedules or {}
             self.core.recorded_schedules = {r: deque(s) for r, s in recorded.items()}

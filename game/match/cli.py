@@ -7,9 +7,11 @@ error is replaced by a single line).
 from __future__ import annotations
 
 import argparse
+import math
 import random
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import NoReturn, TypeVar
 
 from game.match.controllers import Controller, HeuristicController, RandomController
@@ -48,18 +50,39 @@ def _number(text: str, kind: Callable[[str], T], what: str) -> T:
         raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
 
 
-def _positive_int(text: str) -> int:
-    value = _number(text, int, "a whole number")
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {value}")
-    return value
+def _bounded_int(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = _number(text, int, "a whole number")
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"must be a whole number from {low} to {high}, got {text}"
+            )
+        return value
+
+    return parse
 
 
-def _positive_float(text: str) -> float:
-    value = _number(text, float, "a number")
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
+def _bounded_float(low: float, high: float) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        value = _number(text, float, "a number")
+        if not (math.isfinite(value) and low <= value <= high):
+            raise argparse.ArgumentTypeError(
+                f"must be a number from {low:g} to {high:g}, got {text}"
+            )
+        return value
+
+    return parse
+
+
+MAX_NUM_PARALLEL = 1024
+MAX_CONCURRENCY = 1024
+MAX_BUDGET_MS = 600_000.0
+"""Ten minutes: a round's deadline longer than that is a typo."""
+MAX_TURNS = 100_000
+"""As a map's own turn_limit header."""
+MAX_FRAMES = 10_000_000
+MAX_WINDOW = (7680, 4320)
+MIN_WINDOW = (640, 400)
 
 
 def _rate(text: str) -> float:
@@ -74,9 +97,29 @@ def _size(text: str) -> tuple[int, int]:
         w, h = (int(part) for part in text.lower().split("x"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT") from None
-    if w < 640 or h < 400:
+    if w < MIN_WINDOW[0] or h < MIN_WINDOW[1]:
         raise argparse.ArgumentTypeError(f"window {text} is too small (at least 640x400)")
+    if w > MAX_WINDOW[0] or h > MAX_WINDOW[1]:
+        raise argparse.ArgumentTypeError(f"window {text} is too large (at most 7680x4320)")
     return w, h
+
+
+def _output_file(*suffixes: str) -> Callable[[str], str]:
+    """A file to write after the match: its folder must exist now, not after the match
+    (and, with `suffixes`, its name must end in one of them)."""
+
+    def parse(text: str) -> str:
+        path = Path(text)
+        if suffixes and path.suffix.lower() not in suffixes:
+            raise argparse.ArgumentTypeError(f"{text!r} must end in {' or '.join(suffixes)}")
+        folder = path.parent
+        if path.name == "" or not folder.is_dir():
+            raise argparse.ArgumentTypeError(f"{text!r}: folder {str(folder)!r} does not exist")
+        if path.is_dir():
+            raise argparse.ArgumentTypeError(f"{text!r} is a folder, not a file")
+        return text
+
+    return parse
 
 
 def build_parser() -> OneLineParser:
@@ -89,9 +132,11 @@ def build_parser() -> OneLineParser:
         ),
         epilog=(
             "Environment: OLLAMA_HOST, OLLAMA_MODEL, OPENAI_API_KEY, LLM_CACHE_CAP, "
-            "LLM_RETRY_MAX, LLM_BREAKER_THRESHOLD, LLM_TIMEOUT_MS. "
+            "LLM_RETRY_MAX, LLM_BREAKER_THRESHOLD, LLM_BREAKER_COOLDOWN_MS, LLM_TIMEOUT_MS, "
+            "LLM_CONNECT_TIMEOUT_MS (checked before the match: planner/config.py). "
             "Exit codes: 0 match played (or window closed); 1 --replay gave a different "
             "state_hash than the record's; 2 bad input (arguments, map, record, server); "
+            "3 headless match with no LLM plan because the server refused the API key; "
             "130 interrupted (Ctrl-C)."
         ),
     )
@@ -109,7 +154,7 @@ def build_parser() -> OneLineParser:
     )
     match.add_argument(
         "--turns",
-        type=int,
+        type=_bounded_int(1, MAX_TURNS),
         default=None,
         metavar="N",
         help="turn limit; a draw if nobody has won by then (default: the map's limit)",
@@ -147,7 +192,7 @@ def build_parser() -> OneLineParser:
     )
     llm.add_argument(
         "--num-parallel",
-        type=_positive_int,
+        type=_bounded_int(1, MAX_NUM_PARALLEL),
         default=1,
         metavar="K",
         help="sequences the simulated server decodes at once (1 like Ollama; default: 1)",
@@ -179,7 +224,7 @@ def build_parser() -> OneLineParser:
     )
     plan.add_argument(
         "--budget-ms",
-        type=_positive_float,
+        type=_bounded_float(1, MAX_BUDGET_MS),
         default=2500.0,
         metavar="MS",
         help="per-round deadline; late agents get a heuristic plan (default: 2500)",
@@ -208,7 +253,7 @@ def build_parser() -> OneLineParser:
     )
     plan.add_argument(
         "--concurrency",
-        type=_positive_int,
+        type=_bounded_int(1, MAX_CONCURRENCY),
         default=8,
         metavar="N",
         help="most requests in flight in parallel mode (default: 8)",
@@ -216,18 +261,26 @@ def build_parser() -> OneLineParser:
 
     run = p.add_argument_group("headless")
     run.add_argument("--headless", action="store_true", help="play a whole match with no window")
-    run.add_argument("--report", metavar="PATH", help="write the JSON match report to PATH")
+    run.add_argument(
+        "--report", type=_output_file(), metavar="PATH", help="write the JSON match report to PATH"
+    )
     run.add_argument(
         "--realtime",
         action="store_true",
         help="run on the wall clock (a real server always does; the sim defaults to its "
         "virtual clock, which is deterministic and does not wait)",
     )
-    run.add_argument("--trace", metavar="PATH", help="write planning rounds as a Chrome trace")
+    run.add_argument(
+        "--trace",
+        type=_output_file(),
+        metavar="PATH",
+        help="write planning rounds as a Chrome trace",
+    )
 
     rec = p.add_argument_group("record and replay")
     rec.add_argument(
         "--record",
+        type=_output_file(),
         metavar="PATH",
         help="write a JSON Lines match record: snapshots, prompts, raw streams, plans, hash",
     )
@@ -244,11 +297,16 @@ def build_parser() -> OneLineParser:
     )
     window.add_argument(
         "--frames",
-        type=_positive_int,
+        type=_bounded_int(1, MAX_FRAMES),
         metavar="N",
         help="run N frames, print frame times and exit (for tests, docs, benchmarks)",
     )
-    window.add_argument("--screenshot", metavar="PATH", help="save a PNG after the last frame")
+    window.add_argument(
+        "--screenshot",
+        type=_output_file(".png"),
+        metavar="PATH",
+        help="save a PNG after the last frame (the name must end in .png; its folder must exist)",
+    )
     window.add_argument(
         "--script", metavar="PATH", help="scripted input events (format: game/ui/script.py)"
     )

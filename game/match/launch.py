@@ -11,15 +11,16 @@ import argparse
 import dataclasses
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
 
-from game.match.cli import CONTROLLERS, LLM, fail
+from game.match.cli import CONTROLLERS, LLM, PROG, fail
 from game.match.controllers import Controller, controller_rng
 from game.match.pacing import Pacing
+from game.match.planlog import KEY_REFUSED_STATUSES, key_refused_line
 from game.match.record import (
     RECORD_VERSION,
     HeaderLine,
@@ -28,13 +29,18 @@ from game.match.record import (
     Recorder,
     load_record,
 )
-from game.match.session import MatchConfig, MatchObserver, Planning, Session
+from game.match.session import MatchConfig, MatchObserver, Planning, PlanOrigin, Session
 from game.rules.scenarios import SQUADS, Scenario
+from game.rules.steps import Step
 from planner.backends.base import Backend
+from planner.backends.http_edge import has_userinfo
 from planner.backends.replay import ReplayBackend
 from planner.backends.select import choose_backend
 from planner.clock import Clock, MonotonicClock, VirtualClock
+from planner.config import PlannerConfig
+from planner.core import PlanningRound
 from planner.errors import ConfigError
+from planner.events import PlanEvent, ResponseEnded
 from planner.fallback import Tier
 from planner.service import Planner, PlannerService, VirtualPlanner
 from planner.settings import PlannerSettings
@@ -67,6 +73,15 @@ def planner_settings(args: argparse.Namespace) -> PlannerSettings:
     )
 
 
+def planner_config(env: Mapping[str, str]) -> PlannerConfig:
+    """The planner's `LLM_*` variables, checked before any planner thread starts: a bad
+    one is a one-line exit 2 naming the variable and what it accepts."""
+    try:
+        return PlannerConfig.from_env(env)
+    except ConfigError as exc:
+        fail(exc.message)
+
+
 def pacing(args: argparse.Namespace) -> Pacing:
     return Pacing(interim=not args.no_interim, plan_ahead=args.plan_ahead)
 
@@ -84,6 +99,7 @@ def _sim_factory(args: argparse.Namespace, clock: Clock) -> Callable[[], Backend
 
 def choose(args: argparse.Namespace, clock: Clock) -> tuple[Backend, str]:
     """The backend the arguments ask for; a one-line exit if it cannot be had."""
+    _credentials_note(args, os.environ)
     try:
         return anyio.run(
             lambda: choose_backend(
@@ -110,6 +126,48 @@ def fault_control(backend: Backend) -> Callable[[float], None] | None:
 
 
 PLAYER = "player"
+
+
+class KeyRefusedNotice:
+    """Says at once on stderr, once per match, that the server refused the API key."""
+
+    def __init__(self) -> None:
+        self.said = False
+
+    def on_round_submitted(self, tick: int, planning: PlanningRound) -> None:
+        pass
+
+    def on_event(self, event: PlanEvent) -> None:
+        if (
+            not self.said
+            and isinstance(event, ResponseEnded)
+            and event.error_status in KEY_REFUSED_STATUSES
+        ):
+            self.said = True
+            print(f"{PROG}: error: {key_refused_line(event.error_status)}", file=sys.stderr)
+
+    def on_plan_applied(
+        self, tick: int, unit_id: int, steps: tuple[Step, ...], source: PlanOrigin
+    ) -> None:
+        pass
+
+    def on_match_end(self, tick: int, winner: str, state_hash: str) -> None:
+        pass
+
+
+def _credentials_note(args: argparse.Namespace, env: Mapping[str, str]) -> None:
+    """Credentials in the server URL are dropped (never sent, shown or recorded): say so."""
+    name = "--url"
+    value = args.url
+    if not value:
+        name = "OPENAI_BASE_URL" if args.backend == "openai" else "OLLAMA_HOST"
+        value = env.get(name, "")
+    if value and has_userinfo(value):
+        print(
+            f"{PROG}: note: the user:password in {name} is ignored (never sent nor shown); "
+            "an OpenAI-compatible server gets OPENAI_API_KEY as a Bearer token",
+            file=sys.stderr,
+        )
 
 
 def blue_owner(args: argparse.Namespace, *, window: bool) -> str:
@@ -188,6 +246,7 @@ def build_replay(args: argparse.Namespace, *, window: bool) -> Launch:
         )
     owners: dict[str, str] = {str(k): str(v) for k, v in header.owners.items()}
     llm_squads = tuple(s for s in SQUADS if owners.get(s) == LLM)
+    env_config = planner_config(os.environ) if llm_squads else None
     clock = VirtualClock()
 
     def replay_planner() -> VirtualPlanner:
@@ -197,6 +256,7 @@ def build_replay(args: argparse.Namespace, *, window: bool) -> Launch:
             settings,
             clock,
             seed=header.seed,
+            config=env_config,
             schedules=record.schedules,
             replaying=settings.mode == "auto",
         )
@@ -240,20 +300,29 @@ def build(args: argparse.Namespace, scenario: Scenario, *, window: bool) -> Laun
         session = Session(config, controllers, observers=observers, pacing=pacing(args))
         return Launch(session, None, "no LLM squads", virtual=False)
 
+    env_config = planner_config(os.environ)
     virtual_clock = VirtualClock() if not (window or args.realtime) else None
     backend, reason = choose(args, virtual_clock or MonotonicClock())
     settings = planner_settings(args)
+    # the record's file is opened before any planner thread starts (a failure exits 2)
+    recording = _recording(args, config, owners, settings, backend)
     planner: Planner
     if virtual_clock is not None and isinstance(backend, SimBackend):
-        planner = VirtualPlanner(backend, settings, virtual_clock, seed=args.seed)
+        planner = VirtualPlanner(
+            backend, settings, virtual_clock, seed=args.seed, config=env_config
+        )
     else:
         virtual_clock = None
-        planner = PlannerService(backend, settings, seed=args.seed, backend_description=reason)
+        planner = PlannerService(
+            backend, settings, seed=args.seed, config=env_config, backend_description=reason
+        )
+    # a server may refuse the key; the built-in sim never does
+    notice = () if isinstance(backend, SimBackend) else (KeyRefusedNotice(),)
     session = Session(
         config,
         controllers,
         Planning(planner, virtual_clock, fault_control(backend)),
-        observers=_recording(args, config, owners, settings, backend),
+        observers=(*recording, *notice),
         pacing=pacing(args),
     )
     if args.faults:

@@ -18,6 +18,7 @@ from planner.events import (
     AgentFellBack,
     PlanDelivered,
     PlanEvent,
+    ResponseEnded,
     RoundDone,
     RoundStarted,
     RoundStats,
@@ -68,6 +69,15 @@ def percentile(samples: Iterable[float], q: float) -> float | None:
     return ordered[min(rank, len(ordered)) - 1]
 
 
+KEY_REFUSED_STATUSES = frozenset({401, 403})
+KEY_REFUSED = "the server refused the key"
+
+
+def key_refused_line(status: int) -> str:
+    """The one line said at once (stderr, status bar) when the server refuses the key."""
+    return f"{KEY_REFUSED} (HTTP {status}): check OPENAI_API_KEY"
+
+
 class PlanningLog:
     def __init__(self) -> None:
         self.agents: dict[int, AgentPlanState] = {}
@@ -82,6 +92,9 @@ class PlanningLog:
             for name in ("ttft", "ttfp", "time_to_all", "plan_wait", "overhead")
         }
         self.last_stats: RoundStats | None = None
+        self.key_refused: int | None = None
+        """The status (401/403) with which the server last refused the API key, if ever;
+        cleared when a request succeeds again."""
 
     def round_trace(self, round_id: int) -> RoundTrace | None:
         """The timing record of a recent round (None once it has been forgotten)."""
@@ -105,6 +118,11 @@ class PlanningLog:
                 self._delivered(event, trace)
             case AgentFellBack():
                 self.cause_counts[event.cause] += 1
+            case ResponseEnded():
+                if event.error_status in KEY_REFUSED_STATUSES:
+                    self.key_refused = event.error_status
+                elif not event.error and event.finish_reason in ("stop", "length"):
+                    self.key_refused = None
             case RoundDone():
                 self.last_stats = event.stats
                 for name, value in (

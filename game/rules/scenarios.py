@@ -23,13 +23,17 @@ Spawn letters put a unit on a floor tile. Case picks the squad, the letter the r
 
 Unit ids are 1, 2, 3, ... in reading order (top row first, left to right), so they
 are stable for a given map. Errors are one line: ``path:line: problem``.
+
+A map is at most MAX_MAP_WIDTH x MAX_MAP_HEIGHT tiles (checked while reading, before
+any grid is built); a UTF-8 byte order mark at the start is ignored.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Final
+from typing import Final, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -44,6 +48,11 @@ SPAWN_ROLES: Final[dict[str, Role]] = {
     "m": "medic",
     "h": "heavy",
 }
+
+
+MAX_MAP_WIDTH: Final = 256
+MAX_MAP_HEIGHT: Final = 256
+BOM: Final = "\ufeff"
 
 
 class MapError(ValueError):
@@ -97,7 +106,8 @@ def parse(text: str, source: str = "<map>", default_name: str = "custom") -> Sce
     header: dict[str, str] = {}
     header_lines: dict[str, int] = {}
     rows: list[tuple[int, str]] = []
-    for lineno, raw in enumerate(text.splitlines(), start=1):
+    text = text.removeprefix(BOM).replace("\r\n", "\n").replace("\r", "\n")
+    for lineno, (raw, after) in enumerate(_lines(text), start=1):
         line = raw.rstrip()
         if not line:
             continue
@@ -112,6 +122,8 @@ def parse(text: str, source: str = "<map>", default_name: str = "custom") -> Sce
             header_lines[key] = lineno
             continue
         rows.append((lineno, line))
+        if len(line) > MAX_MAP_WIDTH or len(rows) > MAX_MAP_HEIGHT:
+            _too_large(text, rows, source, after)
 
     meta = _parse_header(header, header_lines, source)
     if not rows:
@@ -154,6 +166,39 @@ def parse(text: str, source: str = "<map>", default_name: str = "custom") -> Sce
         turn_limit=meta.turn_limit,
         description=meta.description,
         source=source,
+    )
+
+
+def _lines(text: str) -> Iterator[tuple[str, int]]:
+    """Each line of `text` and the offset after it, one at a time (so a huge map is
+    refused after its 257th row, before the rest is split)."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start)
+        if end < 0:
+            end = len(text)
+        yield text[start:end], end + 1
+        start = end + 1
+
+
+def _rows_after(text: str, start: int) -> int:
+    """Non-empty lines from `start` on, counted without copying them."""
+    count = 0
+    while start < len(text):
+        end = text.find("\n", start)
+        if end < 0:
+            end = len(text)
+        count += end > start
+        start = end + 1
+    return count
+
+
+def _too_large(text: str, rows: list[tuple[int, str]], source: str, after: int) -> NoReturn:
+    width = max(len(line) for _, line in rows)
+    height = len(rows) + _rows_after(text, after)
+    raise MapError(
+        f"{source}:{rows[-1][0]}: map is {width}x{height}, the largest is "
+        f"{MAX_MAP_WIDTH}x{MAX_MAP_HEIGHT}"
     )
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pygame
 
-from game.match.planlog import PlanningLog
+from game.match.planlog import PlanningLog, key_refused_line
 from game.rules.world import World
 from game.ui import SessionLike, theme
 from game.ui.board import BoardLayout
@@ -57,6 +57,8 @@ def status_lines(session: SessionLike) -> tuple[list[Segment], list[Segment], li
         (session.backend_description, t.TEXT),
         ("H: help", t.TEXT_DIM),
     ]
+    if log.key_refused is not None:
+        line1.insert(1, (key_refused_line(log.key_refused), t.TEXT_BAD))
     if session.replaying:
         total = len(session.replay_rounds())
         here = session.replay_round() + 1

@@ -53,17 +53,55 @@ def default_timeout(
     return httpx.Timeout(connect=connect, read=read, write=write, pool=pool)
 
 
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)?([^/?#]*@)")
+"""`user:password@` at the start of a URL's authority (with or without a scheme)."""
+
+
+def strip_userinfo(url: str) -> str:
+    """`url` without `user:password@`: credentials in a URL are never printed, reported,
+    recorded or sent (httpx would turn them into Basic auth)."""
+    return _USERINFO.sub(lambda m: m.group(1) or "", url.strip(), count=1)
+
+
+def has_userinfo(url: str) -> bool:
+    return strip_userinfo(url) != url.strip()
+
+
+_SECRET_PATTERNS = (
+    # an Authorization header's value, in a header dump or echoed as JSON
+    re.compile(
+        r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)(?:(?:bearer|basic|token)\s+)?[^\s\"',;}]+"
+    ),
+    re.compile(r"(?i)(bearer\s+)[^\s\"',;}]+"),
+    re.compile(r"(?i)(\b(?:x-)?api[-_]?key[\"']?\s*[:=]\s*[\"']?)[^\s\"',;}]+"),
+    re.compile(r"()\bsk-[A-Za-z0-9_-]{6,}"),
+    re.compile(r"(://)[^/?#@\s]+(?=@)"),
+)
+REDACTED = "***"
+
+
+def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """`text` with anything that looks like a key (sk-..., Bearer ..., an Authorization
+    or api-key value, URL credentials) and every one of `secrets` replaced by ***."""
+    for secret in secrets:
+        if len(secret) >= 4:
+            text = text.replace(secret, REDACTED)
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
+    return text
+
+
 def normalize_base_url(url: str) -> str:
-    """'127.0.0.1:11434' -> 'http://127.0.0.1:11434'; no trailing slash."""
-    text = url.strip()
+    """'127.0.0.1:11434' -> 'http://127.0.0.1:11434'; no trailing slash; no credentials."""
+    text = strip_userinfo(url)
     if "://" not in text:
         text = "http://" + text
     try:
         parsed = httpx.URL(text)
     except httpx.InvalidURL as exc:
-        raise ConfigError(f"invalid server URL {url!r}: {exc}") from None
+        raise ConfigError(f"invalid server URL {text!r}: {exc}") from None
     if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ConfigError(f"invalid server URL {url!r}: expected http(s)://host[:port]")
+        raise ConfigError(f"invalid server URL {text!r}: expected http(s)://host[:port]")
     return text.rstrip("/")
 
 
@@ -233,7 +271,8 @@ class HttpEdge:
                     head = text.lstrip(" \t\r\n\ufeff")
                     if head[0] == "<":
                         status = response.status_code
-                        raise _http_error(status, where, head, None, NOT_AN_ANSWER)
+                        page = redact(head[:ERROR_BODY_CHARS], self.secrets())
+                        raise _http_error(status, where, page, None, NOT_AN_ANSWER)
                 if text:
                     budget.spend(text)
                     yield text
@@ -274,7 +313,17 @@ class HttpEdge:
         except httpx.HTTPError:
             pass  # the status is the news; a body cut short is fine
         retry_after = parse_retry_after(resp.headers.get("retry-after"), self._now())
+        body = redact(body[:ERROR_BODY_CHARS], self.secrets())
         return _http_error(resp.status_code, where, body, retry_after, why)
+
+    def secrets(self) -> tuple[str, ...]:
+        """What this edge sends that must never be stored: header values and their
+        tokens (the API key), to redact from what a server echoes back."""
+        found: list[str] = []
+        for value in self._headers.values():
+            found.append(value)
+            found.extend(part for part in value.split() if len(part) >= 8)
+        return tuple(found)
 
 
 def _http_error(

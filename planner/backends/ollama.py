@@ -18,7 +18,7 @@ from planner.backends.base import (
     Usage,
 )
 from planner.backends.framing import NDJSONDecoder
-from planner.backends.http_edge import HttpEdge, whole_body_chars
+from planner.backends.http_edge import HttpEdge, redact, whole_body_chars
 from planner.backends.profiles import get_profile
 from planner.backends.wire_ollama import (
     OllamaChatRequest,
@@ -39,7 +39,7 @@ def parse_chunk(line: str) -> OllamaChunk:
     except ValidationError:
         raise BackendStreamError(f"Ollama sent a malformed line: {line[:80]!r}") from None
     if chunk.error is not None:
-        raise BackendStreamError(f"Ollama error: {chunk.error}")
+        raise BackendStreamError(f"Ollama error: {redact(str(chunk.error))}")
     return chunk
 
 

@@ -2,7 +2,8 @@
 `POST /v1/chat/completions` streaming SSE, `GET /v1/models`.
 
 The API key comes from `OPENAI_API_KEY` only, goes out as a bearer header, and is
-never part of describe(), repr() or any error message.
+never part of describe(), repr() or any error message. A `user:password@` in the URL
+is dropped (never sent as Basic auth, never shown); error bodies are redacted.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from planner.backends.base import (
     Usage,
 )
 from planner.backends.framing import SSEDecoder
-from planner.backends.http_edge import HttpEdge, whole_body_chars
+from planner.backends.http_edge import HttpEdge, redact, whole_body_chars
 from planner.backends.profiles import (
     Profile,
     get_profile,
@@ -60,10 +61,10 @@ def parse_completion(data: str) -> OpenAICompletion:
     try:
         chunk = OpenAICompletion.model_validate_json(data)
     except ValidationError:
-        raise BackendStreamError(f"server sent a malformed event: {data[:80]!r}") from None
+        raise BackendStreamError(f"server sent a malformed event: {redact(data[:80])!r}") from None
     if chunk.error is not None:
         detail = chunk.error if isinstance(chunk.error, str) else chunk.error.message
-        raise BackendStreamError(f"server error mid-stream: {detail}")
+        raise BackendStreamError(f"server error mid-stream: {redact(detail)}")
     return chunk
 
 
@@ -266,7 +267,8 @@ class OpenAIBackend:
         async for piece in self._edge.iter_text(resp):
             for event in decoder.feed(piece):
                 if event.event == "error":
-                    raise BackendStreamError(f"server error mid-stream: {event.data[:200]}")
+                    detail = redact(event.data[:200], self._edge.secrets())
+                    raise BackendStreamError(f"server error mid-stream: {detail}")
                 if event.data.strip() == DONE:
                     done = True
                     break

@@ -37,6 +37,7 @@ from game.rules.world import TICK_SECONDS, TICKS_PER_TURN
 from planner.backends.ollama import OllamaBackend
 from planner.backends.openai import OpenAIBackend
 from planner.clock import MonotonicClock
+from planner.config import PlannerConfig
 from planner.errors import Cause
 from planner.events import (
     AgentFellBack,
@@ -46,7 +47,6 @@ from planner.events import (
 )
 from planner.fallback import LLM_TIERS
 from planner.prompts import decode_agent_blocks
-from planner.resilience import Timeouts
 from planner.service import PlannerService
 from planner.settings import PlannerSettings
 from planner.sim.model import FAULT_KINDS, FaultConfig, FaultKind
@@ -174,7 +174,9 @@ def open_then_close(
     assert causes(refused) == {"circuit_open"}
 
     heal()
-    service.core.timeouts = Timeouts.from_env(ENV)  # the healthy answer races no timeout
+    service.core.timeouts = PlannerConfig.from_env(
+        ENV
+    ).timeouts()  # the healthy answer races no timeout
     clock.step(COOLDOWN_S)
     assert service.breaker_state() == "half_open"
     healed = play_round(service, len(rounds) + 1)

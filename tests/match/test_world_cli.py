@@ -70,9 +70,9 @@ def test_bad_map_is_one_line_exit_2_no_traceback(tmp_path: Path) -> None:
     ("args", "needle"),
     [
         (["--headless", "--scenario", "moon"], "unknown scenario 'moon'"),
-        (["--headless", "--turns", "-3"], "--turns must be a positive integer, got -3"),
-        (["--headless", "--turns", "0"], "--turns must be a positive integer, got 0"),
-        (["--headless", "--turns", "many"], "invalid int value: 'many'"),
+        (["--headless", "--turns", "-3"], "must be a whole number from 1 to 100000, got -3"),
+        (["--headless", "--turns", "0"], "must be a whole number from 1 to 100000, got 0"),
+        (["--headless", "--turns", "many"], "'many' is not a whole number"),
         (["--headless", "--red", "genius"], "invalid choice: 'genius'"),
     ],
 )

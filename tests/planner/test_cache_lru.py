@@ -12,7 +12,6 @@ from planner.cache import (
     similarity_key,
 )
 from planner.clock import VirtualClock
-from planner.errors import ConfigError
 from tests.factories import snapshot, unit
 
 
@@ -45,14 +44,6 @@ def test_lru_order_eviction_and_counters() -> None:
     assert stats.hit_ratio == pytest.approx(2 / 3)
     assert cache.invalidate("a") and not cache.invalidate("a")
     assert len(cache) == 2
-
-
-def test_capacity_from_env() -> None:
-    assert PlanCache[str].from_env({}).capacity == DEFAULT_CAPACITY == 4096
-    assert PlanCache[str].from_env({"LLM_CACHE_CAP": " 12 "}).capacity == 12
-    for bad in ("lots", "0", "-3", "1.5"):
-        with pytest.raises(ConfigError, match="LLM_CACHE_CAP"):
-            PlanCache[str].from_env({"LLM_CACHE_CAP": bad})
 
 
 def test_ttl_expires_entries_in_virtual_time() -> None:

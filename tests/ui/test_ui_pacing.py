@@ -97,3 +97,13 @@ def test_an_interim_agent_wears_its_own_badge_until_its_plan_lands() -> None:
     seen = badge_colours(red[0])
     assert seen["interim"] == 0 and seen[Tier.simplified_llm.value] > 40
     assert badge_colours(red[1])["interim"] > 40  # still waiting: still interim
+
+
+def test_the_status_bar_says_when_the_server_refused_the_key() -> None:
+    session, _ = make_session()
+    ui = GameUI(session, (1280, 800))
+    line1 = status_lines(ui.session)[0]
+    assert not any("refused" in text for text, _ in line1)
+    session.log.key_refused = 401
+    line1 = status_lines(ui.session)[0]
+    assert ("the server refused the key (HTTP 401): check OPENAI_API_KEY", theme.TEXT_BAD) in line1

@@ -16,7 +16,6 @@ from planner.errors import (
     BackendStreamError,
     BackendTimeout,
     CircuitOpen,
-    ConfigError,
     PlannerError,
     ResponseTooLarge,
 )
@@ -25,7 +24,6 @@ from planner.resilience import (
     CircuitBreaker,
     RetryPolicy,
     RoundDeadline,
-    Timeouts,
     call_with_retry,
     remaining_budget,
 )
@@ -182,25 +180,3 @@ def test_round_deadline() -> None:
     assert d.cap(10.0, 11.0) == pytest.approx(1.5) and d.cap(0.5, 11.0) == 0.5
     assert RoundDeadline(0.0, None).remaining(1e9) == math.inf
     assert remaining_budget(0.0, 100, 0.04) == pytest.approx(0.06)
-
-
-def test_settings_from_env() -> None:
-    assert RetryPolicy.from_env({}).max_attempts == 3
-    assert RetryPolicy.from_env({"LLM_RETRY_MAX": "5"}).max_attempts == 5
-    t = Timeouts.from_env({})
-    assert (t.request_ms, t.request_s) == (10_000.0, 10.0)
-    t = Timeouts.from_env({"LLM_TIMEOUT_MS": "500"})
-    assert t.request_ms == 500 and t.connect_ms == 500
-    clock = VirtualClock()
-    breaker = CircuitBreaker.from_env(clock, {"LLM_BREAKER_THRESHOLD": "2"})
-    assert breaker.threshold == 2 and breaker.cooldown_s == 5.0
-    for name, bad in [
-        ("LLM_RETRY_MAX", "0"),
-        ("LLM_RETRY_MAX", "2.5"),
-        ("LLM_TIMEOUT_MS", "soon"),
-        ("LLM_TIMEOUT_MS", "nan"),
-    ]:
-        with pytest.raises(ConfigError, match=name):
-            RetryPolicy.from_env({name: bad}) if name == "LLM_RETRY_MAX" else Timeouts.from_env(
-                {name: bad}
-            )
