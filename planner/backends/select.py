@@ -55,8 +55,17 @@ def pick_model(wanted: str | None, available: list[str]) -> str | None:
 
 def _reason_of(exc: BackendError) -> str:
     """'cannot connect to X: connection refused' -> 'connection refused'."""
+    if isinstance(exc, BackendHTTPStatus) and exc.status < 300:
+        return _answered(exc)
     message = exc.message
     return message.rsplit(": ", 1)[-1] if ": " in message else message
+
+
+def _answered(exc: BackendHTTPStatus) -> str:
+    """What a server that refused to answer answered: 'HTTP 404', or a page at 200."""
+    if exc.status < 300:  # the HTTP edge raises for a 2xx only when it is a page
+        return f"an HTML page, not the API (HTTP {exc.status})"
+    return f"HTTP {exc.status}"
 
 
 SimFactory = Callable[[], Backend]
@@ -129,7 +138,7 @@ async def _named_ollama(
     try:
         models = await _probe_ollama(OllamaBackend(base), NAMED_PROBE_S)
     except BackendHTTPStatus as exc:
-        raise ConfigError(f"Ollama at {base} answered HTTP {exc.status}") from None
+        raise ConfigError(f"Ollama at {base} answered {_answered(exc)}") from None
     except BackendError as exc:
         raise ConfigError(f"cannot reach Ollama at {base}: {_reason_of(exc)}") from None
     if models is None:
@@ -163,7 +172,7 @@ async def _named_openai(
             ) from None
         if wanted is None:
             raise ConfigError(
-                f"{shown} cannot list models (HTTP {exc.status}); pass --model"
+                f"{shown} cannot list models ({_answered(exc)}); pass --model"
             ) from None
         entries = []  # a server without /v1/models can still chat
     except BackendError as exc:

@@ -14,12 +14,12 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from sim_prompts import messages
 
 import planner.sim.server as simserver
 from planner.sim.model import FaultConfig
 from planner.sim.server import SimServer
 from tests.planning_helpers import HANG_S
+from tests.sim_prompts import messages
 
 SHORT = 0.2
 """The idle timeout of the servers whose connections must close (seconds)."""

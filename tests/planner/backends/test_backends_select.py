@@ -13,7 +13,7 @@ from planner.backends.openai import OpenAIBackend
 from planner.backends.select import choose_backend, ollama_url, pick_model
 from planner.errors import ConfigError
 from planner.sim.backend import SimBackend
-from tests.loopback import LoopbackServer, Request, Script, Stall, closed_port, json_reply
+from tests.loopback import LoopbackServer, Request, Script, Stall, closed_port, json_reply, whole
 from tests.planning_helpers import HANG_S
 
 
@@ -162,3 +162,24 @@ def test_pick_model() -> None:
     assert pick_model(None, []) is None
     assert pick_model("llama3.1", ["llama3.1:latest"]) == "llama3.1"
     assert pick_model("llama3.1:8b", ["llama3.1:latest"]) is None
+
+
+PAGE = "<html><head><title>Router login</title></head><body>Sign in</body></html>"
+
+
+async def test_an_html_page_where_the_api_should_be_says_so() -> None:
+    with LoopbackServer(lambda req: whole(200, PAGE, content_type="text/html")) as server:
+        _, reason = await choose_backend(
+            "auto", None, None, {"OLLAMA_HOST": server.url}, make_sim=sim("gpu", 1)
+        )
+        assert reason.endswith(f"(no Ollama at {server.url}: an HTML page, not the API (HTTP 200))")
+        with pytest.raises(ConfigError) as named:
+            await choose_backend("ollama", server.url, None, {}, make_sim=sim("gpu", 1))
+        assert str(named.value) == (
+            f"Ollama at {server.url} answered an HTML page, not the API (HTTP 200)"
+        )
+        with pytest.raises(ConfigError) as openai:
+            await choose_backend("openai", server.url, None, {}, make_sim=sim("gpu", 1))
+        assert "cannot list models (an HTML page, not the API (HTTP 200)); pass --model" in str(
+            openai.value
+        )
