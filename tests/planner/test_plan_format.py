@@ -35,6 +35,7 @@ def test_local_engines_and_the_sim_get_compact_openai_and_unknown_servers_verbos
     assert formats == {
         "ollama": "compact",
         "llamacpp": "compact",
+        "llamacpp_python": "compact",
         "vllm": "compact",
         "lmstudio": "compact",
         "openai": "verbose",
