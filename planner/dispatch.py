@@ -53,13 +53,13 @@ from planner.resilience import (
     call_with_retry,
 )
 from planner.schedule import RequestObservation, plan_round
-from planner.schema import PlanFormat, plan_json_schema
+from planner.schema import AgentScope, PlanFormat, max_answer_chars, plan_json_schema
 from planner.settings import PlannerSettings
 from planner.stream import ParsedPlan, PlanStreamParser, RejectedElement
 from planner.validate import validate_plan
 
 RE_REQUESTED: frozenset[Cause] = frozenset(
-    {"missing_from_batch", "parse_error", "validation_error"}
+    {"missing_from_batch", "parse_error", "validation_error", "truncated"}
 )
 """Faults of the answer, worth asking once more. A request that failed whole (after its
 retries) is not asked again; the server is the problem, and the heuristic is faster."""
@@ -67,8 +67,10 @@ retries) is not asked again; the server is the problem, and the heuristic is fas
 DEADLINE_MARGIN_S = 0.002
 """A request's own timeout fires this much before the round's deadline."""
 
-TOKENS_PER_PLAN = 60
-"""max_tokens budget per agent asked for (a plan is ~20-40 tokens; room for chatter)."""
+OUTPUT_SLACK = 40
+"""Output tokens on top of the longest answer the schema admits (a fence, a word)."""
+MORE_ROOM = 2
+"""An agent whose answer was cut by its output budget is asked again with this much more."""
 
 
 @dataclass
@@ -321,8 +323,16 @@ class RoundRun:
         left = self.deadline.remaining(max(now, self.latest))
         server = self.core.server
         recorded = self.core.recorded_schedules
+        caps = self.core.backend.capabilities
+        static = self.core.static_schema(tier, self.round.grid, self._format())
+
+        def room(agents: int) -> int:
+            return max_answer_chars(static, agents, caps.grammar_whitespace) + OUTPUT_SLACK
+
         schedule = (
-            recorded.popleft() if recorded else plan_round(wanted, server, left, block_tokens)
+            recorded.popleft()
+            if recorded
+            else plan_round(wanted, server, left, block_tokens, room=room)
         )
         self.emit(
             RoundScheduled(
@@ -403,18 +413,32 @@ class RoundRun:
         grid = self.round.grid
         caps = self.core.backend.capabilities
         ids = parts.agent_ids
+        schema = self.core.static_schema(tier, grid, fmt)
+        pinned = (
+            plan_json_schema(
+                TIER_TOOLS[tier],
+                grid.width,
+                grid.height,
+                [AgentScope.of(wanted[i], grid) for i in ids],
+                fmt=fmt,
+            )
+            if caps.schema_outside_prompt_cache
+            else None
+        )
+        if max_tokens is None:
+            # Room for the longest answer the schema allows: a whole answer always fits.
+            longest = max_answer_chars(pinned or schema, len(ids), caps.grammar_whitespace)
+            max_tokens = longest + OUTPUT_SLACK
+        if any(self.re_requested.get(i) == "truncated" for i in ids):
+            max_tokens *= MORE_ROOM
         llm_request = LLMRequest(
             system=parts.system,
             prompt=parts.user,
             agent_ids=ids,
-            schema=self.core.static_schema(tier, grid, fmt),
-            pinned_schema=(
-                plan_json_schema(TIER_TOOLS[tier], grid.width, grid.height, ids, fmt=fmt)
-                if caps.schema_outside_prompt_cache
-                else None
-            ),
+            schema=schema,
+            pinned_schema=pinned,
             stream=self.settings.stream,
-            max_tokens=TOKENS_PER_PLAN * len(ids) + 40 if max_tokens is None else max_tokens,
+            max_tokens=max_tokens,
             seed=self.core.rng.randrange(2**31),
             not_before=not_before,
             max_response_chars=self.settings.max_response_chars,
@@ -514,9 +538,16 @@ class RoundRun:
             self._on_result(summary.partial, req, None, end)
         for rejected in summary.rejected:
             self._on_result(rejected, req, None, end)
-        truncated = answer.finish_reason == "length" or summary.trailing_error is not None
+        cut = answer.finish_reason == "length"
+        truncated = cut or summary.trailing_error is not None
         for agent_id in summary.missing:
-            if agent_id in self.pending and agent_id not in self.causes:
+            if agent_id not in self.pending:
+                continue
+            if cut and self.causes.get(agent_id, ("parse_error", ""))[0] == "parse_error":
+                # the output budget ran out before this plan (or in the middle of it)
+                tokens = llm_request.max_tokens
+                self.causes[agent_id] = ("truncated", f"cut at {tokens} output tokens")
+            elif agent_id not in self.causes:
                 detail = summary.trailing_error or f"no plan for agent {agent_id} in the answer"
                 self.causes[agent_id] = (
                     ("parse_error", detail) if truncated else ("missing_from_batch", detail)
@@ -551,8 +582,11 @@ class RoundRun:
                             event.emitted_at,
                         )
                     )
+                    # A real server does not say when it emitted a chunk: its arrival
+                    # stands in, so overhead is our own parse/validate/deliver time.
+                    emitted = event.emitted_at if event.emitted_at is not None else at
                     for result in parser.feed(event.text):
-                        self._on_result(result, req, event.emitted_at, at)
+                        self._on_result(result, req, emitted, at)
                 elif isinstance(event, Usage):
                     answer.usage = event
                     self.tokens["prompt"] += event.prompt_tokens
