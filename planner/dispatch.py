@@ -29,7 +29,7 @@ import anyio
 
 from game.rules.snapshot import Snapshot
 from planner.core import CachedPlan, PlannerCore, PlanningRound, validate_plan_steps
-from planner.delivery import Delivery, cache_keys
+from planner.delivery import Delivery, cache_keys, plan_format
 from planner.errors import Cause
 from planner.events import (
     AgentFellBack,
@@ -44,13 +44,14 @@ from planner.fallback import AgentOutcome, Tier, next_llm_tier
 from planner.prompts import build_batch_prompt
 from planner.resilience import BreakerState
 from planner.round_state import RoundState, SentRequest
-from planner.runner import RequestRunner
+from planner.runner import OUTPUT_SLACK, RequestRunner
 from planner.schedule import PlannedRequest, Schedule, plan_round
+from planner.schema import max_answer_chars
 from planner.settings import PlannerSettings
 from planner.timeline import timeline_for
 
 RE_REQUESTED: frozenset[Cause] = frozenset(
-    {"missing_from_batch", "parse_error", "validation_error"}
+    {"missing_from_batch", "parse_error", "validation_error", "truncated"}
 )
 """Faults of the answer, worth asking once more. A request that failed whole (after its
 retries) is not asked again; the server is the problem, and the heuristic is faster."""
@@ -234,7 +235,15 @@ class RoundRun:
                 return
             schedule = _still_waiting(decided.popleft(), {s.me.id for s in wanted})
         else:
-            schedule = plan_round(wanted, server, left, block_tokens)
+            caps = self.core.backend.capabilities
+            static = self.core.static_schema(
+                tier, self.round.grid, plan_format(self.core, self.settings)
+            )
+
+            def room(agents: int) -> int:
+                return max_answer_chars(static, agents, caps.grammar_whitespace) + OUTPUT_SLACK
+
+            schedule = plan_round(wanted, server, left, block_tokens, room=room)
         self.emit(
             RoundScheduled(
                 self.round.round_id,

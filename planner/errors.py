@@ -21,6 +21,7 @@ Cause = Literal[
     "oversize",  # the response passed the size or step bound and was cancelled
     "cancelled",  # superseded by a newer round
     "heuristic_error",  # the heuristic planner raised (emergency tier follows)
+    "truncated",  # the answer hit its output budget (finish_reason "length") before this plan
 ]
 CAUSES: tuple[str, ...] = Cause.__args__  # type: ignore[attr-defined]
 

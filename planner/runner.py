@@ -25,13 +25,15 @@ from planner.prompts import build_batch_prompt
 from planner.resilience import call_with_retry
 from planner.round_state import Answer, RoundState, SentRequest
 from planner.schedule import RequestObservation
-from planner.schema import plan_json_schema
+from planner.schema import AgentScope, max_answer_chars, plan_json_schema
 from planner.settings import PlannerSettings
 from planner.stream import PlanStreamParser
 from planner.timeline import RoundTimeline
 
-TOKENS_PER_PLAN = 60
-"""max_tokens per agent when no scheduler set one (a plan is ~10-40 tokens)."""
+OUTPUT_SLACK = 40
+"""Output tokens on top of the longest answer the schema admits (a fence, a word)."""
+MORE_ROOM = 2
+"""An agent whose answer was cut by its output budget is asked again with this much more."""
 
 
 class RequestRunner:
@@ -72,18 +74,32 @@ class RequestRunner:
         grid = self.round.grid
         caps = self.core.backend.capabilities
         ids = parts.agent_ids
+        schema = self.core.static_schema(tier, grid, fmt)
+        pinned = (
+            plan_json_schema(
+                TIER_TOOLS[tier],
+                grid.width,
+                grid.height,
+                [AgentScope.of(wanted[i], grid) for i in ids],
+                fmt=fmt,
+            )
+            if caps.schema_outside_prompt_cache
+            else None
+        )
+        if max_tokens is None:
+            # Room for the longest answer the schema allows: a whole answer always fits.
+            longest = max_answer_chars(pinned or schema, len(ids), caps.grammar_whitespace)
+            max_tokens = longest + OUTPUT_SLACK
+        if any(state.re_requested.get(i) == "truncated" for i in ids):
+            max_tokens *= MORE_ROOM
         llm_request = LLMRequest(
             system=parts.system,
             prompt=parts.user,
             agent_ids=ids,
-            schema=self.core.static_schema(tier, grid, fmt),
-            pinned_schema=(
-                plan_json_schema(TIER_TOOLS[tier], grid.width, grid.height, ids, fmt=fmt)
-                if caps.schema_outside_prompt_cache
-                else None
-            ),
+            schema=schema,
+            pinned_schema=pinned,
             stream=self.settings.stream,
-            max_tokens=TOKENS_PER_PLAN * len(ids) + 40 if max_tokens is None else max_tokens,
+            max_tokens=max_tokens,
             seed=self.core.rng.randrange(2**31),
             not_before=not_before,
             max_response_chars=self.settings.max_response_chars,
@@ -219,9 +235,16 @@ class RequestRunner:
             self.delivery.on_result(summary.partial, req, None, end)
         for rejected in summary.rejected:
             self.delivery.on_result(rejected, req, None, end)
-        truncated = answer.finish_reason == "length" or summary.trailing_error is not None
+        cut = answer.finish_reason == "length"
+        truncated = cut or summary.trailing_error is not None
         for agent_id in summary.missing:
-            if agent_id in state.pending and agent_id not in state.causes:
+            if agent_id not in state.pending:
+                continue
+            if cut and state.causes.get(agent_id, ("parse_error", ""))[0] == "parse_error":
+                # the output budget ran out before this plan (or in the middle of it)
+                tokens = llm_request.max_tokens
+                state.causes[agent_id] = ("truncated", f"cut at {tokens} output tokens")
+            elif agent_id not in state.causes:
                 detail = summary.trailing_error or f"no plan for agent {agent_id} in the answer"
                 state.causes[agent_id] = (
                     ("parse_error", detail) if truncated else ("missing_from_batch", detail)
@@ -257,8 +280,11 @@ class RequestRunner:
                             event.emitted_at,
                         )
                     )
+                    # A real server does not say when it emitted a chunk: its arrival
+                    # stands in, so overhead is our own parse/validate/deliver time.
+                    emitted = event.emitted_at if event.emitted_at is not None else at
                     for result in parser.feed(event.text):
-                        self.delivery.on_result(result, req, event.emitted_at, at)
+                        self.delivery.on_result(result, req, emitted, at)
                 elif isinstance(event, Usage):
                     answer.usage = event
                     state.tokens["prompt"] += event.prompt_tokens

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from game.rules.actions import ROLE_STATS
@@ -110,6 +110,13 @@ class ServerModel:
             # requests of its wave admitted before it).
             self._decode.append(rate * _slowdown(position % max(1, self.width) + 1))
             self.decode_tps = _median(list(self._decode)[-RECENT:])
+        elif not o.streamed and o.completion_tokens >= 8 and o.first_token_at > o.sent_at:
+            # A whole answer shows no decode timing, only that all of it took this long:
+            # decoding is at least that fast (the prior would drop agents that fit).
+            floor = o.completion_tokens / (o.first_token_at - o.sent_at)
+            if floor > self.decode_tps:
+                self._decode.append(floor * _slowdown(position % max(1, self.width) + 1))
+                self.decode_tps = max(self.decode_tps, _median(list(self._decode)[-RECENT:]))
 
     def _fit_prefill(self) -> None:
         """ttft = overhead + tokens / prefill_tps, least squares over recent samples."""
@@ -202,8 +209,11 @@ def plan_round(
     block_tokens: dict[int, int],
     *,
     max_requests: int = MAX_REQUESTS,
+    room: Callable[[int], int] | None = None,
 ) -> Schedule:
-    """Shape one round so that every plan sent lands before the deadline."""
+    """Shape one round so that every plan sent lands before the deadline. `room(k)`:
+    the output tokens the longest answer for k agents may take in the plan format
+    asked for (a request's max_tokens is at least that, if it decodes in time)."""
     ordered = sorted(snaps, key=urgency, reverse=True)
     order = tuple(s.me.id for s in ordered)
     if not ordered:
@@ -247,7 +257,8 @@ def plan_round(
     requests = []
     for j, g in enumerate(groups):
         predicted = server.request_seconds(len(g), sum(block_tokens.get(a, 0) for a in g), k, j)
-        requests.append(PlannedRequest(g, _max_tokens(server, len(g), seconds_left, j), predicted))
+        max_tokens = _max_tokens(server, len(g), seconds_left, j, room)
+        requests.append(PlannedRequest(g, max_tokens, predicted))
     over = order[n:]
     width = f"width {server.width}" + ("" if server.width_max is not None else "+")
     reason = (
@@ -267,10 +278,19 @@ def _split(order: Sequence[int], k: int) -> list[tuple[int, ...]]:
     return [tuple(g) for g in groups if g]
 
 
-def _max_tokens(server: ServerModel, agents: int, seconds_left: float, position: int) -> int:
-    """Room for the plans with a margin, but no more than the server can decode before
-    the deadline: a request cut there frees its slot instead of decoding for nobody."""
+def _max_tokens(
+    server: ServerModel,
+    agents: int,
+    seconds_left: float,
+    position: int,
+    room: Callable[[int], int] | None = None,
+) -> int:
+    """Room for the plans with a margin (and for the longest answer the format allows),
+    but no more than the server can decode before the deadline: a request cut there
+    frees its slot instead of decoding for nobody."""
     want = math.ceil(agents * server.tokens_per_plan * 1.6) + 24
+    if room is not None:
+        want = max(want, room(agents))
     decode = server.decode_tps / _slowdown(position % max(1, server.width) + 1)
     if server.samples == 0:
         return want  # the probe: the deadline, not a guessed rate, ends it

@@ -5,11 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 
-def check(schema: dict[str, Any], value: Any, path: str = "$") -> list[str]:
-    """A small structural validator for the keywords above (no jsonschema dependency)."""
+def check(
+    schema: dict[str, Any], value: Any, path: str = "$", root: dict[str, Any] | None = None
+) -> list[str]:
+    """A small structural validator for the keywords above, and local `$ref`s (no
+    jsonschema dependency)."""
+    root = schema if root is None else root
+    if "$ref" in schema:
+        name = schema["$ref"].removeprefix("#/$defs/")
+        return check(root["$defs"][name], value, path, root)
     errors: list[str] = []
     if "anyOf" in schema:
-        if not any(not check(option, value, path) for option in schema["anyOf"]):
+        if not any(not check(option, value, path, root) for option in schema["anyOf"]):
             errors.append(f"{path}: matches no anyOf option")
         return errors
     kind = schema.get("type")
@@ -22,7 +29,7 @@ def check(schema: dict[str, Any], value: Any, path: str = "$") -> list[str]:
             errors += [f"{path}.{k}: not allowed" for k in value if k not in props]
         for key, sub in props.items():
             if key in value:
-                errors += check(sub, value[key], f"{path}.{key}")
+                errors += check(sub, value[key], f"{path}.{key}", root)
     elif kind == "array":
         if not isinstance(value, list):
             return [f"{path}: not an array"]
@@ -31,7 +38,7 @@ def check(schema: dict[str, Any], value: Any, path: str = "$") -> list[str]:
         prefix = schema.get("prefixItems", [])
         for i, item in enumerate(value):
             sub = prefix[i] if i < len(prefix) else schema.get("items", {})
-            errors += check(sub, item, f"{path}[{i}]")
+            errors += check(sub, item, f"{path}[{i}]", root)
     elif kind == "integer":
         if not isinstance(value, int) or isinstance(value, bool):
             return [f"{path}: not an integer"]

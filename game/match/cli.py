@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import NoReturn, TypeVar
 
 from game.match.controllers import Controller, HeuristicController, RandomController
+from planner.backends.profiles import PROFILES
 from planner.events import MODES
 from planner.settings import PLAN_FORMAT_SETTINGS
 
@@ -184,6 +185,13 @@ def build_parser() -> OneLineParser:
     )
     llm.add_argument("--url", metavar="URL", help="server URL for --backend ollama/openai")
     llm.add_argument("--model", metavar="NAME", help="model name (default: OLLAMA_MODEL/first)")
+    llm.add_argument(
+        "--profile",
+        choices=tuple(PROFILES),
+        metavar="NAME",
+        help="what the --backend openai server is, instead of asking its /v1/models: "
+        f"{', '.join(PROFILES)}",
+    )
     llm.add_argument(
         "--sim-preset",
         choices=SIM_PRESETS,

@@ -108,6 +108,7 @@ def choose(args: argparse.Namespace, clock: Clock) -> tuple[Backend, str]:
                 args.model,
                 os.environ,
                 make_sim=_sim_factory(args, clock),
+                profile=args.profile,
             )
         )
     except ConfigError as exc:

@@ -40,6 +40,10 @@ class Capabilities:
     where the schema becomes a grammar that enforces its `prefixItems` tuples (llama.cpp,
     vLLM, Ollama, LM Studio); verbose where it may not (OpenAI strict mode refuses
     `prefixItems`; an unknown server may ignore the schema)."""
+    grammar_whitespace: int = 1
+    """Most whitespace characters the engine's schema grammar lets a model write after
+    a JSON token: llama.cpp's C++ converter allows a newline or two and 20 indents (22),
+    llama-cpp-python's one space. The output budget leaves room for them."""
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, Literal
+from typing import Any
 
+import anyio
 import httpx
 from pydantic import ValidationError
 
@@ -28,6 +29,7 @@ from planner.backends.framing import SSEDecoder
 from planner.backends.http_edge import HttpEdge, redact, whole_body_chars
 from planner.backends.profiles import (
     Profile,
+    ResponseFormat,
     get_profile,
     profile_for_owners,
     profile_for_url,
@@ -49,8 +51,7 @@ from planner.errors import (
     BackendStreamError,
 )
 
-FormatMode = Literal["json_schema", "json_object", "none"]
-FORMAT_CHAIN: tuple[FormatMode, ...] = ("json_schema", "json_object", "none")
+FormatMode = ResponseFormat
 FORMAT_REJECTED_STATUSES = frozenset({400, 422, 500})
 """Statuses with which servers refuse a response_format they do not support
 (llama-cpp-python answers 500 to json_schema; vLLM/pydantic servers 400/422)."""
@@ -143,6 +144,8 @@ class OpenAIBackend:
         self._profile_settled = known is not None
         self._format: FormatMode | None = None
         """The response_format that worked, once one has."""
+        self._discovering: anyio.Event | None = None
+        """Set while one request finds the profile and the format; the others wait."""
 
     @property
     def format_mode(self) -> FormatMode | None:
@@ -195,6 +198,8 @@ class OpenAIBackend:
                 type="json_schema",
                 json_schema=OpenAIJsonSchema(name="plan", schema=schema, strict=True),
             )
+        elif mode == "json_object_schema" and schema is not None:
+            response_format = OpenAIResponseFormat(type="json_object", schema=schema)
         elif mode == "json_object":
             response_format = OpenAIResponseFormat(type="json_object")
         max_completion = self.profile.max_tokens_field == "max_completion_tokens"
@@ -220,41 +225,67 @@ class OpenAIBackend:
         return request.schema
 
     def _modes(self, request: LLMRequest) -> tuple[FormatMode, ...]:
-        """The formats to try, best first: the remembered one, or the whole chain."""
+        """The formats to try, best first: the remembered one, or the profile's chain."""
         if not self.capabilities.json_schema:
             return ("none",)
         if self._format is not None:
             return (self._format,)
+        chain = self.profile.response_formats
         if self._schema_for(request) is None:
-            return FORMAT_CHAIN[1:]
-        return FORMAT_CHAIN
+            chain = tuple(m for m in chain if m in ("json_object", "none")) or ("none",)
+        return chain
 
     async def stream(self, request: LLMRequest) -> AsyncIterator[StreamEvent]:
-        await self.detect_profile()
-        modes = self._modes(request)
-        for i, mode in enumerate(modes):
-            last = i == len(modes) - 1
-            try:
-                async with self._edge.open(
-                    "POST", "/v1/chat/completions", json_body=self.payload(request, mode)
-                ) as resp:
-                    # the server accepted this format: remember it for later requests
-                    self._format = mode
-                    budget = TextBudget(
-                        request.max_response_chars, f"response from {self.describe()}"
-                    )
-                    if request.stream:
-                        async for event in self._read_stream(resp, budget):
-                            yield event
-                    else:
-                        async for event in self._read_whole(resp, budget):
-                            yield event
-                    return
-            except BackendHTTPStatus as exc:
-                # a refused response_format is answered before any byte of the body,
-                # so retrying with the next format cannot duplicate output
-                if last or self._format is not None or exc.status not in FORMAT_REJECTED_STATUSES:
-                    raise
+        # Discovery (the profile from /v1/models, then the first response_format the
+        # server accepts) happens once per backend: while one request discovers, the
+        # others (parallel mode sends several at once) wait for it, then use the
+        # format it found instead of each meeting the same refusals.
+        while self._discovering is not None:
+            await self._discovering.wait()
+        discovering = self._format is None or not self._profile_settled
+        if discovering:
+            self._discovering = anyio.Event()
+        try:
+            if discovering:
+                await self.detect_profile()
+            modes = self._modes(request)
+            for i, mode in enumerate(modes):
+                last = i == len(modes) - 1
+                try:
+                    async with self._edge.open(
+                        "POST", "/v1/chat/completions", json_body=self.payload(request, mode)
+                    ) as resp:
+                        # the server accepted this format: remember it for later requests
+                        self._format = mode
+                        discovering = self._discovered(discovering)
+                        budget = TextBudget(
+                            request.max_response_chars, f"response from {self.describe()}"
+                        )
+                        if request.stream:
+                            async for event in self._read_stream(resp, budget):
+                                yield event
+                        else:
+                            async for event in self._read_whole(resp, budget):
+                                yield event
+                        return
+                except BackendHTTPStatus as exc:
+                    # a refused response_format is answered before any byte of the body,
+                    # so retrying with the next format cannot duplicate output
+                    if (
+                        last
+                        or self._format is not None
+                        or exc.status not in FORMAT_REJECTED_STATUSES
+                    ):
+                        raise
+        finally:
+            self._discovered(discovering)
+
+    def _discovered(self, discovering: bool) -> bool:
+        """End this request's discovery (if it was discovering): wake the waiters."""
+        if discovering and self._discovering is not None:
+            self._discovering.set()
+            self._discovering = None
+        return False
 
     async def _read_stream(
         self, resp: httpx.Response, budget: TextBudget

@@ -6,19 +6,37 @@ prefix, so they get the per-request schema pinning agent ids and plan count.
 OpenAI's schema is part of the cached prefix, so it gets the static one.
 
 `plan_format`: the local engines get the compact plan format (about half the output
-tokens; its schema's `prefixItems` tuples become grammar rules); OpenAI (strict mode
-refuses `prefixItems`) and unknown servers get verbose.
+tokens; its schema's `prefixItems` tuples become grammar rules: both llama.cpp
+converters, llama-server's and llama-cpp-python's, compile a `prefixItems` array with
+no `items` as a fixed tuple); OpenAI (strict mode refuses `prefixItems`) and unknown
+servers get verbose.
+
+`response_formats`: how the schema is sent, tried in order until the server accepts
+one (then remembered): llama-cpp-python answers HTTP 500 to `json_schema` and takes
+`{"type": "json_object", "schema": ...}`; LM Studio refuses `json_object`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 import httpx
 
 from planner.backends.base import Capabilities
 from planner.errors import ConfigError
+
+ResponseFormat = Literal["json_schema", "json_object_schema", "json_object", "none"]
+"""`response_format` as sent: `{"type": "json_schema", "json_schema": {...}}`,
+`{"type": "json_object", "schema": ...}`, `{"type": "json_object"}`, or none at all."""
+FORMAT_CHAIN: tuple[ResponseFormat, ...] = (
+    "json_schema",
+    "json_object_schema",
+    "json_object",
+    "none",
+)
+"""An unknown server's formats, best first."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +47,8 @@ class Profile:
     capabilities: Capabilities
     max_tokens_field: str = "max_tokens"
     """OpenAI itself deprecated `max_tokens` in favour of `max_completion_tokens`."""
+    response_formats: tuple[ResponseFormat, ...] = FORMAT_CHAIN
+    """The `response_format`s to try, best first; the first one accepted is kept."""
 
 
 PROFILES: dict[str, Profile] = {
@@ -42,6 +62,7 @@ PROFILES: dict[str, Profile] = {
                 schema_outside_prompt_cache=True,
                 cached_tokens=False,
                 plan_format="compact",
+                grammar_whitespace=22,  # llama.cpp's converter
             ),
         ),
         Profile(
@@ -53,7 +74,22 @@ PROFILES: dict[str, Profile] = {
                 schema_outside_prompt_cache=True,
                 cached_tokens=True,
                 plan_format="compact",
+                grammar_whitespace=22,
             ),
+        ),
+        Profile(
+            "llamacpp_python",
+            "llama-cpp-python",
+            # no usage chunk, no timings; its converter ignores minimum/maximum (the
+            # pinned schema uses enums) and allows one space between tokens
+            Capabilities(
+                json_schema=True,
+                schema_outside_prompt_cache=True,
+                cached_tokens=False,
+                plan_format="compact",
+                grammar_whitespace=1,
+            ),
+            response_formats=("json_object_schema", "json_object", "none"),
         ),
         Profile(
             "vllm",
@@ -75,6 +111,8 @@ PROFILES: dict[str, Profile] = {
                 cached_tokens=False,
                 plan_format="compact",
             ),
+            # "'response_format.type' must be 'json_schema' or 'text'"
+            response_formats=("json_schema", "none"),
         ),
         Profile(
             "openai",
@@ -86,6 +124,7 @@ PROFILES: dict[str, Profile] = {
                 plan_format="verbose",
             ),
             max_tokens_field="max_completion_tokens",
+            response_formats=("json_schema", "json_object", "none"),
         ),
         Profile(
             "generic",
@@ -101,7 +140,7 @@ PROFILES: dict[str, Profile] = {
     )
 }
 
-OWNED_BY_PROFILE: dict[str, str] = {"llamacpp": "llamacpp", "vllm": "vllm"}
+OWNED_BY_PROFILE: dict[str, str] = {"llamacpp": "llamacpp", "vllm": "vllm", "me": "llamacpp_python"}
 """`/v1/models` `owned_by` values that identify the engine."""
 HOST_PROFILE: dict[str, str] = {"api.openai.com": "openai"}
 

@@ -94,8 +94,13 @@ async def choose_backend(
     env: Mapping[str, str],
     *,
     make_sim: SimFactory,
+    profile: str | None = None,
 ) -> tuple[Backend, str]:
-    """The backend to use and a one-line human reason for the choice."""
+    """The backend to use and a one-line human reason for the choice. `profile` names
+    what an OpenAI-compatible server is (planner/backends/profiles.py) instead of
+    detecting it."""
+    if profile is not None and kind != "openai":
+        raise ConfigError("--profile is for --backend openai")
     if kind == "sim":
         return _sim("chosen by --backend sim", make_sim)
     if kind == "auto":
@@ -103,7 +108,7 @@ async def choose_backend(
     if kind == "ollama":
         return await _named_ollama(url, model, env)
     if kind == "openai":
-        return await _named_openai(url, model, env)
+        return await _named_openai(url, model, env, profile)
     raise ConfigError(f"unknown backend {kind!r} (choose one of {', '.join(KINDS)})")
 
 
@@ -154,7 +159,7 @@ async def _named_ollama(
 
 
 async def _named_openai(
-    url: str | None, model: str | None, env: Mapping[str, str]
+    url: str | None, model: str | None, env: Mapping[str, str], named: str | None = None
 ) -> tuple[Backend, str]:
     base = url or env.get("OPENAI_BASE_URL", "").strip() or OPENAI_DEFAULT_URL
     wanted = model or env.get("OPENAI_MODEL") or None
@@ -183,6 +188,7 @@ async def _named_openai(
     chosen = wanted or (ids[0] if ids else None)
     if chosen is None:
         raise ConfigError(f"{shown} lists no models; pass --model")
-    profile = profile_for_url(shown) or profile_for_owners(e.owned_by for e in entries)
+    profile = named or profile_for_url(shown) or profile_for_owners(e.owned_by for e in entries)
     backend = OpenAIBackend(base, chosen, profile=profile, env=env)
-    return backend, f"{backend.describe()} (named by --backend openai)"
+    how = " and --profile" if named else ""
+    return backend, f"{backend.describe()} (named by --backend openai{how})"

@@ -45,6 +45,8 @@ class OpenAIJsonSchema(Lenient):
 class OpenAIResponseFormat(Lenient):
     type: Literal["text", "json_object", "json_schema"]
     json_schema: OpenAIJsonSchema | None = None
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+    """llama-cpp-python's form: `{"type": "json_object", "schema": {...}}`."""
 
 
 class OpenAIStreamOptions(Lenient):

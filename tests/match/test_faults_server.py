@@ -81,7 +81,7 @@ SERVER_FAULTS: frozenset[FaultKind] = frozenset({"http_500", "http_429", "stall"
 """The sim's faults that are the server's failing (the others are the model's text)."""
 CAUSES_OF: dict[FaultKind, set[Cause]] = {
     "malformed_json": {"parse_error"},
-    "truncation": {"parse_error"},
+    "truncation": {"truncated"},  # finish_reason "length": cut by the output budget
     "wrong_ids": {"missing_from_batch"},
     "missing_agents": {"missing_from_batch"},
     "prose_fences": set(),  # the parser reads through prose and fences: nothing fails

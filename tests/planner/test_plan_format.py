@@ -19,7 +19,7 @@ from planner.cache import cache_key, similarity_key
 from planner.events import PlanDelivered, RoundDone
 from planner.fallback import TIER_TOOLS, Tier
 from planner.prompts import system_prompt
-from planner.schema import PlanFormat, plan_json_schema
+from planner.schema import AgentScope, PlanFormat, plan_json_schema
 from planner.settings import PlannerSettings
 from planner.sim.backend import SimBackend
 from tests.planning_helpers import ScriptedBackend, make_core, planning_round, run_round
@@ -35,6 +35,7 @@ def test_local_engines_and_the_sim_get_compact_openai_and_unknown_servers_verbos
     assert formats == {
         "ollama": "compact",
         "llamacpp": "compact",
+        "llamacpp_python": "compact",
         "vllm": "compact",
         "lmstudio": "compact",
         "openai": "verbose",
@@ -101,7 +102,9 @@ def test_a_round_asks_in_the_format_and_takes_its_answer(fmt: PlanFormat) -> Non
     tools = TIER_TOOLS[Tier.simplified_llm]
     assert request.system == system_prompt(Tier.simplified_llm, fmt)
     assert request.schema == plan_json_schema(tools, grid.width, grid.height, fmt=fmt)
-    assert request.pinned_schema == plan_json_schema(tools, grid.width, grid.height, ids, fmt=fmt)
+    scopes = [AgentScope.of(s, grid) for s in sorted(planning.snapshots, key=lambda s: s.me.id)]
+    pinned = plan_json_schema(tools, grid.width, grid.height, scopes, fmt=fmt)
+    assert request.pinned_schema == pinned
     plans = [e for e in events if isinstance(e, PlanDelivered)]
     assert sorted(e.outcome.agent_id for e in plans) == ids
     assert all(e.outcome.tier == Tier.simplified_llm for e in plans)

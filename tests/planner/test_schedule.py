@@ -69,6 +69,42 @@ def test_output_budget_stops_a_request_at_the_deadline() -> None:
     assert request.max_tokens <= 50  # what 100 tok/s can decode in the 0.5 s left
 
 
+def test_room_for_the_longest_answer_unless_the_deadline_is_closer() -> None:
+    snaps = [snapshot(unit(i, 5, 5)) for i in range(1, 4)]
+    blocks = dict.fromkeys(range(1, 4), 0)
+
+    def room(agents: int) -> int:
+        return 300 * agents
+
+    (roomy,) = plan_round(snaps, known_server(), 10.0, blocks, room=room).requests
+    assert roomy.max_tokens == 900  # not the learned 20 tok/plan: a plan may be longer
+    (tight,) = plan_round(snaps, known_server(), 1.0, blocks, room=room).requests
+    assert tight.max_tokens <= 100  # what 100 tok/s can decode in the 1 s left
+    first = ServerModel()  # nothing learned: the probe gets the room, the deadline cuts it
+    (probe,) = plan_round(snaps[:1], first, 1.0, blocks, room=room).requests
+    assert probe.max_tokens == 300
+
+
+def test_a_whole_answer_shows_decoding_is_at_least_that_fast() -> None:
+    server = ServerModel()
+    prior = server.decode_tps
+    whole = RequestObservation(
+        sent_at=0.0,
+        first_token_at=0.2,
+        last_token_at=0.2,
+        uncached_prompt_tokens=700,
+        completion_tokens=100,
+        plans=5,
+        wave=1,
+        streamed=False,
+    )
+    server.observe_wave([whole])
+    assert server.decode_tps >= 100 / 0.2 > prior
+    slow = RequestObservation(0.0, 10.0, 10.0, 700, 100, 5, 1, streamed=False)
+    server.observe_wave([slow])
+    assert server.decode_tps >= 500  # a slow whole answer is no evidence of slow decoding
+
+
 def test_urgency_puts_agents_under_fire_and_hurt_first() -> None:
     calm = snapshot(unit(1, 5, 5))
     hurt = snapshot(unit(2, 5, 5, hp=30))

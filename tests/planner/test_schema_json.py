@@ -117,15 +117,22 @@ def test_static_schema_is_byte_identical_and_independent_of_tool_order() -> None
     assert json.dumps(plan_json_schema(SIMPLIFIED_TOOLS, 16, 12)) == first
 
 
-def test_pinned_schema_fixes_ids_and_plan_count() -> None:
+def test_pinned_schema_is_one_position_per_agent_in_the_order_asked() -> None:
     schema = plan_json_schema(SIMPLIFIED_TOOLS, 16, 12, agent_ids=[5, 3, 5])
     plans = schema["properties"]["plans"]
-    assert plans["items"]["properties"]["agent_id"] == {"type": "integer", "enum": [3, 5]}
-    assert (plans["minItems"], plans["maxItems"]) == (2, 2)
-    assert check(schema, SAMPLE) == []
-    assert check(schema, {"plans": SAMPLE["plans"][:1]})  # one plan short
-    wrong = {"plans": [SAMPLE["plans"][0], {**SAMPLE["plans"][1], "agent_id": 9}]}
-    assert check(schema, wrong)
+    # A tuple: no `items` (llama.cpp's converters would let it override `prefixItems`),
+    # and equal bounds (standard engines refuse extra items only with maxItems).
+    assert "items" not in plans and (plans["minItems"], plans["maxItems"]) == (2, 2)
+    ids = [p["properties"]["agent_id"] for p in plans["prefixItems"]]
+    assert ids == [{"type": "integer", "enum": [5]}, {"type": "integer", "enum": [3]}]
+    first, second = SAMPLE["plans"]
+    assert check(schema, {"plans": [{**first, "agent_id": 5}, {**second, "agent_id": 3}]}) == []
+    assert check(schema, SAMPLE)  # 3 then 5: the wrong order
+    assert check(schema, {"plans": [{**first, "agent_id": 5}]})  # one skipped
+    assert check(schema, {"plans": [{**first, "agent_id": 5}, {**second, "agent_id": 5}]})
+    assert check(schema, {"plans": [{**first, "agent_id": 5}, {**second, "agent_id": 9}]})
+    three = [{**first, "agent_id": 5}, {**second, "agent_id": 3}, {**second, "agent_id": 3}]
+    assert check(schema, {"plans": three})  # one repeated past the end
 
 
 @pytest.mark.parametrize(
@@ -215,15 +222,20 @@ def test_compact_step_values_follow_the_action_models_field_order() -> None:
     assert acts == [[act] for act in STEP_TYPES]
 
 
-def test_compact_pinned_schema_fixes_ids_and_plan_count() -> None:
-    schema = plan_json_schema(SIMPLIFIED_TOOLS, 16, 12, agent_ids=[5, 3, 5], fmt="compact")
+def test_compact_pinned_schema_is_one_position_per_agent_in_the_order_asked() -> None:
+    schema = plan_json_schema(SIMPLIFIED_TOOLS, 16, 12, agent_ids=[3, 5], fmt="compact")
     plans = schema["properties"]["plans"]
-    assert plans["items"]["prefixItems"][0] == {"type": "integer", "enum": [3, 5]}
-    assert (plans["minItems"], plans["maxItems"]) == (2, 2)
+    assert "items" not in plans and (plans["minItems"], plans["maxItems"]) == (2, 2)
+    assert [p["prefixItems"][0] for p in plans["prefixItems"]] == [
+        {"type": "integer", "enum": [3]},
+        {"type": "integer", "enum": [5]},
+    ]
     assert check(schema, COMPACT_SAMPLE) == []
     assert check(schema, {"plans": COMPACT_SAMPLE["plans"][:1]})  # one plan short
-    wrong = {"plans": [COMPACT_SAMPLE["plans"][0], [9, [["Wait"]]]]}
-    assert check(schema, wrong)
+    first = COMPACT_SAMPLE["plans"][0]
+    assert check(schema, {"plans": [first, [3, [["Wait"]]]]})  # a repeat
+    assert check(schema, {"plans": [first, [9, [["Wait"]]]]})  # an invention
+    assert check(schema, {"plans": [[5, [["Wait"]]], first]})  # the wrong order
 
 
 @pytest.mark.parametrize("fmt", ["verbose", "compact"])

@@ -22,8 +22,8 @@ import planner.sim.server as simserver
 from planner.backends import wire_ollama, wire_openai
 from planner.backends.base import LLMRequest
 from planner.backends.ollama import OllamaBackend
-from planner.backends.openai import FORMAT_CHAIN, FormatMode, OpenAIBackend
-from planner.backends.profiles import PROFILES
+from planner.backends.openai import FormatMode, OpenAIBackend
+from planner.backends.profiles import FORMAT_CHAIN, PROFILES
 from planner.backends.wire_base import Lenient
 from planner.clock import VirtualClock
 from planner.schema import PlanBatch

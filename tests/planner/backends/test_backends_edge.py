@@ -108,8 +108,16 @@ def test_edge_repr_hides_headers() -> None:
 
 
 def test_profiles_as_data() -> None:
-    assert set(PROFILES) == {"ollama", "llamacpp", "vllm", "lmstudio", "openai", "generic"}
-    local = ("ollama", "llamacpp", "vllm", "lmstudio")
+    assert set(PROFILES) == {
+        "ollama",
+        "llamacpp",
+        "llamacpp_python",
+        "vllm",
+        "lmstudio",
+        "openai",
+        "generic",
+    }
+    local = ("ollama", "llamacpp", "llamacpp_python", "vllm", "lmstudio")
     assert all(PROFILES[n].capabilities.schema_outside_prompt_cache for n in local)
     assert not PROFILES["openai"].capabilities.schema_outside_prompt_cache
     assert PROFILES["openai"].capabilities.cached_tokens
@@ -117,6 +125,7 @@ def test_profiles_as_data() -> None:
     assert profile_for_url("http://127.0.0.1:8080") is None
     assert profile_for_owners(["someone", "llamacpp"]) == "llamacpp"
     assert profile_for_owners(["vllm"]) == "vllm"
+    assert profile_for_owners(["me"]) == "llamacpp_python"  # what llama-cpp-python says
     assert profile_for_owners(["organization_owner"]) == "generic"
     assert profile_for_owners([]) == "generic"
     with pytest.raises(ConfigError, match="unknown server profile"):

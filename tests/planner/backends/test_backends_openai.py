@@ -87,6 +87,18 @@ def chats(server: LoopbackServer) -> list[dict[str, Any]]:
     return [r.json() for r in server.requests if r.path == "/v1/chat/completions"]
 
 
+def format_of(body: dict[str, Any]) -> str | None:
+    """The response_format a request body used, as the backend names it."""
+    fmt = body.get("response_format")
+    if fmt is None:
+        return None
+    return "json_object_schema" if "schema" in fmt else str(fmt["type"])
+
+
+def formats(server: LoopbackServer) -> list[str | None]:
+    return [format_of(b) for b in chats(server)]
+
+
 async def collect(backend: OpenAIBackend, req: LLMRequest, into: list[StreamEvent]) -> None:
     async for event in backend.stream(req):
         into.append(event)
@@ -248,8 +260,7 @@ async def test_http_500_with_body_after_format_chain() -> None:
     assert err.status == 500 and "model crashed" in err.body and err.transient
     assert "HTTP 500" in str(err)
     # a 500 may be a refused format (llama-cpp-python): each format tried once, no more
-    formats = [b.get("response_format", {}).get("type") for b in chats(server)]
-    assert formats == ["json_schema", "json_object", None]
+    assert formats(server) == ["json_schema", "json_object_schema", "json_object", None]
 
 
 async def test_429_with_retry_after_is_not_a_format_problem() -> None:
@@ -262,7 +273,7 @@ async def test_429_with_retry_after_is_not_a_format_problem() -> None:
     assert len(chats(server)) == 1
 
 
-async def test_400_falls_back_to_json_object_once_and_remembers() -> None:
+async def test_400_falls_back_to_json_object_with_schema_once_and_remembers() -> None:
     ok = streamed(200, SSE, [sse(delta("{}"), delta(None, "stop"), "data: [DONE]")])
 
     def chat(req: Request) -> Script:
@@ -276,9 +287,9 @@ async def test_400_falls_back_to_json_object_once_and_remembers() -> None:
         first = await run(backend)
         second = await run(backend)
     assert text_of(first) == text_of(second) == "{}"
-    assert backend.format_mode == "json_object"
-    formats = [b.get("response_format", {}).get("type") for b in chats(server)]
-    assert formats == ["json_schema", "json_object", "json_object"]
+    assert backend.format_mode == "json_object_schema"
+    assert formats(server) == ["json_schema", "json_object_schema", "json_object_schema"]
+    assert chats(server)[1]["response_format"] == {"type": "json_object", "schema": SCHEMA}
 
 
 async def test_500_to_json_schema_and_400_to_json_object_falls_back_to_no_format() -> None:
@@ -297,8 +308,7 @@ async def test_500_to_json_schema_and_400_to_json_object_falls_back_to_no_format
         await run(backend)
         await run(backend)
     assert backend.format_mode == "none"
-    formats = [b.get("response_format", {}).get("type") for b in chats(server)]
-    assert formats == ["json_schema", "json_object", None, None]
+    assert formats(server) == ["json_schema", "json_object_schema", "json_object", None, None]
 
 
 async def test_remembered_format_does_not_fall_back_again() -> None:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import anyio
 import pytest
 
+from game.match.cli import build_parser
 from planner.backends.base import Backend
 from planner.backends.ollama import OllamaBackend
 from planner.backends.openai import OpenAIBackend
@@ -120,6 +121,31 @@ async def test_named_openai_detects_profile_and_model() -> None:
         f"OpenAI-compatible (llama.cpp) at {server.url}, model tiny.gguf"
         " (named by --backend openai)"
     )
+
+
+async def test_named_openai_detects_llama_cpp_python_and_a_named_profile_wins() -> None:
+    def handler(req: Request) -> Script:
+        return json_reply(200, {"data": [{"id": "tiny", "owned_by": "me"}]})
+
+    with LoopbackServer(handler) as server:
+        detected, _ = await choose_backend("openai", server.url, None, {}, make_sim=sim("gpu", 1))
+        named, reason = await choose_backend(
+            "openai", server.url, None, {}, make_sim=sim("gpu", 1), profile="llamacpp"
+        )
+    assert isinstance(detected, OpenAIBackend) and isinstance(named, OpenAIBackend)
+    assert detected.profile.name == "llamacpp_python"
+    assert named.profile.name == "llamacpp"
+    assert reason.endswith("(named by --backend openai and --profile)")
+    with pytest.raises(ConfigError, match="--profile is for --backend openai"):
+        await choose_backend("sim", None, None, {}, make_sim=sim("gpu", 1), profile="llamacpp")
+
+
+def test_the_profile_flag() -> None:
+    parser = build_parser()
+    assert parser.parse_args([]).profile is None
+    assert parser.parse_args(["--profile", "llamacpp_python"]).profile == "llamacpp_python"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--profile", "tgi"])
 
 
 async def test_named_openai_unreachable_and_unauthorised() -> None:
