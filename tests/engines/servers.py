@@ -23,7 +23,7 @@ START_S = 120.0
 """Hang bound on an engine's start-up (it takes under a second with the tiny model)."""
 STOP_S = 10.0
 MODEL_ALIAS = "tiny"
-_LISTENING = re.compile(r"(?:Uvicorn running on|server is listening on) (http://[0-9.]+:\d+)")
+_LISTENING = re.compile(r"(?:Uvicorn running on|listening on) (http://[0-9.]+:\d+)")
 
 
 class EngineFailed(RuntimeError):
@@ -132,6 +132,6 @@ def llama_server(binary: Path, model: Path) -> Iterator[str]:
     """llama.cpp's C++ server: one thread, one slot, the model's chat template."""
     port = free_port()
     command = [str(binary), "-m", str(model), "--host", "127.0.0.1", "--port", str(port)]
-    command += ["-t", "1", "-np", "1", "-c", "8192", "--jinja", "-a", MODEL_ALIAS]
+    command += ["-t", "1", "-np", "1", "-c", "32768", "--jinja", "-a", MODEL_ALIAS]
     with engine(command, f"http://127.0.0.1:{port}") as url:
         yield url

@@ -23,7 +23,7 @@ N_EMBD = 64
 N_HEAD = 4
 N_FF = 128
 N_BLOCKS = 2
-CONTEXT = 8192
+CONTEXT = 32768
 
 CHATML = (
     "{% for message in messages %}"
