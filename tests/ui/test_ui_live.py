@@ -37,11 +37,16 @@ def test_hotkeys_switch_the_real_planner_and_the_next_round_uses_them() -> None:
             session.update(TICK_SECONDS)
 
         def newest_done() -> bool:
+            # Round 1 may finish, or be superseded (done, cancelled), before round 2 starts:
+            # wait for the second turn's round itself.
             session.update(0.0)
-            return bool(session.log.rounds) and session.log.rounds[-1].done
+            rounds = session.log.rounds
+            newest = rounds[-1] if rounds else None
+            return newest is not None and newest.round_id >= 2 and newest.done
 
         wait_until(newest_done, lambda: [(r.mode, r.done) for r in session.log.rounds])
         newest = session.log.rounds[-1]
+        assert not newest.cancelled  # the second turn's round ran to its end
         assert newest.mode == "sequential" and newest.stream is False
         # Sequential: one request per agent.
         assert len(newest.requests) == len(newest.bars)
