@@ -73,9 +73,7 @@ class RoundRun:
         self.t0 = self.time.t0
         self.state = RoundState({s.me.id: s for s in planning.snapshots}, self.t0)
         self.delivery = Delivery(core, settings, planning, emit, self.time, self.state)
-        self.runner = RequestRunner(
-            core, settings, planning, emit, self.time, self.state, self.delivery
-        )
+        self.runner = RequestRunner(self.delivery)
 
     @property
     def pending(self) -> dict[int, Snapshot]:

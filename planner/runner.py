@@ -10,25 +10,22 @@ send and to whom is decided elsewhere (`RoundRun`, and for `auto` planner/schedu
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import anyio
 
 from game.rules.snapshot import Snapshot
 from planner.backends.base import Finished, LLMRequest, TextDelta, Usage
-from planner.core import PlannerCore, PlanningRound
 from planner.delivery import Delivery, plan_format
 from planner.errors import BackendTimeout, Cause, CircuitOpen, PlannerError
-from planner.events import ChunkReceived, FirstToken, PlanEvent, RequestSent, ResponseEnded
+from planner.events import ChunkReceived, FirstToken, RequestSent, ResponseEnded
 from planner.fallback import TIER_TOOLS, Tier
 from planner.prompts import build_batch_prompt
 from planner.resilience import call_with_retry
-from planner.round_state import Answer, RoundState, SentRequest
+from planner.round_state import Answer, SentRequest
 from planner.schedule import RequestObservation
 from planner.schema import AgentScope, max_answer_chars, plan_json_schema
-from planner.settings import PlannerSettings
 from planner.stream import PlanStreamParser
-from planner.timeline import RoundTimeline
 
 OUTPUT_SLACK = 40
 """Output tokens on top of the longest answer the schema admits (a fence, a word)."""
@@ -37,23 +34,15 @@ MORE_ROOM = 2
 
 
 class RequestRunner:
-    def __init__(
-        self,
-        core: PlannerCore,
-        settings: PlannerSettings,
-        planning: PlanningRound,
-        emit: Callable[[PlanEvent], None],
-        time: RoundTimeline,
-        state: RoundState,
-        delivery: Delivery,
-    ) -> None:
-        self.core = core
-        self.settings = settings
-        self.round = planning
-        self.emit = emit
-        self.time = time
-        self.state = state
+    def __init__(self, delivery: Delivery) -> None:
+        """Shares the round's parts with the delivery it hands every answer to."""
         self.delivery = delivery
+        self.core = delivery.core
+        self.settings = delivery.settings
+        self.round = delivery.round
+        self.emit = delivery.emit
+        self.time = delivery.time
+        self.state = delivery.state
 
     async def request(
         self,
