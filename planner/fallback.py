@@ -73,6 +73,8 @@ class AgentOutcome:
     """Steps validation removed, with reasons."""
     repaired: tuple[DroppedStep, ...] = ()
     """Steps validation corrected (a move onto wall or water), as sent and why."""
+    intent: str | None = None
+    """The plan's own short statement of purpose, when the model (or sim) wrote one."""
 
     def __post_init__(self) -> None:
         if not self.steps:

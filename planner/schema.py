@@ -34,6 +34,8 @@ prompt-cache key, with the plan format itself."""
 SCHEMA_NAME = f"squad_plans_v{SCHEMA_VERSION}"
 """The name a server is given for the schema (OpenAI `json_schema.name`)."""
 
+INTENT_MAX_CHARS = 60
+
 PlanFormat = Literal["verbose", "compact"]
 PLAN_FORMATS: tuple[PlanFormat, ...] = ("verbose", "compact")
 
@@ -43,6 +45,8 @@ class AgentPlan(BaseModel):
 
     agent_id: int
     steps: tuple[Step, ...] = Field(min_length=1, max_length=MAX_STEPS)
+    intent: str | None = Field(default=None, max_length=INTENT_MAX_CHARS)
+    """A short statement of what the plan is for ("flank #7 from the north"); optional."""
 
 
 class PlanBatch(BaseModel):

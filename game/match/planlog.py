@@ -56,6 +56,8 @@ class AgentPlanState:
     steps: tuple[object, ...] = ()
     dropped: tuple[DroppedStep, ...] = ()
     repaired: tuple[DroppedStep, ...] = ()
+    intent: str | None = None
+    """The latest plan's intent, if it stated one."""
     history: deque[TierChange] = field(default_factory=lambda: deque(maxlen=HISTORY_KEPT))
 
 
@@ -160,6 +162,7 @@ class PlanningLog:
         state.steps = outcome.steps
         state.dropped = outcome.dropped
         state.repaired = outcome.repaired
+        state.intent = outcome.intent
         state.history.append(
             TierChange(
                 event.round_id, outcome.tier, outcome.cause, outcome.from_cache, outcome.partial
