@@ -42,6 +42,7 @@ MAX_FIELDS_CACHED = 64
 
 Tile = tuple[int, int]
 Winner = Literal["blue", "red", "draw"]
+WinReason = Literal["wiped", "both_wiped", "objective", "turn_limit"]
 
 
 class World:
@@ -68,6 +69,7 @@ class World:
         self.hold: dict[str, int] = dict.fromkeys(SQUADS, 0)
         """Consecutive turns each squad has held the objective alone."""
         self._winner: Winner | None = None
+        self._win_reason: WinReason | None = None
         self._version = 0
         self._vis_version = -1
         self._vis: dict[str, frozenset[int]] = {}
@@ -85,6 +87,11 @@ class World:
     @property
     def winner(self) -> Winner | None:
         return self._winner
+
+    @property
+    def win_reason(self) -> WinReason | None:
+        """How the match ended: a squad wiped out, both, the objective held, or the turn limit."""
+        return self._win_reason
 
     @property
     def cover_tiles(self) -> tuple[Tile, ...]:
@@ -338,10 +345,11 @@ class World:
         counts = self.alive_counts()
         alive = [s for s in SQUADS if counts.get(s, 0) > 0]
         if len(alive) == 0:
-            self._winner = "draw"
+            self._winner, self._win_reason = "draw", "both_wiped"
             return
         if len(alive) == 1:
             self._winner = "blue" if alive[0] == "blue" else "red"
+            self._win_reason = "wiped"
             return
         if not turn_end:
             return
@@ -352,9 +360,10 @@ class World:
             for s in SQUADS:
                 if self.hold[s] >= self.scenario.hold_turns:
                     self._winner = "blue" if s == "blue" else "red"
+                    self._win_reason = "objective"
                     return
         if self.turn >= self.turn_limit:
-            self._winner = "draw"
+            self._winner, self._win_reason = "draw", "turn_limit"
 
     # ------------------------------------------------------------ determinism
     def canonical_state(self) -> dict[str, object]:

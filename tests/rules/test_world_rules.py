@@ -30,7 +30,7 @@ def test_hold_the_objective_alone_wins() -> None:
     w.step_turn()
     assert w.winner is None and w.hold["blue"] == 1
     w.step_turn()
-    assert w.winner == "blue"
+    assert (w.winner, w.win_reason) == ("blue", "objective")
 
 
 def test_contested_objective_does_not_count() -> None:
@@ -50,6 +50,7 @@ def test_turn_limit_is_a_draw() -> None:
     assert (w.winner, w.turn) == (None, 1)
     w.step_turn()
     assert (w.winner, w.tick) == ("draw", 2 * TICKS_PER_TURN)
+    assert w.win_reason == "turn_limit"
     w.step_tick()
     assert w.tick == 2 * TICKS_PER_TURN  # a finished world stays put
 
@@ -58,9 +59,10 @@ def test_elimination_wins() -> None:
     w = World(parse("#######\n#r..R.#\n#######\n"), random.Random(0))
     w.units[2].hp = 1
     w.assign_plan(1, [Attack(target_id=2)] * 5)
+    assert w.win_reason is None
     for _ in range(20):
         w.step_tick()
-    assert w.winner == "blue"
+    assert (w.winner, w.win_reason) == ("blue", "wiped")
     assert w.alive_counts() == {"blue": 1, "red": 0}
 
 
