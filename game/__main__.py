@@ -23,7 +23,7 @@ from typing import Any
 
 from game.match.cli import PROG, build_parser, fail
 from game.match.headless import play, result_of, write_report
-from game.match.launch import Launch, blue_owner, build, build_replay
+from game.match.launch import Launch, blue_owner, build, build_replay, save_cache
 from game.match.maps import load, load_file
 from game.match.planlog import key_refused_line
 from game.match.session import Session
@@ -71,6 +71,7 @@ def _headless(args: argparse.Namespace, launch: Launch) -> int:
         print(f"{args.scenario}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     session.close()
+    save_cache(args, launch)
     names = {"red": args.red, "blue": blue_owner(args, window=False)}
     result = result_of(session, names, _planning_report(args, launch))
     print(result.summary())
@@ -135,6 +136,7 @@ def _window(args: argparse.Namespace, launch: Launch) -> int:
         return EXIT_INTERRUPTED
     finally:
         launch.session.close()
+        save_cache(args, launch)
 
 
 def _write(path: str, writer: Any) -> None:

@@ -7,13 +7,15 @@ Exact key: sha256 of the canonical JSON of (model, tier, SCHEMA_VERSION, plan fo
 options, per-agent prompt block). The caller puts anything else the answer depends on
 (the scenario, temperature, seed...) into `options`.
 
-Similarity mode: a second index keyed on a quantised snapshot (position and hp
-bucketed, enemies reduced to the nearest few, relative and bucketed), so near-identical
-situations can reuse a plan. Such a plan was made for a slightly different world, so a
-similarity hit counts only if the caller's validator accepts it. The cache keeps no
-switch for it: a call uses the index when the caller passes a similarity key, which the
-planner does when the round's settings say so (`PlannerSettings.similarity` is the one
-copy of that flag, and it reaches the cache only with a round, on the planner's loop).
+Situation index: a second index keyed on what a plan depends on for the agent rather
+than on the prompt text (`situation_key`: role, hp and ammo bands, the bucketed offsets of
+the nearest enemies, allies, cover and objective), so the same tactical situation hits
+in another turn, at another place or for another agent of the same role. Such a plan was
+made for someone else: the caller adapts it (`adapt_steps`: own tiles, target slots) and
+validates it against its agent's snapshot, and a plan that does not survive is a rejected
+hit, counted as a miss. The cache keeps no switch for it: a call uses the index when the
+caller passes a situation key, which the planner does when the round's settings say so
+(`PlannerSettings.similarity`, on by default, is the one copy of that flag).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-from game.rules.snapshot import Snapshot
+from game.rules.snapshot import Snapshot, UnitView
+from game.rules.steps import POSITION_ACTS, TARGET_ACTS, Step
 from planner.schema import SCHEMA_VERSION, PlanFormat
 
 V = TypeVar("V")
@@ -55,49 +58,115 @@ def cache_key(
     return hashlib.sha256(_canonical(payload)).hexdigest()
 
 
-# Quantisation of the similarity key: coarse enough that a step or a scratch does not
-# change it, fine enough that the plan usually still makes sense.
-POS_BUCKET = 2
-"""Own position in 2x2 tile buckets."""
-HP_BUCKETS = 4
-"""Own hp as quarters of max hp."""
-ENEMY_OFFSET_BUCKET = 3
-"""Enemy offsets relative to the unit, in 3x3 tile buckets."""
-SIMILAR_ENEMIES = 2
-"""Only the nearest enemies count."""
+@dataclass(frozen=True)
+class SituationBuckets:
+    """How coarsely the situation key sees a snapshot (PlannerSettings carries these):
+    coarser buckets hit more often, and adapted plans fit their new situation less well
+    (every one is validated against the agent's snapshot before it is used)."""
+
+    offset: int = 3
+    """Relative offsets (enemies, allies, cover, objective) in offset x offset tiles."""
+    hp: int = 4
+    """Own hp in this many bands of max hp."""
+    enemies: int = 2
+    """The nearest enemies that count (they are the plan's target slots)."""
+    allies: int = 1
+    """The nearest allies that count."""
 
 
-def similarity_key(
+def _nearest(units: tuple[UnitView, ...], me: UnitView) -> list[UnitView]:
+    """Units nearest first (Chebyshev distance, then id): the order of target slots."""
+    return sorted(units, key=lambda u: (max(abs(u.x - me.x), abs(u.y - me.y)), u.id))
+
+
+def _bucket(dx: int, dy: int, size: int) -> list[int]:
+    return [dx // size, dy // size]
+
+
+def situation_key(
     model: str,
     tier: str,
     options: Mapping[str, Any],
     snap: Snapshot,
     *,
     fmt: PlanFormat = "verbose",
+    buckets: SituationBuckets = SituationBuckets(),
 ) -> str:
-    """Key on a quantised snapshot: near-identical situations share it (for the same
-    model, tier, schema, plan format and options)."""
+    """Key on what a plan depends on for this agent, not where or who it is: its role,
+    hp and ammo in bands, grenades or not, and the bucketed offsets of its nearest enemies,
+    allies, cover tile and the objective (for the same model, tier, tools, schema, plan
+    format and options). The same tactical situation shares it in another turn, at another
+    place on the map, or for another agent of the same role."""
     me = snap.me
-    hp_q = min(HP_BUCKETS - 1, me.hp * HP_BUCKETS // me.max_hp) if me.max_hp > 0 else 0
+    size = max(1, buckets.offset)
+    hp_q = min(buckets.hp - 1, me.hp * buckets.hp // me.max_hp) if me.max_hp > 0 else 0
     ammo_q = 0 if me.ammo <= 0 else (1 if me.ammo * 2 < me.max_ammo else 2)
-    enemies = sorted(snap.enemies, key=lambda u: (max(abs(u.x - me.x), abs(u.y - me.y)), u.id))
-    near = [
-        [u.id, (u.x - me.x) // ENEMY_OFFSET_BUCKET, (u.y - me.y) // ENEMY_OFFSET_BUCKET]
-        for u in enemies[:SIMILAR_ENEMIES]
-    ]
-    quantised = {
-        "scenario": snap.scenario,
-        "id": me.id,
+    enemies = _nearest(snap.enemies, me)[: buckets.enemies]
+    allies = _nearest(snap.allies, me)[: buckets.allies]
+    cover = snap.cover[0] if snap.cover else None
+    objective = snap.objective
+    situation = {
         "role": me.role,
-        "pos": [me.x // POS_BUCKET, me.y // POS_BUCKET],
         "hp": hp_q,
         "ammo": ammo_q,
-        "enemies": near,
-        "n_enemies": min(len(snap.enemies), 3),
-        "objective": snap.objective,
+        "grenades": me.grenades > 0,
+        "enemies": [_bucket(u.x - me.x, u.y - me.y, size) for u in enemies],
+        "n_enemies": min(len(snap.enemies), buckets.enemies + 1),
+        "allies": [_bucket(u.x - me.x, u.y - me.y, size) for u in allies],
+        "cover": None if cover is None else _bucket(cover[0] - me.x, cover[1] - me.y, size),
+        "objective": None
+        if objective is None
+        else _bucket(objective[0] - me.x, objective[1] - me.y, size),
     }
-    payload = ["similar", model, str(tier), SCHEMA_VERSION, fmt, dict(options), quantised]
+    payload = ["situation", model, str(tier), SCHEMA_VERSION, fmt, dict(options), situation]
     return hashlib.sha256(_canonical(payload)).hexdigest()
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """Where and for whom a stored plan was made: what adapting it to another agent needs."""
+
+    x: int
+    y: int
+    enemies: tuple[int, ...]
+    """Enemy ids nearest first: the target slots."""
+    allies: tuple[int, ...]
+    """Ally ids nearest first."""
+
+
+def anchor_of(snap: Snapshot) -> Anchor:
+    me = snap.me
+    return Anchor(
+        me.x,
+        me.y,
+        tuple(u.id for u in _nearest(snap.enemies, me)),
+        tuple(u.id for u in _nearest(snap.allies, me)),
+    )
+
+
+def adapt_steps(steps: tuple[Step, ...], anchor: Anchor, snap: Snapshot) -> tuple[Step, ...]:
+    """A stored plan moved to this agent: tiles shifted by its offset from the anchor,
+    targets mapped slot for slot (the stored plan's n-th nearest enemy becomes this
+    agent's n-th nearest visible enemy; allies likewise). A step whose target has no
+    counterpart here is left out. The result still has to pass validation."""
+    me = snap.me
+    dx, dy = me.x - anchor.x, me.y - anchor.y
+    slots: dict[int, int] = {}
+    for old, new in zip(anchor.enemies, _nearest(snap.enemies, me), strict=False):
+        slots[old] = new.id
+    for old, new in zip(anchor.allies, _nearest(snap.allies, me), strict=False):
+        slots[old] = new.id
+    adapted: list[Step] = []
+    for step in steps:
+        if isinstance(step, POSITION_ACTS):
+            adapted.append(step.model_copy(update={"x": step.x + dx, "y": step.y + dy}))
+        elif isinstance(step, TARGET_ACTS):
+            target = slots.get(step.target_id)
+            if target is not None:
+                adapted.append(step.model_copy(update={"target_id": target}))
+        else:
+            adapted.append(step)
+    return tuple(adapted)
 
 
 @dataclass(frozen=True)
@@ -207,30 +276,37 @@ class PlanCache(Generic[V]):
         self,
         key: str,
         similar_key: str | None = None,
-        accept: Callable[[V], bool] | None = None,
+        adapt: Callable[[V], V | None] | None = None,
     ) -> CacheHit[V] | None:
-        """Exact lookup, then (similarity key and validator given) the similar index.
+        """Exact lookup, then (situation key and adapter given) the situation index.
 
-        A similarity candidate is returned only when `accept(value)` is true; counters
-        see one lookup: one hit or one miss.
+        A situation candidate was made for another agent or moment: it is returned as
+        `adapt(value)` (moved to the caller's agent and validated there), or rejected when
+        that is None. Counters see one lookup: one hit or one miss (a rejection is a miss).
         """
         entry = self._live(key)
         if entry is not None:
             self._entries.move_to_end(key)
             self.hits += 1
             return CacheHit(entry.value, similar=False)
-        if similar_key is not None and accept is not None:
+        if similar_key is not None and adapt is not None:
             other = self._similar.get(similar_key)
             candidate = self._live(other) if other is not None else None
             if other is not None and candidate is not None:
-                if accept(candidate.value):
+                adapted = adapt(candidate.value)
+                if adapted is not None:
                     self._entries.move_to_end(other)
                     self.hits += 1
                     self.similar_hits += 1
-                    return CacheHit(candidate.value, similar=True)
+                    return CacheHit(adapted, similar=True)
                 self.similar_rejects += 1
         self.misses += 1
         return None
+
+    def items_lru_first(self) -> list[tuple[str, str | None, V]]:
+        """(key, situation key, value) from least to most recently used: what a saved
+        cache holds (loading them in this order keeps the LRU order)."""
+        return [(k, e.similar_key, e.value) for k, e in self._entries.items()]
 
     def put(self, key: str, value: V, similar_key: str | None = None) -> None:
         """Store (or refresh) a plan, in the similar index too when `similar_key` is given;

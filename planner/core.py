@@ -17,7 +17,7 @@ from game.rules.grid import Grid
 from game.rules.snapshot import Snapshot
 from game.rules.steps import Step
 from planner.backends.base import Backend
-from planner.cache import PlanCache
+from planner.cache import Anchor, PlanCache
 from planner.clock import Clock
 from planner.fallback import TIER_TOOLS, Tier
 from planner.resilience import CircuitBreaker, RetryPolicy, Timeouts
@@ -41,6 +41,8 @@ class PlanningRound:
 class CachedPlan:
     steps: tuple[Step, ...]
     tier: Tier
+    anchor: Anchor | None = None
+    """Where and for whom it was made (a situation hit is adapted from it)."""
 
 
 @dataclass

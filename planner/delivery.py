@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from game.rules.snapshot import Snapshot
-from planner.cache import cache_key, similarity_key
+from planner.cache import anchor_of, cache_key, situation_key
 from planner.core import CachedPlan, PlannerCore, PlanningRound
 from planner.events import AgentFellBack, PlanDelivered, PlanEvent
 from planner.fallback import TIER_TOOLS, AgentOutcome, Tier, heuristic_plan
@@ -37,7 +37,7 @@ def cache_keys(
     block: str | None = None,
     fmt: PlanFormat | None = None,
 ) -> tuple[str, str | None]:
-    """The exact and similarity keys; `block` is the agent's prompt line when the caller
+    """The exact and situation keys; `block` is the agent's prompt line when the caller
     already built it (an agent's line is the same alone or in a batch); `fmt` the plan
     format asked for (default: the one asked for now)."""
     if block is None:
@@ -48,7 +48,10 @@ def cache_keys(
     options = {"scenario": snap.scenario, "size": [snap.width, snap.height]}
     key = cache_key(model, tier.value, options, block, fmt=fmt)
     similar = (
-        similarity_key(model, tier.value, options, snap, fmt=fmt) if settings.similarity else None
+        # no scenario: the same situation on another map is the same situation
+        situation_key(model, tier.value, {}, snap, fmt=fmt, buckets=settings.situation_buckets)
+        if settings.similarity
+        else None
     )
     return key, similar
 
@@ -109,7 +112,8 @@ class Delivery:
             # Stored after delivery: the world should not wait for the cache.
             block = req.blocks.get(agent_id) if req.tier == start_tier else None
             key, similar = cache_keys(self.core, self.settings, snap, start_tier, block, req.fmt)
-            self.core.cache.put(key, CachedPlan(checked.steps, req.tier), similar)
+            # each agent under its own keys, whether it was asked alone or in a batch
+            self.core.cache.put(key, CachedPlan(checked.steps, req.tier, anchor_of(snap)), similar)
 
     def deliver(
         self,

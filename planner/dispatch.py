@@ -28,6 +28,8 @@ from dataclasses import replace
 import anyio
 
 from game.rules.snapshot import Snapshot
+from game.rules.steps import Step
+from planner.cache import adapt_steps, anchor_of
 from planner.core import CachedPlan, PlannerCore, PlanningRound, validate_plan_steps
 from planner.delivery import Delivery, cache_keys, plan_format
 from planner.errors import Cause
@@ -106,25 +108,28 @@ class RoundRun:
         self.delivery.fall_back_rest()
 
     def _serve_from_cache(self) -> None:
+        """Every agent's hit is delivered now and left out of the requests; only the misses
+        (a rejected situation hit is one) go to the LLM."""
         tier = self.settings.start_tier
         state = self.state
+        cache = self.core.cache
         blocks = build_batch_prompt(tuple(self.pending.values()), tier).agent_blocks
         for agent_id, snap in list(self.pending.items()):
             block_key, similar = cache_keys(self.core, self.settings, snap, tier, blocks[agent_id])
             started = self.core.clock.now()
-            hit = self.core.cache.lookup(
-                block_key, similar, accept=functools.partial(self._still_valid, snap)
-            )
+            rejected = cache.similar_rejects
+            hit = cache.lookup(block_key, similar, adapt=functools.partial(self._adapted, snap))
             self.core.telemetry.record("cache_lookup", (self.core.clock.now() - started) * 1000)
-            if hit is None:
+            state.cache_rejected += cache.similar_rejects - rejected
+            checked = () if hit is None else self._valid_now(hit.value, snap)
+            if not checked:
                 self.core.telemetry.incr("cache_misses")
                 state.cache_misses += 1
                 continue
-            checked = validate_plan_steps(hit.value.steps, snap, self.round.grid, hit.value.tier)
-            if not checked:
-                continue
+            assert hit is not None
             self.core.telemetry.incr("cache_hits")
             state.cache_hits += 1
+            state.cache_adapted += int(hit.similar)
             self.delivery.deliver(
                 AgentOutcome(agent_id, checked, hit.value.tier, from_cache=True),
                 request=None,
@@ -133,8 +138,17 @@ class RoundRun:
                 at=self.time.now(),
             )
 
-    def _still_valid(self, snap: Snapshot, plan: CachedPlan) -> bool:
-        return bool(validate_plan_steps(plan.steps, snap, self.round.grid, plan.tier))
+    def _valid_now(self, plan: CachedPlan, snap: Snapshot) -> tuple[Step, ...]:
+        return validate_plan_steps(plan.steps, snap, self.round.grid, plan.tier)
+
+    def _adapted(self, snap: Snapshot, plan: CachedPlan) -> CachedPlan | None:
+        """A situation hit moved to this agent and validated on its snapshot (None: it
+        does not survive, a rejected hit)."""
+        if plan.anchor is None:
+            return None
+        moved = adapt_steps(plan.steps, plan.anchor, snap)
+        checked = self._valid_now(CachedPlan(moved, plan.tier), snap)
+        return CachedPlan(checked, plan.tier, anchor_of(snap)) if checked else None
 
     async def _llm_phase(self) -> None:
         tier = self.settings.start_tier
@@ -303,6 +317,8 @@ class RoundRun:
             completion_tokens=state.tokens["completion"],
             cache_hits=state.cache_hits,
             cache_misses=state.cache_misses,
+            cache_adapted=state.cache_adapted,
+            cache_rejected=state.cache_rejected,
             breaker=self.core.breaker.state.value,
         )
         self.emit(RoundDone(self.round.round_id, self.round.squad, stats, state.last_plan_at))

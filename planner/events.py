@@ -162,6 +162,10 @@ class RoundStats:
     cache_hits: int
     cache_misses: int
     breaker: str
+    cache_adapted: int = 0
+    """Hits found by situation and adapted to the agent (within cache_hits)."""
+    cache_rejected: int = 0
+    """Situation hits that failed validation for the agent (within cache_misses)."""
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,10 @@ class RoundState:
     retries: int = 0
     cache_hits: int = 0
     cache_misses: int = 0
+    cache_adapted: int = 0
+    """Hits found by situation and adapted to their agent (counted in cache_hits too)."""
+    cache_rejected: int = 0
+    """Situation hits that did not validate for their agent (counted in cache_misses too)."""
     tokens: dict[str, int] = field(
         default_factory=lambda: {"prompt": 0, "cached": 0, "completion": 0}
     )

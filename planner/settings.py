@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from planner.backends.base import DEFAULT_MAX_RESPONSE_CHARS, Capabilities
+from planner.cache import SituationBuckets
 from planner.events import MODES, Mode
 from planner.fallback import Tier
 from planner.schema import PLAN_FORMATS, PlanFormat
@@ -24,9 +25,18 @@ class PlannerSettings:
     """Per-round deadline: past it, agents without a plan get a heuristic one."""
     concurrency: int = 8
     """Most requests in flight at once in parallel mode (auto learns its own)."""
-    similarity: bool = False
-    """Near-identical situations hit the cache (only when the plan still validates). The
-    one copy of this flag: each round's lookups and stores follow the round's settings."""
+    similarity: bool = True
+    """The same tactical situation hits the cache (planner/cache.py's situation key): the
+    stored plan is adapted to the agent and used only if it validates. The one copy of
+    this flag: each round's lookups and stores follow the round's settings."""
+    situation_offset: int = 3
+    """Situation key: relative offsets in tiles per bucket."""
+    situation_hp_bands: int = 4
+    """Situation key: own hp in this many bands."""
+    situation_enemies: int = 2
+    """Situation key: the nearest enemies that count."""
+    situation_allies: int = 1
+    """Situation key: the nearest allies that count."""
     max_response_chars: int = DEFAULT_MAX_RESPONSE_CHARS
     """Bound on each answer's generated text, sent with every request: the backend cuts
     the answer past it (cause oversize)."""
@@ -43,6 +53,19 @@ class PlannerSettings:
             raise ValueError("budget_ms must be positive")
         if self.concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        if min(self.situation_offset, self.situation_hp_bands) < 1:
+            raise ValueError("situation buckets must be at least 1")
+        if min(self.situation_enemies, self.situation_allies) < 0:
+            raise ValueError("situation slot counts cannot be negative")
+
+    @property
+    def situation_buckets(self) -> SituationBuckets:
+        return SituationBuckets(
+            self.situation_offset,
+            self.situation_hp_bands,
+            self.situation_enemies,
+            self.situation_allies,
+        )
 
     def plan_format_for(self, capabilities: Capabilities) -> PlanFormat:
         """The plan format to ask a backend with these capabilities for."""

@@ -224,8 +224,21 @@ def build_parser() -> OneLineParser:
     plan.add_argument("--no-cache", action="store_true", help="turn the prompt cache off")
     plan.add_argument(
         "--cache-similar",
-        action="store_true",
-        help="near-identical situations hit the cache too (only if the plan still validates)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the same tactical situation hits the cache in another turn, place or agent of "
+        "the role: the plan is adapted to the agent and used only if it validates (default: on)",
+    )
+    plan.add_argument(
+        "--cache-load",
+        metavar="PATH",
+        help="start with the plans of a cache saved by --cache-save (a warm start)",
+    )
+    plan.add_argument(
+        "--cache-save",
+        type=_output_file(),
+        metavar="PATH",
+        help="save the prompt cache's plans to PATH when the match ends",
     )
     plan.add_argument(
         "--tier", choices=TIERS, default="simplified", help="start tier (default: simplified)"

@@ -36,9 +36,17 @@ from planner.backends.base import Backend
 from planner.backends.http_edge import has_userinfo
 from planner.backends.replay import ReplayBackend
 from planner.backends.select import choose_backend
+from planner.cache import PlanCache
+from planner.cache_store import (
+    MAX_CACHE_FILE_CHARS,
+    CacheFileError,
+    dump_cache,
+    load_into,
+    parse_cache,
+)
 from planner.clock import Clock, MonotonicClock, VirtualClock
 from planner.config import PlannerConfig
-from planner.core import PlanningRound
+from planner.core import CachedPlan, PlanningRound
 from planner.errors import ConfigError
 from planner.events import PlanEvent, ResponseEnded
 from planner.fallback import Tier
@@ -58,6 +66,8 @@ class Launch:
     virtual: bool
     record_hash: str | None = None
     """A replay's expected final state_hash (the record's)."""
+    cache: PlanCache[CachedPlan] | None = None
+    """The planner's prompt cache (what --cache-save writes), if the match has a planner."""
 
 
 def planner_settings(args: argparse.Namespace) -> PlannerSettings:
@@ -309,14 +319,19 @@ def build(args: argparse.Namespace, scenario: Scenario, *, window: bool) -> Laun
     recording = _recording(args, config, owners, settings, backend)
     planner: Planner
     if virtual_clock is not None and isinstance(backend, SimBackend):
-        planner = VirtualPlanner(
+        virtual = VirtualPlanner(
             backend, settings, virtual_clock, seed=args.seed, config=env_config
         )
+        planner, cache = virtual, virtual.core.cache
     else:
         virtual_clock = None
-        planner = PlannerService(
+        service = PlannerService(
             backend, settings, seed=args.seed, config=env_config, backend_description=reason
         )
+        planner, cache = service, service.core.cache
+    if args.cache_load:
+        # before the first round: nothing on the planner's loop has touched the cache yet
+        load_into(cache, read_cache(args.cache_load))
     # a server may refuse the key; the built-in sim never does
     notice = () if isinstance(backend, SimBackend) else (KeyRefusedNotice(),)
     session = Session(
@@ -328,4 +343,27 @@ def build(args: argparse.Namespace, scenario: Scenario, *, window: bool) -> Laun
     )
     if args.faults:
         session.fault_rate = args.faults
-    return Launch(session, backend, reason, virtual=virtual_clock is not None)
+    return Launch(session, backend, reason, virtual=virtual_clock is not None, cache=cache)
+
+
+def read_cache(path: str) -> list[tuple[str, str | None, CachedPlan]]:
+    """A saved cache's entries; a missing, oversized or malformed file exits 2 in one line."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read(MAX_CACHE_FILE_CHARS + 1)
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"cannot read cache {path}: {getattr(exc, 'strerror', None) or exc}")
+    try:
+        return parse_cache(text, path)
+    except CacheFileError as exc:
+        fail(str(exc))
+
+
+def save_cache(args: argparse.Namespace, launch: Launch) -> None:
+    """--cache-save: write the planner's cache once the match is over (planner closed)."""
+    if not getattr(args, "cache_save", None) or launch.cache is None:
+        return
+    try:
+        Path(args.cache_save).write_text(dump_cache(launch.cache), "utf-8")
+    except OSError as exc:
+        fail(f"cannot write {args.cache_save}: {exc.strerror or exc}")

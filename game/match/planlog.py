@@ -91,7 +91,7 @@ class PlanningLog:
         self.cache_hits = 0
         self.samples: dict[str, deque[float]] = {
             name: deque(maxlen=SAMPLES_KEPT)
-            for name in ("ttft", "ttfp", "time_to_all", "plan_wait", "overhead")
+            for name in ("ttft", "ttfp", "time_to_all", "plan_wait", "overhead", "act_wait")
         }
         self.last_stats: RoundStats | None = None
         self.key_refused: int | None = None
@@ -174,6 +174,11 @@ class PlanningLog:
             self.samples["plan_wait"].append(timing.plan_wait_ms)
         if timing.overhead_ms is not None:
             self.samples["overhead"].append(timing.overhead_ms)
+
+    def acted(self, wait_ms: float) -> None:
+        """An agent started acting on an LLM plan `wait_ms` after its turn started (the
+        session knows turns and ticks; the planner's events do not)."""
+        self.samples["act_wait"].append(wait_ms)
 
     def p(self, name: str, q: float) -> float | None:
         return percentile(self.samples[name], q)

@@ -232,6 +232,11 @@ class Session:
         self.interim_steps: Counter[str] = Counter()
         self.ahead_leads_ms: list[float] = []
         """The lead of each round submitted before its turn started."""
+        self._round_turn: dict[int, int] = {}
+        """The turn each live round plans for (its start is when act_wait starts)."""
+        self.act_waits_ms: list[float] = []
+        """act_wait of every LLM plan applied: its turn's start -> the tick the agent
+        starts acting on it (0 for a plan made ahead or a cache hit at the turn start)."""
         self._ended = False
 
     # ------------------------------------------------------------------ properties
@@ -393,7 +398,11 @@ class Session:
             if not snaps:
                 continue
             round_id = next(self._round_ids)
+            previous = self._current_round.get(squad)
+            if previous is not None:
+                self._round_turn.pop(previous, None)
             self._current_round[squad] = round_id
+            self._round_turn[round_id] = turn
             self._awaiting[squad] = {s.me.id for s in snaps}
             planning = PlanningRound(round_id, squad, snaps, self.scenario.grid)
             for observer in self.observers:
@@ -460,6 +469,19 @@ class Session:
                 self._awaiting.get(event.squad, set()).discard(event.outcome.agent_id)
                 if not self.plans.replaying:
                     self._apply_plan(event.outcome.agent_id, event.outcome.steps)
+                if event.outcome.tier in LLM_TIERS:
+                    self._acted(event.round_id)
+
+    def _acted(self, round_id: int) -> None:
+        """An LLM plan of the current round is applied now: the world ticks from this tick
+        with it, so the agent acts on it from this tick on (see act_wait in ARCHITECTURE)."""
+        turn = self._round_turn.get(round_id)
+        if turn is None:
+            return
+        ticks = max(0, self.world.tick - turn * TICKS_PER_TURN)
+        wait = ticks * TICK_SECONDS * 1000
+        self.act_waits_ms.append(wait)
+        self.log.acted(wait)
 
     def _apply_plan(self, unit_id: int, steps: tuple[Step, ...]) -> None:
         """Check a plan against the world as it is now; the legal steps start next tick."""
@@ -617,6 +639,17 @@ class Session:
             "output_tokens_per_plan": round(completion / llm_plans, 1) if llm_plans else None,
             "over_budget": log.cause_counts.get("over_budget", 0),
             "late_dropped_steps": dict(sorted(self.late_drops.items())),
+            "cache_adapted": sum(s.cache_adapted for s in stats),
+            "cache_rejected": sum(s.cache_rejected for s in stats),
+            "cache_hit_rate": _rate(log.cache_hits, sum(s.cache_misses for s in stats)),
+            "act_wait_ms": {
+                "avg": round(sum(self.act_waits_ms) / len(self.act_waits_ms), 3)
+                if self.act_waits_ms
+                else None,
+                "p50": percentile(self.act_waits_ms, 50),
+                "p95": percentile(self.act_waits_ms, 95),
+                "plans": len(self.act_waits_ms),
+            },
             "pacing": {
                 "interim": self.pacing.interim,
                 "plan_ahead": self.pacing.plan_ahead,
@@ -640,3 +673,7 @@ class Session:
                 str(n): round(percentile(v, 50) or 0.0, 3) for n, v in sorted(by_size.items())
             },
         }
+
+
+def _rate(hits: int, misses: int) -> float | None:
+    return round(hits / (hits + misses), 4) if hits + misses else None

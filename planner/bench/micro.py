@@ -17,7 +17,7 @@ from typing import Any
 
 from planner.bench import data as bench_data
 from planner.bench.stats import fmt, percentile, table
-from planner.cache import PlanCache, cache_key, similarity_key
+from planner.cache import PlanCache, cache_key, situation_key
 from planner.fallback import Tier
 from planner.prompts import (
     build_batch_prompt,
@@ -112,12 +112,12 @@ def _timed_calls(calls: Sequence[Callable[[], object]]) -> list[float]:
 
 
 def cache(entries: int = CACHE_ENTRIES, lookups: int = 20_000) -> list[dict[str, Any]]:
-    """Hit, miss and similarity lookups in a cache holding `entries` plans."""
+    """Hit, miss and situation lookups in a cache holding `entries` plans."""
     rng = random.Random(7)
     snaps = bench_data.agents(entries)
     tier = Tier.simplified_llm.value
     keys = [cache_key(MODEL, tier, OPTIONS, f"block {s.me.id}") for s in snaps]
-    similar = [similarity_key(MODEL, tier, OPTIONS, s) for s in snaps]
+    similar = [situation_key(MODEL, tier, OPTIONS, s) for s in snaps]
     exact: PlanCache[int] = PlanCache(entries)
     fuzzy: PlanCache[int] = PlanCache(entries)
     for i, (k, sk) in enumerate(zip(keys, similar, strict=True)):
@@ -126,20 +126,20 @@ def cache(entries: int = CACHE_ENTRIES, lookups: int = 20_000) -> list[dict[str,
     missing = [cache_key(MODEL, tier, OPTIONS, f"absent {i}") for i in range(lookups)]
     picks = [rng.randrange(entries) for _ in range(lookups)]
 
-    def accept(v: int) -> bool:
-        return True
+    def accept(v: int) -> int:
+        return v
 
     part = functools.partial
     cases: dict[str, list[Callable[[], object]]] = {
         "hit": [part(exact.lookup, keys[i]) for i in picks],
         "miss": [part(exact.lookup, k) for k in missing],
-        "similarity hit": [
+        "situation hit": [
             part(fuzzy.lookup, missing[j], similar[i], accept) for j, i in enumerate(picks)
         ],
         "exact key (sha256)": [
             part(cache_key, MODEL, tier, OPTIONS, f"block {snaps[i].me.id}") for i in picks
         ],
-        "similarity key": [part(similarity_key, MODEL, tier, OPTIONS, snaps[i]) for i in picks],
+        "situation key": [part(situation_key, MODEL, tier, OPTIONS, snaps[i]) for i in picks],
     }
     rows = []
     for name, calls in cases.items():

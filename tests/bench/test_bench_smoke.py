@@ -75,7 +75,7 @@ def test_micro_benchmarks_report_every_case() -> None:
     ]
     assert all(r["plans"] == r["agents"] and r["us_per_token"] > 0 for r in parser)
     cache = bench_micro.cache(entries=64, lookups=200)
-    assert {r["case"] for r in cache} >= {"hit", "miss", "similarity hit"}
+    assert {r["case"] for r in cache} >= {"hit", "miss", "situation hit"}
     prompts = bench_micro.prompts(agents=(1, 3), repeats=1)
     assert [r["agents"] for r in prompts] == [1, 3]
     sizes = bench_micro.prompt_sizes(turns=3)

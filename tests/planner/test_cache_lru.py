@@ -1,4 +1,5 @@
-"""Prompt cache: keys, LRU order, counters, TTL in virtual time, similarity accept/reject."""
+"""Prompt cache: keys, LRU order, counters, TTL in virtual time, situation hits adapted or
+rejected."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from game.rules.snapshot import Snapshot
 from planner.cache import (
     DEFAULT_CAPACITY,
     PlanCache,
+    SituationBuckets,
     cache_key,
-    similarity_key,
+    situation_key,
 )
 from planner.clock import VirtualClock
 from tests.factories import snapshot, unit
@@ -69,23 +71,38 @@ def snap(x: int, y: int, hp: int = 100, ex: int = 10) -> Snapshot:
     )
 
 
-def test_similarity_key_buckets_near_identical_situations() -> None:
-    key = similarity_key("m", "simplified_llm", {}, snap(4, 4, 100))
-    assert key == similarity_key("m", "simplified_llm", {}, snap(5, 5, 90, ex=11))
-    assert key != similarity_key("m", "simplified_llm", {}, snap(8, 4, 100))  # moved away
-    assert key != similarity_key("m", "simplified_llm", {}, snap(4, 4, 20))  # badly hurt
-    assert key != similarity_key("m", "full_llm", {}, snap(4, 4, 100))
+def test_situation_key_is_the_same_situation_elsewhere_and_for_another_agent() -> None:
+    key = situation_key("m", "simplified_llm", {}, snap(4, 4, 100))
+    # two tiles along, enemy and objective in the same relative buckets, another id
+    moved = snapshot(
+        unit(5, 6, 4, hp=90),
+        turn=7,
+        enemies=(unit(12, 12, 4, squad="blue"),),
+        objective=(17, 12),
+    )
+    assert key == situation_key("m", "simplified_llm", {}, moved)
+    assert key != situation_key("m", "simplified_llm", {}, snap(4, 4, 100, ex=20))  # far enemy
+    assert key != situation_key("m", "simplified_llm", {}, snap(4, 4, 20))  # badly hurt
+    assert key != situation_key("m", "full_llm", {}, snap(4, 4, 100))  # other tools
+    medic = snapshot(
+        unit(1, 4, 4, role="medic"), enemies=(unit(9, 10, 4, squad="blue"),), objective=(15, 12)
+    )
+    assert key != situation_key("m", "simplified_llm", {}, medic)
+    fine = SituationBuckets(offset=1)
+    assert situation_key("m", "t", {}, snap(4, 4), buckets=fine) != situation_key(
+        "m", "t", {}, snap(4, 4, ex=11), buckets=fine
+    )
 
 
-def test_similarity_hit_only_when_the_plan_still_validates() -> None:
+def test_situation_hit_is_adapted_or_rejected() -> None:
     cache: PlanCache[str] = PlanCache(10)
-    near = similarity_key("m", "t", {}, snap(4, 4))
+    near = situation_key("m", "t", {}, snap(4, 4))
     cache.put("exact-1", "plan-1", similar_key=near)
-    rejected = cache.lookup("exact-2", near, accept=lambda plan: False)
+    rejected = cache.lookup("exact-2", near, adapt=lambda plan: None)
     assert rejected is None
-    accepted = cache.lookup("exact-2", near, accept=lambda plan: plan == "plan-1")
-    assert accepted is not None and accepted.similar and accepted.value == "plan-1"
-    exact = cache.lookup("exact-1", near, accept=lambda plan: False)
+    accepted = cache.lookup("exact-2", near, adapt=lambda plan: plan + " for agent 2")
+    assert accepted is not None and accepted.similar and accepted.value == "plan-1 for agent 2"
+    exact = cache.lookup("exact-1", near, adapt=lambda plan: None)
     assert exact is not None and not exact.similar
     stats = cache.stats
     assert (stats.hits, stats.misses, stats.similar_hits, stats.similar_rejects) == (2, 1, 1, 1)
@@ -97,16 +114,16 @@ def test_similarity_is_the_callers_choice_per_call_and_follows_evictions() -> No
     cache: PlanCache[str] = PlanCache(10)
     assert not hasattr(cache, "similarity")
     cache.put("a", "A")  # stored with similarity off
-    assert cache.lookup("b", "s", accept=lambda p: True) is None
+    assert cache.lookup("b", "s", adapt=lambda p: p) is None
     cache.put("c", "C", similar_key="s")  # stored with it on
-    assert cache.lookup("b", None, accept=lambda p: True) is None  # looked up with it off
-    hit = cache.lookup("b", "s", accept=lambda p: True)
+    assert cache.lookup("b", None, adapt=lambda p: p) is None  # looked up with it off
+    hit = cache.lookup("b", "s", adapt=lambda p: p)
     assert hit is not None and hit.similar and hit.value == "C"
     one: PlanCache[str] = PlanCache(1)
     one.put("a", "A", similar_key="s")
     one.put("b", "B", similar_key="t")  # evicts a and its similarity entry
-    assert one.lookup("x", "s", accept=lambda p: True) is None
-    hit = one.lookup("x", "t", accept=lambda p: True)
+    assert one.lookup("x", "s", adapt=lambda p: p) is None
+    hit = one.lookup("x", "t", adapt=lambda p: p)
     assert hit is not None and hit.value == "B"
 
 

@@ -206,7 +206,6 @@ def test_similarity_mode_serves_a_near_identical_situation_from_the_cache() -> N
     settings = PlannerSettings(mode="batched", similarity=True)
     backend = ScriptedBackend([text])
     core = make_core(backend)
-    core.cache.similarity = True
     run_round(core, settings, planning)
     # One hp less for every agent: a different prompt line, the same quantised situation.
     nudged = tuple(
@@ -221,7 +220,9 @@ def test_similarity_mode_serves_a_near_identical_situation_from_the_cache() -> N
     # Without similarity the nudged round goes back to the server.
     backend.replies.append(text)
     run_round(
-        core, PlannerSettings(mode="batched"), replace(planning, round_id=3, snapshots=nudged)
+        core,
+        PlannerSettings(mode="batched", similarity=False),
+        replace(planning, round_id=3, snapshots=nudged),
     )
     assert len(backend.requests) == 2
 

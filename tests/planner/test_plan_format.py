@@ -15,7 +15,7 @@ from game.match.launch import planner_settings
 from game.match.record import load_record
 from planner.backends.base import Capabilities
 from planner.backends.profiles import PROFILES
-from planner.cache import cache_key, similarity_key
+from planner.cache import cache_key, situation_key
 from planner.events import PlanDelivered, RoundDone
 from planner.fallback import TIER_TOOLS, Tier
 from planner.prompts import system_prompt
@@ -135,7 +135,7 @@ def test_cache_keys_include_the_format() -> None:
     assert cache_key("m", "t", options, "b", fmt="verbose") != cache_key(
         "m", "t", options, "b", fmt="compact"
     )
-    assert similarity_key("m", "t", options, snap, fmt="verbose") != similarity_key(
+    assert situation_key("m", "t", options, snap, fmt="verbose") != situation_key(
         "m", "t", options, snap, fmt="compact"
     )
 

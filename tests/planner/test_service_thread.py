@@ -144,11 +144,11 @@ class WatchedCache(PlanCache[CachedPlan]):
         self,
         key: str,
         similar_key: str | None = None,
-        accept: Callable[[CachedPlan], bool] | None = None,
+        adapt: Callable[[CachedPlan], CachedPlan | None] | None = None,
     ) -> CacheHit[CachedPlan] | None:
         self.threads.add(threading.get_ident())
         self.calls.append(("lookup", similar_key is not None))
-        return super().lookup(key, similar_key, accept)
+        return super().lookup(key, similar_key, adapt)
 
     def put(self, key: str, value: CachedPlan, similar_key: str | None = None) -> None:
         self.threads.add(threading.get_ident())
@@ -190,7 +190,7 @@ def hurt(planning: PlanningRound, round_id: int, hp_lost: int) -> PlanningRound:
 
 def test_similarity_set_from_another_thread_reaches_the_cache_only_with_the_next_round() -> None:
     backend = GatedBackend([])
-    settings = PlannerSettings(mode="batched", budget_ms=60_000)
+    settings = PlannerSettings(mode="batched", budget_ms=60_000, similarity=False)
     first = planning_round(1)
     n = len(first.snapshots)
     with PlannerService(backend, settings, seed=7) as service:

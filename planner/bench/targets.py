@@ -1,0 +1,188 @@
+"""The seed documents' targets, measured in play: `python -m planner.bench.targets`.
+
+For each map, headless matches on the sim's virtual clock (deterministic: the same
+arguments give the same table), seeds 0..N-1 played one after another like a player's
+evenings: each match starts with the cache the previous one left (what `--cache-save`
+and `--cache-load` carry between games; `--cold` starts every match empty). The table
+puts each figure beside its target:
+
+- cache hit rate (hits / lookups; an adapted situation hit is a hit, a rejected one a
+  miss) >= 30%;
+- fallback rate (plans not from an LLM tier) < 20%;
+- act_wait (a turn's start -> the tick its agent starts acting on an LLM plan: 0 for a
+  plan made ahead or a cache hit in place) average < 200 ms and p95 < 500 ms.
+
+    python -m planner.bench.targets                      # the defaults, gpu, 10 seeds
+    python -m planner.bench.targets --cold --seeds 10
+    python -m planner.bench.targets --flags="--plan-ahead"   # any `python -m game` flags
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from game.match.cli import OneLineParser, build_parser
+from game.match.launch import build
+from game.match.maps import load
+from planner.bench.stats import fmt, mean, percentile, table
+from planner.cache_store import dump_cache, load_into, parse_cache
+from planner.fallback import LLM_TIERS
+
+TARGET_HIT_RATE = 0.30
+TARGET_FALLBACK = 0.20
+TARGET_WAIT_AVG_MS = 200.0
+TARGET_WAIT_P95_MS = 500.0
+
+
+@dataclass
+class MapFigures:
+    scenario: str
+    matches: int = 0
+    llm_wins: int = 0
+    hits: int = 0
+    misses: int = 0
+    adapted: int = 0
+    rejected: int = 0
+    plans: int = 0
+    llm_plans: int = 0
+    act_waits: list[float] = field(default_factory=list)
+    plan_waits: list[float] = field(default_factory=list)
+
+    @property
+    def hit_rate(self) -> float:
+        lookups = self.hits + self.misses
+        return self.hits / lookups if lookups else 0.0
+
+    @property
+    def fallback_rate(self) -> float:
+        return 1 - self.llm_plans / self.plans if self.plans else 0.0
+
+    def met(self) -> dict[str, bool]:
+        return {
+            "hit rate": self.hit_rate >= TARGET_HIT_RATE,
+            "fallback": self.fallback_rate < TARGET_FALLBACK,
+            "act_wait avg": mean(self.act_waits) < TARGET_WAIT_AVG_MS,
+            "act_wait p95": percentile(self.act_waits, 95) < TARGET_WAIT_P95_MS,
+        }
+
+
+def play_map(
+    scenario: str, seeds: Sequence[int], flags: Sequence[str], *, warm: bool
+) -> MapFigures:
+    """Seeds in order on one map, LLM red against the rule planner's blue."""
+    figures = MapFigures(scenario)
+    saved: str | None = None
+    for seed in seeds:
+        argv = ["--headless", "--backend", "sim", "--scenario", scenario, "--seed", str(seed)]
+        args = build_parser().parse_args([*argv, "--red", "llm", "--blue", "heuristic", *flags])
+        launch = build(args, load(scenario), window=False)
+        if saved is not None and launch.cache is not None:
+            load_into(launch.cache, parse_cache(saved, "the previous match's cache"))
+        session = launch.session
+        try:
+            session.run_to_end()
+        finally:
+            session.close()
+        if warm and launch.cache is not None:
+            saved = dump_cache(launch.cache)
+        summary = session.result_summary()
+        figures.matches += 1
+        figures.llm_wins += session.winner == "red"
+        figures.hits += summary["cache_hits"]
+        figures.misses += summary["cache_misses"]
+        figures.adapted += summary["cache_adapted"]
+        figures.rejected += summary["cache_rejected"]
+        figures.plans += summary["plans"]
+        figures.llm_plans += sum(summary["plans_by_tier"][t.value] for t in LLM_TIERS)
+        figures.act_waits += session.act_waits_ms
+        figures.plan_waits += list(session.log.samples["plan_wait"])
+    return figures
+
+
+def render(rows: Sequence[MapFigures]) -> str:
+    headers = [
+        "map",
+        "matches",
+        "LLM wins",
+        "cache hit rate (>= 30%)",
+        "adapted / rejected",
+        "fallback (< 20%)",
+        "act_wait avg (< 200 ms)",
+        "act_wait p50",
+        "act_wait p95 (< 500 ms)",
+        "plan_wait p50 / p95",
+        "targets met",
+    ]
+    lines = []
+    for f in rows:
+        met = f.met()
+        lines.append(
+            [
+                f.scenario,
+                str(f.matches),
+                f"{f.llm_wins}/{f.matches}",
+                f"{f.hit_rate:.0%} ({f.hits}/{f.hits + f.misses})",
+                f"{f.adapted} / {f.rejected}",
+                f"{f.fallback_rate:.1%}",
+                f"{fmt(mean(f.act_waits), 0)} ms",
+                f"{fmt(percentile(f.act_waits, 50), 0)} ms",
+                f"{fmt(percentile(f.act_waits, 95), 0)} ms",
+                f"{fmt(percentile(f.plan_waits, 50), 0)} / "
+                f"{fmt(percentile(f.plan_waits, 95), 0)} ms",
+                f"{sum(met.values())}/4"
+                + (
+                    ""
+                    if all(met.values())
+                    else f" (not: {', '.join(k for k, v in met.items() if not v)})"
+                ),
+            ]
+        )
+    return table(headers, lines)
+
+
+def build_targets_parser() -> OneLineParser:
+    p = OneLineParser(
+        prog="python -m planner.bench.targets",
+        description="Cache hit rate, fallback rate and act_wait per map beside the targets.",
+    )
+    p.add_argument("--seeds", type=int, default=10, metavar="N", help="seeds 0..N-1 (10)")
+    p.add_argument("--scenarios", nargs="+", default=["skirmish", "village", "siege"])
+    p.add_argument("--cold", action="store_true", help="every match starts with an empty cache")
+    p.add_argument(
+        "--flags",
+        default="",
+        metavar="TEXT",
+        help='extra `python -m game` flags for every match, e.g. --flags="--plan-ahead"',
+    )
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_targets_parser()
+    args = parser.parse_args(argv)
+    if args.seeds < 1:
+        parser.error("--seeds must be at least 1")
+    flags = shlex.split(args.flags)
+    try:
+        build_parser().parse_args(["--headless", *flags])
+    except SystemExit:
+        return 2
+    rows = [play_map(s, range(args.seeds), flags, warm=not args.cold) for s in args.scenarios]
+    start = (
+        "cold (each match starts empty)"
+        if args.cold
+        else "warm (each match starts with the last one's cache)"
+    )
+    print(
+        f"gpu sim preset unless --flags says otherwise; seeds 0..{args.seeds - 1} per map; "
+        f"cache {start}; flags: {' '.join(flags) or '(defaults)'}"
+    )
+    print(render(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
