@@ -27,8 +27,10 @@ from dataclasses import replace
 
 import anyio
 
+from game.rules.grid import Grid
+from game.rules.pathfinding import reachable
 from game.rules.snapshot import Snapshot
-from game.rules.steps import Step
+from game.rules.steps import MoveTo, Step, TakeCover
 from planner.cache import adapt_steps, anchor_of
 from planner.core import CachedPlan, PlannerCore, PlanningRound, validate_plan_steps
 from planner.delivery import Delivery, cache_keys, plan_format
@@ -142,13 +144,7 @@ class RoundRun:
         return validate_plan_steps(plan.steps, snap, self.round.grid, plan.tier)
 
     def _adapted(self, snap: Snapshot, plan: CachedPlan) -> CachedPlan | None:
-        """A situation hit moved to this agent and validated on its snapshot (None: it
-        does not survive, a rejected hit)."""
-        if plan.anchor is None:
-            return None
-        moved = adapt_steps(plan.steps, plan.anchor, snap)
-        checked = self._valid_now(CachedPlan(moved, plan.tier), snap)
-        return CachedPlan(checked, plan.tier, anchor_of(snap)) if checked else None
+        return adapted_plan(plan, snap, self.round.grid)
 
     async def _llm_phase(self) -> None:
         tier = self.settings.start_tier
@@ -323,6 +319,24 @@ class RoundRun:
         )
         self.emit(RoundDone(self.round.round_id, self.round.squad, stats, state.last_plan_at))
         return stats
+
+
+def adapted_plan(plan: CachedPlan, snap: Snapshot, grid: Grid) -> CachedPlan | None:
+    """A situation hit moved to this agent (planner/cache.py's `adapt_steps`) and validated
+    on its snapshot, or None (a rejected hit). Stricter than an LLM's answer: every tile
+    the adapted plan moves to must be reachable from where the agent stands, since it was
+    chosen for someone else's ground."""
+    if plan.anchor is None:
+        return None
+    moved = adapt_steps(plan.steps, plan.anchor, snap)
+    here = (snap.me.x, snap.me.y)
+    if not moved or any(
+        isinstance(step, MoveTo | TakeCover) and not reachable(grid, here, (step.x, step.y))
+        for step in moved
+    ):
+        return None
+    checked = validate_plan_steps(moved, snap, grid, plan.tier)
+    return CachedPlan(checked, plan.tier, anchor_of(snap)) if checked else None
 
 
 def _still_waiting(schedule: Schedule, waiting: set[int]) -> Schedule:

@@ -22,8 +22,9 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from game.match.cli import SIM_PRESETS, TIERS, OneLineParser, build_parser
-from game.match.launch import build
+from game.match.launch import build, read_cache
 from game.match.maps import load
+from game.match.planlog import percentile
 
 SIDES = ("red", "blue")
 """The LLM's squad; the other is the rule planner's."""
@@ -46,6 +47,10 @@ class Outcome:
     winner: str
     margin: int
     """Units the LLM squad has alive at the end minus the rule planner's."""
+    act_waits_ms: tuple[float, ...] = ()
+    """Turn start -> acting on an LLM plan, per LLM plan applied."""
+    cache_lookups: tuple[int, int] = (0, 0)
+    """Cache hits and misses."""
 
 
 def play(entry: Entry) -> Outcome:
@@ -78,7 +83,33 @@ def play(entry: Entry) -> Outcome:
     finally:
         session.close()
     alive = session.world.alive_counts()
-    return Outcome(entry, session.winner or "draw", alive[entry.llm] - alive[other])
+    summary = session.result_summary()
+    return Outcome(
+        entry,
+        session.winner or "draw",
+        alive[entry.llm] - alive[other],
+        tuple(session.act_waits_ms),
+        (summary["cache_hits"], summary["cache_misses"]),
+    )
+
+
+def waits_line(outcomes: Sequence[Outcome]) -> str:
+    """act_wait and the cache's hit rate over every match, one line per preset."""
+    lines = []
+    for preset in dict.fromkeys(o.entry.preset for o in outcomes):
+        mine = [o for o in outcomes if o.entry.preset == preset]
+        waits = [w for o in mine for w in o.act_waits_ms]
+        hits = sum(o.cache_lookups[0] for o in mine)
+        lookups = hits + sum(o.cache_lookups[1] for o in mine)
+        avg = f"{sum(waits) / len(waits):.0f}" if waits else "-"
+        p50, p95 = percentile(waits, 50), percentile(waits, 95)
+        lines.append(
+            f"{preset}: act_wait (turn start -> acting on an LLM plan) avg {avg} ms, "
+            f"p50 {'-' if p50 is None else f'{p50:.0f}'} ms, "
+            f"p95 {'-' if p95 is None else f'{p95:.0f}'} ms; "
+            f"cache hit rate {hits / lookups if lookups else 0:.0%} ({hits}/{lookups})"
+        )
+    return "\n".join(lines)
 
 
 def entries(
@@ -154,6 +185,13 @@ def build_ladder_parser() -> OneLineParser:
     p.add_argument("--turns", type=int, default=None, metavar="N", help="default: the map's")
     p.add_argument("--no-interim", action="store_true", help="as the match flag")
     p.add_argument("--plan-ahead", action="store_true", help="as the match flag")
+    p.add_argument(
+        "--cache",
+        default="on",
+        metavar="on|off|PATH",
+        help="the prompt cache: on (each match starts empty; the default), off, or a file "
+        "saved by --cache-save that every match starts from (warm)",
+    )
     p.add_argument("--jobs", type=int, default=None, metavar="N", help="processes (all CPUs)")
     return p
 
@@ -165,12 +203,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         for flag, on in (("--no-interim", args.no_interim), ("--plan-ahead", args.plan_ahead))
         if on
     )
+    if args.cache == "off":
+        flags += ("--no-cache",)
+    elif args.cache != "on":
+        read_cache(args.cache)  # a bad file: one line and exit 2 here, not in every worker
+        flags += ("--cache-load", args.cache)
     todo = entries(args.scenarios, range(args.seeds), args.tiers, args.presets, flags, args.turns)
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         outcomes = list(pool.map(play, todo, chunksize=4))
     pacing = " ".join(flags) or "interim on, plan ahead off (the defaults)"
     print(f"{len(outcomes)} matches, {args.seeds} seeds per map and cell; pacing: {pacing}")
     print(table(outcomes, args.presets))
+    print(waits_line(outcomes))
     return 0
 
 

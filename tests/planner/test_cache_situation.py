@@ -1,0 +1,265 @@
+"""Situation hits: a plan stored for one agent, adapted to another and re-validated; a
+batched round asks the server only for its misses; a saved cache loads back the same."""
+
+from __future__ import annotations
+
+import functools
+import random
+from dataclasses import replace
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from game.match.maps import load
+from game.rules.actions import check_step
+from game.rules.grid import Grid
+from game.rules.pathfinding import reachable
+from game.rules.snapshot import Snapshot, UnitView
+from game.rules.steps import (
+    POSITION_ACTS,
+    SIMPLE_ACTS,
+    TARGET_ACTS,
+    Approach,
+    Attack,
+    MoveTo,
+    Scan,
+    Step,
+    TakeCover,
+)
+from game.rules.world import World
+from planner.cache import PlanCache, anchor_of, situation_key
+from planner.cache_store import CacheFileError, dump_cache, load_into, parse_cache
+from planner.core import CachedPlan
+from planner.dispatch import adapted_plan
+from planner.events import PlanDelivered, RoundDone
+from planner.fallback import Tier
+from planner.settings import PlannerSettings
+from tests.factories import snapshot, unit
+from tests.planning_helpers import ScriptedBackend, make_core, planning_round, run_round
+
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SCENARIOS = ("village", "skirmish", "siege")
+
+
+@functools.cache
+def units_of(scenario: str) -> tuple[Grid, tuple[UnitView, ...], tuple[UnitView, ...]]:
+    """A map's grid and its red and blue units as seen at a few turns into a match."""
+    world = World(load(scenario), random.Random(3))
+    red = tuple(world.snapshot_of(u.id).me for u in world.living("red"))
+    blue = tuple(world.snapshot_of(u.id).me for u in world.living("blue"))
+    return load(scenario).grid, red, blue
+
+
+WALLED = Grid.from_strings(["..........#...+....."] * 8 + ["..~.......#........."] * 8)
+"""Two rooms a wall apart: a tile that is walkable but cannot be reached from the other."""
+
+
+@st.composite
+def agent_view(draw: st.DrawFn) -> tuple[Grid, Snapshot]:
+    """A real agent of a real map (or of the two rooms, moved to a drawn tile), with a
+    drawn set of the other squad in sight."""
+    grid, red, blue = units_of(draw(st.sampled_from(SCENARIOS)))
+    mine, theirs = (red, blue) if draw(st.booleans()) else (blue, red)
+    me = draw(st.sampled_from(mine))
+    if draw(st.booleans()):
+        grid = WALLED
+        x, y = draw(st.sampled_from([(x, y) for x in range(20) for y in range(16) if x != 10]))
+        me = me.model_copy(update={"x": x, "y": y})
+        mine = tuple(u.model_copy(update={"x": (u.id * 3) % 10, "y": u.id % 16}) for u in mine)
+        theirs = tuple(
+            u.model_copy(update={"x": 11 + (u.id * 3) % 9, "y": u.id % 16}) for u in theirs
+        )
+    allies = tuple(u for u in mine if u.id != me.id)
+    seen = draw(st.lists(st.sampled_from(theirs), unique_by=lambda u: u.id, max_size=4))
+    snap = snapshot(
+        me,
+        width=grid.width,
+        height=grid.height,
+        allies=allies,
+        enemies=sorted(seen, key=lambda u: u.id),
+    )
+    return grid, snap
+
+
+@st.composite
+def stored_plan(draw: st.DrawFn, source: Snapshot) -> tuple[Step, ...]:
+    """Steps as a model might have answered `source`: its tiles around it, its targets
+    (and sometimes ids it never saw)."""
+    ids = [u.id for u in (*source.enemies, *source.allies)] + [draw(st.integers(0, 60))]
+    steps: list[Step] = []
+    for _ in range(draw(st.integers(1, 5))):
+        kind = draw(st.sampled_from(("tile", "target", "simple")))
+        if kind == "tile":
+            act = draw(st.sampled_from(POSITION_ACTS))
+            x = source.me.x + draw(st.integers(-8, 8))
+            y = source.me.y + draw(st.integers(-8, 8))
+            steps.append(act(x=x, y=y))
+        elif kind == "target":
+            act_t = draw(st.sampled_from(TARGET_ACTS))
+            steps.append(act_t(target_id=draw(st.sampled_from(ids))))
+        else:
+            steps.append(draw(st.sampled_from(SIMPLE_ACTS))())
+    return tuple(steps)
+
+
+@FUZZ
+@given(data=st.data())
+def test_an_adapted_hit_never_targets_an_unseen_id_nor_an_unreachable_tile(
+    data: st.DataObject,
+) -> None:
+    _, source = data.draw(agent_view())
+    grid, snap = data.draw(agent_view())
+    steps = data.draw(stored_plan(source))
+    tier = data.draw(st.sampled_from((Tier.simplified_llm, Tier.full_llm)))
+    adapted = adapted_plan(CachedPlan(steps, tier, anchor_of(source)), snap, grid)
+    if adapted is None:
+        return  # a rejected hit: the agent asks the LLM instead
+    assert adapted.steps
+    assert check_step(adapted.steps[0], snap, grid) is None  # the first step is legal now
+    here = (snap.me.x, snap.me.y)
+    enemies = {u.id for u in snap.enemies}
+    for step in adapted.steps:
+        if isinstance(step, Approach):
+            assert step.target_id in enemies | {u.id for u in snap.allies}
+        elif isinstance(step, TARGET_ACTS):
+            assert step.target_id in enemies
+        if isinstance(step, MoveTo | TakeCover):
+            assert reachable(grid, here, (step.x, step.y))
+    assert adapted.anchor == anchor_of(snap)  # stored again, it adapts from here
+
+
+def test_targets_follow_their_slot_and_tiles_the_agent() -> None:
+    grid = Grid.from_strings(["." * 20] * 16)
+    source = snapshot(
+        unit(1, 4, 4),
+        enemies=(unit(9, 8, 4, squad="blue"), unit(7, 4, 10, squad="blue")),
+        width=grid.width,
+        height=grid.height,
+    )
+    # Another agent, two tiles along, whose nearest enemy is 12 and next nearest 15.
+    dest = snapshot(
+        unit(3, 6, 4),
+        enemies=(unit(12, 10, 4, squad="blue"), unit(15, 6, 10, squad="blue")),
+        width=grid.width,
+        height=grid.height,
+    )
+    plan = CachedPlan(
+        (Attack(target_id=9), MoveTo(x=5, y=5), Attack(target_id=7)),
+        Tier.simplified_llm,
+        anchor_of(source),
+    )
+    adapted = adapted_plan(plan, dest, grid)
+    assert adapted is not None
+    assert adapted.steps == (Attack(target_id=12), MoveTo(x=7, y=5), Attack(target_id=15))
+    assert situation_key("m", "t", {}, source) == situation_key("m", "t", {}, dest)
+    # No enemy in sight: the attacks have no counterpart; nothing legal is left of a plan
+    # that only attacked, so it is rejected.
+    blind = dest.model_copy(update={"enemies": ()})
+    only_attacks = replace(plan, steps=(Attack(target_id=9),))
+    assert adapted_plan(only_attacks, blind, grid) is None
+
+
+def _all_answers(request: object) -> str:
+    ids = request.agent_ids  # type: ignore[attr-defined]
+    plans = ",".join(f'{{"agent_id":{a},"steps":[{{"act":"Scan"}}]}}' for a in ids)
+    return '{"plans":[' + plans + "]}"
+
+
+def test_a_batched_round_asks_only_for_its_misses_and_stores_each_agent_alone() -> None:
+    planning = planning_round()
+    ids = sorted(s.me.id for s in planning.snapshots)
+    backend = ScriptedBackend([_all_answers, _all_answers])
+    core = make_core(backend)
+    batched = PlannerSettings(mode="batched")
+    run_round(core, batched, planning)
+    assert sorted(backend.requests[0].agent_ids) == ids
+    assert len(core.cache) == len(ids)  # one entry per agent, not one per batch
+    # Next round: two agents are in a new situation (hurt badly), the rest unchanged.
+    hurt = set(ids[:2])
+    snaps = tuple(
+        s.model_copy(update={"me": s.me.model_copy(update={"hp": 5})}) if s.me.id in hurt else s
+        for s in planning.snapshots
+    )
+    events = run_round(core, batched, replace(planning, round_id=2, snapshots=snaps))
+    assert len(backend.requests) == 2
+    assert sorted(backend.requests[1].agent_ids) == sorted(hurt)
+    delivered = {e.outcome.agent_id: e.outcome for e in events if isinstance(e, PlanDelivered)}
+    assert set(delivered) == set(ids)
+    assert {a for a, o in delivered.items() if o.from_cache} == set(ids) - hurt
+    stats = next(e.stats for e in events if isinstance(e, RoundDone))
+    assert (stats.cache_hits, stats.cache_misses) == (len(ids) - 2, 2)
+
+
+def test_a_saved_cache_loaded_into_a_new_game_gives_the_same_hits() -> None:
+    planning = planning_round()
+    core = make_core(ScriptedBackend([_all_answers]))
+    run_round(core, PlannerSettings(mode="batched"), planning)
+    text = dump_cache(core.cache)
+    # The next game's first round: another agent set of the same squad, moved a little.
+    moved = tuple(
+        s.model_copy(update={"me": s.me.model_copy(update={"id": s.me.id + 100})})
+        for s in planning.snapshots
+    )
+    later = replace(planning, round_id=1, snapshots=moved)
+
+    def hits(cache: PlanCache[CachedPlan]) -> list[tuple[int, bool, tuple[Step, ...]]]:
+        fresh = make_core(ScriptedBackend([_all_answers]))
+        fresh.cache = cache
+        events = run_round(fresh, PlannerSettings(mode="batched"), later)
+        return sorted(
+            (e.outcome.agent_id, e.outcome.from_cache, e.outcome.steps)
+            for e in events
+            if isinstance(e, PlanDelivered)
+        )
+
+    loaded: PlanCache[CachedPlan] = PlanCache(64)
+    load_into(loaded, parse_cache(text, "saved.json"))
+    assert loaded.items_lru_first() == core.cache.items_lru_first()
+    in_memory = hits(core.cache)
+    assert any(from_cache for _, from_cache, _ in in_memory)  # adapted to the new ids
+    assert hits(loaded) == in_memory
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("not json", "not JSON"),
+        ('{"version":2,"entries":[]}', "version"),
+        ('{"version":1,"entries":[{"key":"k"}]}', "entries.0.key"),
+        (
+            '{"version":1,"entries":[{"key":"' + "a" * 64 + '","situation":null,'
+            '"tier":"heuristic","steps":[{"act":"Scan"}],"anchor":null}]}',
+            "not an LLM tier",
+        ),
+        (
+            '{"version":1,"entries":[{"key":"' + "a" * 64 + '","situation":null,'
+            '"tier":"full_llm","steps":[{"act":"Fly"}],"anchor":null}]}',
+            "entries.0.steps.0",
+        ),
+    ],
+)
+def test_a_bad_cache_file_is_one_line_naming_the_problem(text: str, says: str) -> None:
+    with pytest.raises(CacheFileError) as caught:
+        parse_cache(text, "c.json")
+    message = str(caught.value)
+    assert message.startswith("c.json: ") and says in message and "\n" not in message
+
+
+def test_rule_plans_are_not_saved() -> None:
+    cache: PlanCache[CachedPlan] = PlanCache(8)
+    cache.put("a" * 64, CachedPlan((Scan(),), Tier.heuristic))
+    cache.put("b" * 64, CachedPlan((Scan(),), Tier.full_llm))
+    entries = parse_cache(dump_cache(cache), "c.json")
+    assert [key for key, _, _ in entries] == ["b" * 64]
+
+
+def test_an_adapted_move_into_a_room_it_cannot_reach_is_rejected() -> None:
+    # Validation alone keeps a later MoveTo onto any walkable tile; an adapted plan was
+    # chosen for other ground, so every tile it moves to must be reachable from here.
+    source = snapshot(unit(1, 2, 2), width=20, height=16)
+    plan = CachedPlan((Scan(), MoveTo(x=5, y=2)), Tier.simplified_llm, anchor_of(source))
+    here = snapshot(unit(4, 12, 2), width=20, height=16)  # across the wall, MoveTo(15, 2)
+    assert adapted_plan(plan, here, WALLED) is not None
+    across = replace(plan, steps=(Scan(), MoveTo(x=15, y=2)))  # walkable, other room
+    assert adapted_plan(across, source, WALLED) is None
