@@ -89,6 +89,11 @@ class PlanningLog:
         self.tier_counts: Counter[str] = Counter()
         self.cause_counts: Counter[str] = Counter()
         self.cache_hits = 0
+        self.cache_misses = 0
+        self.cache_adapted = 0
+        """Hits found by situation and adapted to their agent (within cache_hits)."""
+        self.cache_rejected = 0
+        """Situation hits that failed validation for their agent (within cache_misses)."""
         self.samples: dict[str, deque[float]] = {
             name: deque(maxlen=SAMPLES_KEPT)
             for name in ("ttft", "ttfp", "time_to_all", "plan_wait", "overhead", "act_wait")
@@ -127,6 +132,9 @@ class PlanningLog:
                     self.key_refused = None
             case RoundDone():
                 self.last_stats = event.stats
+                self.cache_misses += event.stats.cache_misses
+                self.cache_adapted += event.stats.cache_adapted
+                self.cache_rejected += event.stats.cache_rejected
                 for name, value in (
                     ("ttft", event.stats.ttft_ms),
                     ("ttfp", event.stats.ttfp_ms),

@@ -63,7 +63,12 @@ def status_lines(session: SessionLike) -> tuple[list[Segment], list[Segment], li
         total = len(session.replay_rounds())
         here = session.replay_round() + 1
         line1.insert(1, (f"REPLAY round {here}/{total} ([ ] scrub)", t.TEXT_WARN))
-    cache = f"cache on (hit {log.cache_hit_rate:.0%})" if st.cache else "cache off"
+    cache = (
+        f"cache on (hit {log.cache_hit_rate:.0%}) {log.cache_hits} hit / {log.cache_misses} miss"
+        f", {log.cache_adapted} adapted, {log.cache_rejected} rejected"
+        if st.cache
+        else "cache off"
+    )
     start = "full" if st.start_tier == Tier.full_llm else "simplified"
     breaker = session.breaker_state
     line2: list[Segment] = [
@@ -82,6 +87,12 @@ def status_lines(session: SessionLike) -> tuple[list[Segment], list[Segment], li
         (_timing(log, "ttft", last.ttft_ms if last else None), t.TEXT),
         (_timing(log, "ttfp", last.ttfp_ms if last else None), t.TEXT),
         (_timing(log, "time_to_all", last.time_to_all_ms if last else None), t.TEXT),
+        (
+            _timing(
+                log, "act_wait", log.samples["act_wait"][-1] if log.samples["act_wait"] else None
+            ),
+            t.TEXT,
+        ),
         *pacing_segments(session),
     ]
     return line1, line2, line3

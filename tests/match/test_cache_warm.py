@@ -1,0 +1,94 @@
+"""Warm starts in whole matches: --cache-save then --cache-load; act_wait in the report;
+a bad cache file is one line and exit 2 before the match."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from game.__main__ import main
+from game.match.cli import build_parser
+from game.match.launch import build
+from game.match.maps import load
+from game.match.session import Session
+
+MATCH = ["--headless", "--backend", "sim", "--scenario", "skirmish", "--red", "llm"]
+
+
+def played(*extra: str) -> Session:
+    args = build_parser().parse_args([*MATCH, *extra])
+    session = build(args, load("skirmish"), window=False).session
+    session.run_to_end()
+    session.close()
+    return session
+
+
+def test_a_saved_cache_starts_the_next_match_warm(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    saved = tmp_path / "cache.json"
+    report = tmp_path / "report.json"
+    assert main([*MATCH, "--seed", "1", "--cache-save", str(saved)]) == 0
+    entries = json.loads(saved.read_text("utf-8"))["entries"]
+    assert entries and all(e["tier"] in ("simplified_llm", "full_llm") for e in entries)
+    cold = played("--seed", "2")
+    assert main([*MATCH, "--seed", "2", "--cache-load", str(saved), "--report", str(report)]) == 0
+    warm = json.loads(report.read_text("utf-8"))
+    cold_summary = cold.result_summary()
+    assert cold_summary["cache_hits"] == 0  # nothing repeats in one short match
+    assert warm["cache_hits"] > 0
+    assert warm["cache_hit_rate"] == round(
+        warm["cache_hits"] / (warm["cache_hits"] + warm["cache_misses"]), 4
+    )
+    assert 0 <= warm["cache_adapted"] <= warm["cache_hits"]
+    # The same file loaded again: the same match, the same hits.
+    again = played("--seed", "2", "--cache-load", str(saved))
+    assert again.result_summary()["cache_hits"] == warm["cache_hits"]
+    assert again.world.state_hash() == warm["state_hash"]
+    capsys.readouterr()
+
+
+def test_act_wait_is_zero_for_a_hit_and_counts_every_llm_plan(tmp_path: Path) -> None:
+    saved = tmp_path / "cache.json"
+    assert main([*MATCH, "--seed", "1", "--cache-save", str(saved)]) == 0
+    session = played("--seed", "3", "--cache-load", str(saved))
+    summary = session.result_summary()
+    llm_plans = summary["plans_by_tier"]["simplified_llm"] + summary["plans_by_tier"]["full_llm"]
+    waits = session.act_waits_ms
+    assert summary["act_wait_ms"]["plans"] == len(waits) <= llm_plans
+    # every hit is in place at its turn's start (rounds start at the turn, not ahead)
+    assert waits.count(0.0) >= summary["cache_hits"] > 0
+    assert all(w % 250 == 0 for w in waits)  # the world acts on whole ticks
+    assert summary["act_wait_ms"]["p95"] == max(sorted(waits)[: -(-95 * len(waits) // 100)])
+    assert list(session.log.samples["act_wait"]) == waits
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("{", "not JSON"),
+        ('{"version":1,"entries":[{"key":"zz"}]}', "entries.0.key"),
+    ],
+)
+def test_a_bad_cache_file_exits_2_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, needle: str
+) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(text, "utf-8")
+    with pytest.raises(SystemExit) as exc:
+        main([*MATCH, "--cache-load", str(path)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and needle in err and "Traceback" not in err
+
+
+def test_a_missing_cache_file_exits_2_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main([*MATCH, "--cache-load", str(tmp_path / "absent.json")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cannot read cache" in err
