@@ -93,6 +93,18 @@ def _rate(text: str) -> float:
     return value
 
 
+def _situation_buckets(text: str) -> tuple[int, int, int, int]:
+    parts = text.split(",")
+    if len(parts) != 4 or not all(p.strip().isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(f"{text!r} is not four whole numbers O,H,E,A")
+    offset, hp, enemies, allies = (int(p) for p in parts)
+    if not (1 <= offset <= 64 and 1 <= hp <= 100 and enemies <= 16 and allies <= 16):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: O from 1 to 64, H from 1 to 100, E and A from 0 to 16"
+        )
+    return offset, hp, enemies, allies
+
+
 def _size(text: str) -> tuple[int, int]:
     try:
         w, h = (int(part) for part in text.lower().split("x"))
@@ -228,6 +240,14 @@ def build_parser() -> OneLineParser:
         default=True,
         help="the same tactical situation hits the cache in another turn, place or agent of "
         "the role: the plan is adapted to the agent and used only if it validates (default: on)",
+    )
+    plan.add_argument(
+        "--situation-buckets",
+        type=_situation_buckets,
+        default=(3, 4, 2, 1),
+        metavar="O,H,E,A",
+        help="how coarsely the cache's situation key sees an agent: offsets in O-tile "
+        "buckets, hp in H bands, the nearest E enemies and A allies (default: 3,4,2,1)",
     )
     plan.add_argument(
         "--cache-load",

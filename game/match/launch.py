@@ -79,6 +79,10 @@ def planner_settings(args: argparse.Namespace) -> PlannerSettings:
         budget_ms=args.budget_ms,
         concurrency=args.concurrency,
         similarity=args.cache_similar,
+        situation_offset=args.situation_buckets[0],
+        situation_hp_bands=args.situation_buckets[1],
+        situation_enemies=args.situation_buckets[2],
+        situation_allies=args.situation_buckets[3],
         plan_format=args.plan_format,
     )
 
@@ -259,10 +263,12 @@ def build_replay(args: argparse.Namespace, *, window: bool) -> Launch:
     llm_squads = tuple(s for s in SQUADS if owners.get(s) == LLM)
     env_config = planner_config(os.environ) if llm_squads else None
     clock = VirtualClock()
+    # a match that started warm replays its hits only from the same saved cache
+    warm = read_cache(args.cache_load) if args.cache_load else []
 
     def replay_planner() -> VirtualPlanner:
         backend = ReplayBackend(record.responses, clock, model=header.model, source=args.replay)
-        return VirtualPlanner(
+        planner = VirtualPlanner(
             backend,
             settings,
             clock,
@@ -271,6 +277,8 @@ def build_replay(args: argparse.Namespace, *, window: bool) -> Launch:
             schedules=record.schedules,
             replaying=settings.mode == "auto",
         )
+        load_into(planner.core.cache, warm)
+        return planner
 
     planner = replay_planner() if llm_squads else None
     config = MatchConfig(

@@ -92,3 +92,23 @@ def test_a_missing_cache_file_exits_2_in_one_line(
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "cannot read cache" in err
+
+
+def test_a_warm_match_replays_its_hits_from_the_same_cache(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    saved, record = tmp_path / "cache.json", tmp_path / "match.jsonl"
+    original, replayed = tmp_path / "original.json", tmp_path / "replayed.json"
+    assert main([*MATCH, "--seed", "1", "--cache-save", str(saved)]) == 0
+    warm = ["--cache-load", str(saved)]
+    assert (
+        main([*MATCH, "--seed", "2", *warm, "--record", str(record), "--report", str(original)])
+        == 0
+    )
+    replay = ["--headless", "--replay", str(record), "--report", str(replayed)]
+    assert main([*replay, *warm]) == 0
+    first, again = (json.loads(p.read_text("utf-8")) for p in (original, replayed))
+    assert first["cache_hits"] > 0
+    for field in ("plans_by_tier", "cache_hits", "cache_adapted", "state_hash"):
+        assert again[field] == first[field], field
+    capsys.readouterr()
