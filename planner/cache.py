@@ -178,8 +178,9 @@ class CacheStats:
     size: int
     capacity: int
     similar_hits: int
+    """Hits through the situation index, adapted to the caller's agent (within hits)."""
     similar_rejects: int
-    """Similarity candidates the validator turned down (counted as misses too)."""
+    """Situation candidates that did not survive adapting (counted as misses too)."""
 
     @property
     def hit_ratio(self) -> float:
@@ -191,7 +192,7 @@ class CacheStats:
 class CacheHit(Generic[V]):
     value: V
     similar: bool
-    """Found through the similarity index rather than the exact key."""
+    """Found through the situation index (and adapted) rather than the exact key."""
 
 
 @dataclass
@@ -202,7 +203,7 @@ class _Entry(Generic[V]):
 
 
 class PlanCache(Generic[V]):
-    """LRU cache of plans, optional TTL (injected clock), similarity index (per call)."""
+    """LRU cache of plans, optional TTL (injected clock), situation index (per call)."""
 
     def __init__(
         self,
@@ -309,7 +310,7 @@ class PlanCache(Generic[V]):
         return [(k, e.similar_key, e.value) for k, e in self._entries.items()]
 
     def put(self, key: str, value: V, similar_key: str | None = None) -> None:
-        """Store (or refresh) a plan, in the similar index too when `similar_key` is given;
+        """Store (or refresh) a plan, in the situation index too when `similar_key` is given;
         evicts the least recently used past capacity."""
         old = self._entries.get(key)
         if old is not None:
