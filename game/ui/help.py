@@ -31,7 +31,8 @@ CONTROLS: Sections = (
         (
             ("Tab", "inspect the next LLM agent (or click one)"),
             ("I / W", "show / hide inspector / waterfall"),
-            ("O", "reveal all units (fog of war off)"),
+            ("L", "match chart (ttfp, time_to_all, LLM share, fallbacks)"),
+            ("O", "fog of war: only what blue sees (off: debug view)"),
             ("Space", "pause"),
             ("+ / -", "game speed"),
             ("[ / ]", "replay: previous / next round"),

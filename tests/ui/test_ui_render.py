@@ -238,7 +238,15 @@ def test_run_window_plays_a_script_and_saves_a_screenshot(
     src.write_text(f"at 1 key b\nat 2 tile 1 1\nat 3 key w\nat 3 shot {mid}\n", "utf-8")
     out = tmp_path / "shot.png"
     stats = FrameStats()
-    code = run_window(session, frames=5, screenshot=str(out), script=str(src), stats=stats, fps=0)
+    code = run_window(
+        session,
+        size=(1280, 800),
+        frames=5,
+        screenshot=str(out),
+        script=str(src),
+        stats=stats,
+        fps=0,
+    )
     assert code == 0
     assert planner.settings.mode == "batched"
     assert planner.closed  # the window closes the session on the way out
