@@ -10,7 +10,9 @@ per-window state and can be driven without the loop (tests post events and call
 from __future__ import annotations
 
 import gc
+import os
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -225,6 +227,47 @@ def save_png(screen: pygame.Surface, path: str) -> str | None:
 
 
 # ---------------------------------------------------------------- the loop
+WINDOW_OPEN_TIMEOUT_S = 8.0
+"""A video driver that neither opens a window nor fails (seen: a Wayland-less session
+spinning) gets this long; then one line on stderr and exit 2."""
+
+
+def _video_hint() -> str:
+    driver = os.environ.get("SDL_VIDEODRIVER") or "(SDL's choice)"
+    display = os.environ.get("DISPLAY") or "(unset)"
+    return f"SDL_VIDEODRIVER={driver}, DISPLAY={display}"
+
+
+def _window_never_opened() -> None:
+    print(
+        f"squadmind: error: no window after {WINDOW_OPEN_TIMEOUT_S:g} s ({_video_hint()}); "
+        "try SDL_VIDEODRIVER=x11, or --headless",
+        file=sys.stderr,
+        flush=True,
+    )
+    os._exit(2)
+
+
+def open_window(size: tuple[int, int] | None, caption: str) -> pygame.Surface | str:
+    """The window's surface, or why it cannot open (one line). `size` None: most of the
+    screen. A driver that hangs instead of failing ends the process (exit 2)."""
+    watchdog = threading.Timer(WINDOW_OPEN_TIMEOUT_S, _window_never_opened)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        pygame.display.init()
+        if size is None:
+            desktops = pygame.display.get_desktop_sizes()
+            size = window_size(desktops[0] if desktops else None)
+        screen = pygame.display.set_mode(size, pygame.RESIZABLE)
+        pygame.display.set_caption(caption)
+        return screen
+    except pygame.error as exc:
+        return f"cannot open a window: {exc} ({_video_hint()}); try --headless"
+    finally:
+        watchdog.cancel()
+
+
 def run_window(
     session: SessionLike,
     *,
@@ -243,16 +286,15 @@ def run_window(
     event script (see game.ui.script). `stats` receives the frame times. The
     session is closed on the way out.
     """
-    pygame.display.init()
-    pygame.font.init()
     stats = stats if stats is not None else FrameStats()
     try:
         commands = event_script.load(script) if script else []
-        if size is None:
-            desktops = pygame.display.get_desktop_sizes()
-            size = window_size(desktops[0] if desktops else None)
-        screen = pygame.display.set_mode(size, pygame.RESIZABLE)
-        pygame.display.set_caption(f"squadmind: {session.scenario.name}")
+        opened = open_window(size, f"squadmind: {session.scenario.name}")
+        if isinstance(opened, str):
+            print(f"squadmind: error: {opened}", file=sys.stderr)
+            return 2
+        screen = opened
+        pygame.font.init()
         ui = GameUI(session, screen.get_size())
         player = event_script.Player(commands)
         clock = pygame.time.Clock()
