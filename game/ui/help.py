@@ -32,6 +32,7 @@ CONTROLS: Sections = (
             ("Tab", "inspect the next LLM agent (or click one)"),
             ("I / W", "show / hide inspector / waterfall"),
             ("L", "match chart (ttfp, time_to_all, LLM share, fallbacks)"),
+            ("Wheel", "scroll the waterfall's agent rows"),
             ("O", "fog of war: only what blue sees (off: debug view)"),
             ("Space", "pause"),
             ("+ / -", "game speed"),

@@ -13,6 +13,7 @@ from typing import Any
 import pygame
 
 from game.match.planlog import PlanningLog, key_refused_line
+from game.rules.world import TICKS_PER_TURN
 from game.ui import SessionLike, theme
 from planner.fallback import TIER_ORDER, Tier
 
@@ -338,7 +339,8 @@ def score_line(session: SessionLike) -> str:
     alive = world.alive_counts()
     units = " · ".join(f"{s} {alive.get(s, 0)} left" for s in world.hold)
     plans = " ".join(f"{theme.TIER_SHORT[tier]} {n}" for tier, n in tier_counts(session.log))
-    return f"{units} · {world.turn} turns · plans {plans}"
+    turns = -(-world.tick // TICKS_PER_TURN)  # begun turns, as the report counts them
+    return f"{units} · {turns} turn{'' if turns == 1 else 's'} · plans {plans}"
 
 
 def draw_end_screen(

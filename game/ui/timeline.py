@@ -221,8 +221,9 @@ class Waterfall:
         rows = max(1, plot.height // row_min)
         first = min(self.scroll, max(0, len(bars) - rows))
         shown = bars[first : first + rows]
-        if len(shown) < len(bars):
-            label = f"#{first + 1}-{first + len(shown)} of {len(bars)} (wheel) · " + label
+        if len(shown) < len(bars):  # which rows, right after the round's number
+            rows_text = f"rows {first + 1}-{first + len(shown)}/{len(bars)}"
+            label = label.replace(" · ", f" · {rows_text} · ", 1)
         self._text(surf, f.fit(label, col.width, FONT, bold=True), theme.TEXT, col.topleft, col,
                    bold=True)  # fmt: skip
         self._draw_axis(surf, plot, span, col)

@@ -59,7 +59,7 @@ def test_player_wins_when_the_other_squad_is_wiped() -> None:
     wipe(session, "red")
     texts = end_texts(session)
     assert texts[:2] == ["Victory", "Red squad wiped out"]
-    assert texts[2].startswith("blue 6 left · red 0 left · 0 turns · plans FULL 0")
+    assert texts[2].startswith("blue 6 left · red 0 left · 1 turn · plans FULL 0")
 
 
 def test_player_loses_when_its_squad_is_wiped() -> None:
