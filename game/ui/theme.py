@@ -117,6 +117,8 @@ INSPECTOR_W: Final = 420
 PAD: Final = 8
 
 TEXT_CACHE_MAX: Final = 1500
+TALL_SAMPLE: Final = "(|)[_]{gjÅ}"
+"""Glyphs that reach highest and lowest: rendered text is as tall as these at most."""
 
 _SANS: Final = "dejavusans,freesans,liberationsans,arial,helvetica"
 _MONO: Final = "dejavusansmono,liberationmono,freemono,couriernew,monospace"
@@ -168,7 +170,7 @@ class Fonts:
         """Rows of text this far apart never overlap (some fonts render taller than their
         line spacing)."""
         f = self.font(kind, size)
-        return int(max(f.get_linesize(), f.get_height()))
+        return int(max(f.get_linesize(), f.get_height(), f.size(TALL_SAMPLE)[1]))
 
     def width(self, s: str, size: int = TEXT_SIZE, kind: str = "sans", bold: bool = False) -> int:
         return int(self.font(kind, size, bold).size(s)[0])

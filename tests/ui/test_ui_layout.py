@@ -10,11 +10,14 @@ import pytest
 
 from game.match.maps import load
 from game.rules.scenarios import Scenario
+from game.ui import theme
 from game.ui.app import GameUI, window_size
+from game.ui.help import CONTROLS
+from game.ui.inspector import inspector_lines
 from game.ui.labels import place
 from planner.events import RoundStarted
 from planner.fallback import Tier
-from tests.ui_fakes import make_session, round_events
+from tests.ui_fakes import colour_count, make_session, press, round_events
 
 pytestmark = pytest.mark.usefixtures("pygame_display")
 
@@ -141,3 +144,68 @@ def test_resizing_the_window_relays_the_board() -> None:
     assert ui.layout().board.tile > before
     draw_at(ui, (1920, 1080))
     assert not ui.fonts.drawn.outside()
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_help_fits_its_panel(size: tuple[int, int]) -> None:
+    ui = busy_ui("village", size)
+    ui.view.show_help = True
+    draw_at(ui, size)
+    drawn = ui.fonts.drawn
+    shown = " ".join(d.text for d in drawn.group("help"))
+    assert "fog of war" in shown and "match chart" in shown  # O and L are listed
+    entries = sum(1 + 2 * len(items) for _, items in CONTROLS)
+    assert len(drawn.group("help")) == entries  # every key and heading, none dropped
+    assert not drawn.overlaps() and not drawn.outside()
+    assert not drawn.group("toasts") and not drawn.group("end")  # help alone on top
+
+
+def test_the_match_chart_shows_every_finished_round() -> None:
+    session, _ = make_session(load("village"))
+    red = tuple(u.id for u in session.world.living("red"))
+    for n in range(1, 31):
+        for event in round_events(red, round_id=n, t0=100.0 + n):
+            session.log.apply(event)
+    points = list(session.log.series)
+    assert [p.number for p in points] == list(range(1, 31))
+    assert points[0].fallbacks == 2 and points[0].llm_share == pytest.approx(4 / 6)
+    assert points[0].ttfp_ms == 150.0 and points[0].time_to_all_ms == 450.0
+    ui = GameUI(session, (1024, 640))
+    press(ui, pygame.K_l)
+    assert ui.view.show_chart
+    draw_at(ui, (1024, 640))
+    drawn = ui.fonts.drawn
+    texts = [d.text for d in drawn.group("waterfall")]
+    assert "Match chart: 30 rounds   L: waterfall" in texts
+    assert "1" in texts and "ttfp" in texts and "fallbacks" in texts  # round axis, legend
+    assert not drawn.overlaps() and not drawn.outside()
+    press(ui, pygame.K_l)
+    draw_at(ui, (1024, 640))
+    assert any(t.startswith("Planning waterfall") for t in (d.text for d in drawn.items))
+
+
+def test_the_intent_is_drawn_above_the_unit_and_in_the_inspector() -> None:
+    ui = busy_ui("skirmish", (1280, 800))
+    uid = min(u.id for u in ui.session.world.living("red"))
+    state = ui.session.log.agents[uid]
+    state.intent = "hold the door"
+    draw_at(ui, (1280, 800))
+    assert any(
+        d.text.startswith(f"#{uid} ") and d.text.endswith("hold the door")
+        for d in ui.fonts.drawn.group("board")
+    )
+    snap = ui.inspector.snapshot(ui.session.world, uid)
+    lines = inspector_lines(uid, state, snap, ui.session.log, "red")
+    assert "intent: hold the door" in [line.text for line in lines]
+
+
+def test_a_thinking_segment_is_drawn_where_the_trace_has_one() -> None:
+    ui = busy_ui("skirmish", (1280, 800))
+    screen = draw_at(ui, (1280, 800))
+    rect = ui.layout().waterfall
+    assert rect is not None
+    legend_only = colour_count(screen, rect, theme.THINKING)  # its swatch in the legend
+    bar = next(iter(ui.session.log.rounds[-1].bars.values()))
+    bar.thinking_start_ms, bar.thinking_end_ms = 20.0, 120.0  # type: ignore[attr-defined]
+    screen = draw_at(ui, (1280, 800))
+    assert colour_count(screen, rect, theme.THINKING) > legend_only + 20
