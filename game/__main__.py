@@ -50,13 +50,28 @@ def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.replay and args.record:
         fail("--record and --replay cannot be used together")
+    scenario = None if args.replay else _scenario(args)
+    screen = None if args.headless else _open_window(args)
     if args.replay:
         launch = build_replay(args, window=not args.headless)
     else:
-        launch = build(args, _scenario(args), window=not args.headless)
+        assert scenario is not None
+        launch = build(args, scenario, window=not args.headless)
     if args.headless:
         return _headless(args, launch)
-    return _window(args, launch)
+    return _window(args, launch, screen)
+
+
+def _open_window(args: argparse.Namespace) -> Any:
+    """The window, opened before the match is built (the planner's imports, a server's
+    probe) so that it shows at once; a window that cannot open ends the run (exit 2)."""
+    from game.ui.app import open_window, show_starting  # pygame only for a window
+
+    opened = open_window(args.size, "squadmind")
+    if isinstance(opened, str):
+        fail(opened)
+    show_starting(opened, "starting: building the planner...")
+    return opened
 
 
 def _headless(args: argparse.Namespace, launch: Launch) -> int:
@@ -121,7 +136,7 @@ def _planning_report(args: argparse.Namespace, launch: Launch) -> dict[str, Any]
     }
 
 
-def _window(args: argparse.Namespace, launch: Launch) -> int:
+def _window(args: argparse.Namespace, launch: Launch, screen: Any = None) -> int:
     from game.ui.app import run_window  # pygame only when a window is wanted
 
     print(f"planner: {launch.backend_reason}", file=sys.stderr)
@@ -132,6 +147,7 @@ def _window(args: argparse.Namespace, launch: Launch) -> int:
             frames=args.frames,
             screenshot=args.screenshot,
             script=args.script,
+            screen=screen,
         )
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

@@ -248,6 +248,16 @@ def _window_never_opened() -> None:
     os._exit(2)
 
 
+def show_starting(screen: pygame.Surface, text: str) -> None:
+    """One frame saying what is being prepared (the window is up before the match is)."""
+    pygame.font.init()
+    screen.fill(theme.BACKGROUND)
+    img = pygame.font.SysFont(None, 28).render(text, True, theme.TEXT_DIM)
+    screen.blit(img, img.get_rect(center=screen.get_rect().center))
+    pygame.display.flip()
+    pygame.event.pump()
+
+
 def open_window(size: tuple[int, int] | None, caption: str) -> pygame.Surface | str:
     """The window's surface, or why it cannot open (one line). `size` None: most of the
     screen. A driver that hangs instead of failing ends the process (exit 2)."""
@@ -277,6 +287,7 @@ def run_window(
     script: str | None = None,
     stats: FrameStats | None = None,
     fps: int = 60,
+    screen: pygame.Surface | None = None,
 ) -> int:
     """Open the window and play until Esc/close (or `frames` frames); the exit code.
 
@@ -284,16 +295,19 @@ def run_window(
     `frames` runs a fixed number of frames and prints the frame-time summary;
     `screenshot` saves a PNG after the last frame; `script` posts the events of an
     event script (see game.ui.script). `stats` receives the frame times. The
-    session is closed on the way out.
+    session is closed on the way out. `screen`: a window already opened (`open_window`,
+    so that it shows while the match is being built).
     """
     stats = stats if stats is not None else FrameStats()
     try:
         commands = event_script.load(script) if script else []
-        opened = open_window(size, f"squadmind: {session.scenario.name}")
+        caption = f"squadmind: {session.scenario.name}"
+        opened = open_window(size, caption) if screen is None else screen
         if isinstance(opened, str):
             print(f"squadmind: error: {opened}", file=sys.stderr)
             return 2
         screen = opened
+        pygame.display.set_caption(caption)
         pygame.font.init()
         ui = GameUI(session, screen.get_size())
         player = event_script.Player(commands)
