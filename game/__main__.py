@@ -16,13 +16,13 @@ Exit codes:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from game.match.cli import PROG, build_parser, fail
-from game.match.headless import play, result_of, write_report
 from game.match.launch import Launch, blue_owner, build, build_replay, save_cache
 from game.match.maps import load, load_file
 from game.match.planlog import key_refused_line
@@ -50,16 +50,33 @@ def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.replay and args.record:
         fail("--record and --replay cannot be used together")
+    scenario = None if args.replay else _scenario(args)
+    screen = None if args.headless else _open_window(args)
     if args.replay:
         launch = build_replay(args, window=not args.headless)
     else:
-        launch = build(args, _scenario(args), window=not args.headless)
+        assert scenario is not None
+        launch = build(args, scenario, window=not args.headless)
     if args.headless:
         return _headless(args, launch)
-    return _window(args, launch)
+    return _window(args, launch, screen)
+
+
+def _open_window(args: argparse.Namespace) -> Any:
+    """The window, opened before the match is built (the planner's imports, a server's
+    probe) so that it shows at once; a window that cannot open ends the run (exit 2)."""
+    from game.ui.app import open_window, show_starting  # pygame only for a window
+
+    opened = open_window(args.size, "squadmind")
+    if isinstance(opened, str):
+        fail(opened)
+    show_starting(opened, "starting: building the planner...")
+    return opened
 
 
 def _headless(args: argparse.Namespace, launch: Launch) -> int:
+    from game.match.headless import play, result_of, write_report  # not for the window
+
     session = launch.session
     if launch.backend is not None:
         clock = "virtual clock" if launch.virtual else "wall clock"
@@ -120,7 +137,7 @@ def _planning_report(args: argparse.Namespace, launch: Launch) -> dict[str, Any]
     }
 
 
-def _window(args: argparse.Namespace, launch: Launch) -> int:
+def _window(args: argparse.Namespace, launch: Launch, screen: Any = None) -> int:
     from game.ui.app import run_window  # pygame only when a window is wanted
 
     print(f"planner: {launch.backend_reason}", file=sys.stderr)
@@ -131,12 +148,30 @@ def _window(args: argparse.Namespace, launch: Launch) -> int:
             frames=args.frames,
             screenshot=args.screenshot,
             script=args.script,
+            screen=screen,
         )
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     finally:
         launch.session.close()
         save_cache(args, launch)
+        global _window_closed
+        _window_closed = True
+
+
+_window_closed = False
+"""Set once a window has closed: its session, planner thread and record are closed."""
+
+
+def exit_process(code: int) -> None:
+    """Exit with `code`. After a window, skip the interpreter's teardown (collecting and
+    freeing every object and module: about a second on a loaded machine) since nothing
+    is left to finish: stdio is flushed, and the session closed its planner and files."""
+    if _window_closed:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 def _write(path: str, writer: Any) -> None:
@@ -154,4 +189,4 @@ def _scenario(args: argparse.Namespace) -> Scenario:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

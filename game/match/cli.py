@@ -334,7 +334,11 @@ def build_parser() -> OneLineParser:
 
     window = p.add_argument_group("window")
     window.add_argument(
-        "--size", type=_size, default=(1280, 800), metavar="WxH", help="window size"
+        "--size",
+        type=_size,
+        default=None,
+        metavar="WxH",
+        help="window size (default: 90%% of the screen; the window is resizable)",
     )
     window.add_argument(
         "--frames",

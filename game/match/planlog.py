@@ -61,6 +61,19 @@ class AgentPlanState:
     history: deque[TierChange] = field(default_factory=lambda: deque(maxlen=HISTORY_KEPT))
 
 
+@dataclass(frozen=True)
+class RoundPoint:
+    """One finished round's figures, for the per-match chart."""
+
+    number: int
+    squad: str
+    ttfp_ms: float | None
+    time_to_all_ms: float | None
+    llm_share: float | None
+    """Share of the round's plans that came from an LLM tier (None: no plan delivered)."""
+    fallbacks: int
+
+
 def percentile(samples: Iterable[float], q: float) -> float | None:
     """Nearest-rank percentile (q in 0..100): the smallest sample with at least q% of the
     samples at or below it; None when empty."""
@@ -99,9 +112,23 @@ class PlanningLog:
             for name in ("ttft", "ttfp", "time_to_all", "plan_wait", "overhead", "act_wait")
         }
         self.last_stats: RoundStats | None = None
+        self.round_numbers: dict[int, int] = {}
+        """Planner round id -> its number in this match (1, 2, ...): what the UI shows, so
+        the status bar, waterfall and tier history count alike, from 1 after a restart."""
+        self.series: deque[RoundPoint] = deque(maxlen=SAMPLES_KEPT)
+        """Every finished round's figures, oldest first (the per-match chart)."""
         self.key_refused: int | None = None
         """The status (401/403) with which the server last refused the API key, if ever;
         cleared when a request succeeds again."""
+
+    def round_number(self, round_id: int) -> int:
+        """The round's number in this match (its planner id if it started before)."""
+        return self.round_numbers.get(round_id, round_id)
+
+    @property
+    def latest_round(self) -> int:
+        """The number of the latest round started in this match (0: none yet)."""
+        return len(self.round_numbers)
 
     def round_trace(self, round_id: int) -> RoundTrace | None:
         """The timing record of a recent round (None once it has been forgotten)."""
@@ -142,10 +169,26 @@ class PlanningLog:
                 ):
                     if value is not None:
                         self.samples[name].append(value)
+                self._point(event, trace)
             case _:
                 pass
 
+    def _point(self, event: RoundDone, trace: RoundTrace | None) -> None:
+        tiers = [b.tier for b in trace.bars.values() if b.tier is not None] if trace else []
+        llm = sum(1 for t in tiers if t in (Tier.full_llm, Tier.simplified_llm))
+        self.series.append(
+            RoundPoint(
+                self.round_number(event.round_id),
+                event.squad,
+                event.stats.ttfp_ms,
+                event.stats.time_to_all_ms,
+                llm / len(tiers) if tiers else None,
+                sum(1 for b in trace.bars.values() if b.cause is not None) if trace else 0,
+            )
+        )
+
     def _started(self, event: RoundStarted) -> None:
+        self.round_numbers.setdefault(event.round_id, len(self.round_numbers) + 1)
         trace = RoundTrace.started(event)
         if len(self.rounds) == self.rounds.maxlen:
             self._by_id.pop(self.rounds[0].round_id, None)

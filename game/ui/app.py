@@ -10,7 +10,9 @@ per-window state and can be driven without the loop (tests post events and call
 from __future__ import annotations
 
 import gc
+import os
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,11 +26,26 @@ from game.ui.board import BoardLayout, BoardView
 from game.ui.help import draw_help
 from game.ui.input import Controls, ViewState
 from game.ui.inspector import Inspector, llm_agent_ids
-from game.ui.overlay import draw_badges, draw_end_screen, draw_status_bar
+from game.ui.labels import draw_agent_labels
+from game.ui.overlay import draw_end_screen, draw_status_bar
 from game.ui.timeline import Waterfall
 
-MIN_WATERFALL_H = 170
+MIN_WATERFALL_H = 150
+WATERFALL_SHARE = 0.26
+"""Of the window's height, for the waterfall (the board gets the rest of its column)."""
+INSPECTOR_SHARE = 0.32
 MIN_SIZE = (640, 400)
+DEFAULT_SIZE = (1280, 800)
+SCREEN_SHARE = 0.9
+"""The window opens at most this share of the screen (room for panels and a title bar)."""
+
+
+def window_size(desktop: tuple[int, int] | None) -> tuple[int, int]:
+    """The size to open at: most of the screen (any aspect), never under MIN_SIZE."""
+    if desktop is None or desktop[0] <= 0 or desktop[1] <= 0:
+        return DEFAULT_SIZE
+    w, h = (int(d * SCREEN_SHARE) for d in desktop)
+    return max(MIN_SIZE[0], w), max(MIN_SIZE[1], h)
 
 
 # ---------------------------------------------------------------- frame times
@@ -77,11 +94,12 @@ def compute_layout(
     inspector = None
     right_edge = w - pad
     if show_inspector:
-        iw = min(theme.INSPECTOR_W, w * 2 // 5)
+        iw = min(theme.INSPECTOR_W, int(w * INSPECTOR_SHARE))
         inspector = pygame.Rect(w - pad - iw, top, iw, h - top - pad)
         right_edge = inspector.x - pad
     left = pygame.Rect(pad, top, right_edge - pad, h - top - pad)
-    board_h = left.height - (MIN_WATERFALL_H + pad if show_waterfall else 0)
+    waterfall_h = max(MIN_WATERFALL_H, int(h * WATERFALL_SHARE))
+    board_h = left.height - (waterfall_h + pad if show_waterfall else 0)
     tile = max(4, min(left.width // grid_w, max(4, board_h) // grid_h))
     area = pygame.Rect(left.x, left.y, left.width, tile * grid_h)
     board = BoardLayout.fit(area, grid_w, grid_h)
@@ -134,6 +152,11 @@ class GameUI:
         if event.type == pygame.VIDEORESIZE:
             self.size = (max(event.w, MIN_SIZE[0]), max(event.h, MIN_SIZE[1]))
             return
+        if event.type == pygame.MOUSEWHEEL:
+            wf = self.layout().waterfall
+            if wf is not None and wf.collidepoint(self.view.mouse):
+                self.waterfall.scroll_by(-int(event.y))
+                return
         self.controls.handle(event)
 
     def process_events(self) -> None:
@@ -155,37 +178,42 @@ class GameUI:
         lay = self.layout()
         world, log = s.world, s.log
         now = time.monotonic()
+        self.fonts.drawn.clear()
         screen.fill(theme.BACKGROUND)
-        thinking = {aid for aid, st in log.agents.items() if st.waiting}
-        self.board.draw(
+        shown_units = self.board.shown_units(world, self.squad, v.reveal_all)
+        llm_shown = {u.id for u in shown_units if u.squad in s.llm_squads}
+        self.board.draw(screen, lay.board, world, self.squad, v.selected, llm_shown, v.reveal_all)
+        draw_agent_labels(
             screen,
             lay.board,
+            self.fonts,
             world,
-            self.squad,
-            v.selected,
-            thinking,
+            log,
+            llm_shown,
+            s.interim_agents,
+            self.board.unit_rects(lay.board, shown_units),
             now - self.started,
-            v.reveal_all,
         )
-        shown = {u.id for u in self.board.shown_units(world, self.squad, v.reveal_all)}
-        llm_shown = {uid for uid in shown if world.units[uid].squad in s.llm_squads}
-        draw_badges(screen, lay.board, self.fonts, world, log, llm_shown, s.interim_agents)
         box = v.drag_rect
         if box is not None:
             pygame.draw.rect(screen, theme.SELECTED, box, 1)
         if lay.waterfall is not None:
-            self.waterfall.draw(screen, lay.waterfall, log, self.planner_now())
+            self.waterfall.show_chart = v.show_chart
+            self.waterfall.draw(screen, lay.waterfall, log, self.planner_now(), s.interim_agents)
         if lay.inspector is not None:
             self.inspector.draw(screen, lay.inspector, world, log, self.inspected())
         draw_status_bar(screen, lay.status, self.fonts, s)
-        if s.finished:
-            draw_end_screen(screen, lay.left, self.fonts, s)
+        # One overlay at a time, so none draws over another: help, else the end of the
+        # match, else the toasts.
         if v.show_help:
             w, h = lay.size
             draw_help(
                 screen, pygame.Rect(0, lay.status.bottom, w, h - lay.status.bottom), self.fonts
             )
-        v.toasts.draw(screen, lay.board.rect, self.fonts, now)
+        elif s.finished:
+            draw_end_screen(screen, lay.left, self.fonts, s)
+        else:
+            v.toasts.draw(screen, lay.board.rect, self.fonts, now)
 
 
 def save_png(screen: pygame.Surface, path: str) -> str | None:
@@ -199,30 +227,88 @@ def save_png(screen: pygame.Surface, path: str) -> str | None:
 
 
 # ---------------------------------------------------------------- the loop
+WINDOW_OPEN_TIMEOUT_S = 8.0
+"""A video driver that neither opens a window nor fails (seen: a Wayland-less session
+spinning) gets this long; then one line on stderr and exit 2."""
+
+
+def _video_hint() -> str:
+    driver = os.environ.get("SDL_VIDEODRIVER") or "(SDL's choice)"
+    display = os.environ.get("DISPLAY") or "(unset)"
+    return f"SDL_VIDEODRIVER={driver}, DISPLAY={display}"
+
+
+def _window_never_opened() -> None:
+    print(
+        f"squadmind: error: no window after {WINDOW_OPEN_TIMEOUT_S:g} s ({_video_hint()}); "
+        "try SDL_VIDEODRIVER=x11, or --headless",
+        file=sys.stderr,
+        flush=True,
+    )
+    os._exit(2)
+
+
+def show_starting(screen: pygame.Surface, text: str) -> None:
+    """One frame saying what is being prepared (the window is up before the match is)."""
+    pygame.font.init()
+    screen.fill(theme.BACKGROUND)
+    img = pygame.font.SysFont(None, 28).render(text, True, theme.TEXT_DIM)
+    screen.blit(img, img.get_rect(center=screen.get_rect().center))
+    pygame.display.flip()
+    pygame.event.pump()
+
+
+def open_window(size: tuple[int, int] | None, caption: str) -> pygame.Surface | str:
+    """The window's surface, or why it cannot open (one line). `size` None: most of the
+    screen. A driver that hangs instead of failing ends the process (exit 2)."""
+    watchdog = threading.Timer(WINDOW_OPEN_TIMEOUT_S, _window_never_opened)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        pygame.display.init()
+        if size is None:
+            desktops = pygame.display.get_desktop_sizes()
+            size = window_size(desktops[0] if desktops else None)
+        screen = pygame.display.set_mode(size, pygame.RESIZABLE)
+        pygame.display.set_caption(caption)
+        return screen
+    except pygame.error as exc:
+        return f"cannot open a window: {exc} ({_video_hint()}); try --headless"
+    finally:
+        watchdog.cancel()
+
+
 def run_window(
     session: SessionLike,
     *,
-    size: tuple[int, int] = (1280, 800),
+    size: tuple[int, int] | None = None,
     frames: int | None = None,
     screenshot: str | None = None,
     script: str | None = None,
     stats: FrameStats | None = None,
     fps: int = 60,
+    screen: pygame.Surface | None = None,
 ) -> int:
     """Open the window and play until Esc/close (or `frames` frames); the exit code.
 
+    `size` None opens at most of the screen (`window_size`); the window is resizable.
     `frames` runs a fixed number of frames and prints the frame-time summary;
     `screenshot` saves a PNG after the last frame; `script` posts the events of an
     event script (see game.ui.script). `stats` receives the frame times. The
-    session is closed on the way out.
+    session is closed on the way out. `screen`: a window already opened (`open_window`,
+    so that it shows while the match is being built).
     """
-    pygame.display.init()
-    pygame.font.init()
     stats = stats if stats is not None else FrameStats()
     try:
         commands = event_script.load(script) if script else []
-        screen = pygame.display.set_mode(size, pygame.RESIZABLE)
-        pygame.display.set_caption(f"squadmind: {session.scenario.name}")
+        caption = f"squadmind: {session.scenario.name}"
+        opened = open_window(size, caption) if screen is None else screen
+        if isinstance(opened, str):
+            print(f"squadmind: error: {opened}", file=sys.stderr)
+            return 2
+        screen = opened
+        pygame.display.set_caption(caption)
+        pygame.font.init()
         ui = GameUI(session, screen.get_size())
         player = event_script.Player(commands)
         clock = pygame.time.Clock()

@@ -232,15 +232,19 @@ class BoardView:
         world: World,
         squad: str,
         selected: Iterable[int],
-        thinking: Collection[int],
-        anim: float,
+        planned: Collection[int] = (),
         reveal: bool = False,
     ) -> None:
-        """Draw the board; `thinking` = ids of agents waiting for a plan, `anim` = seconds."""
+        """Draw the board: the selected units' paths in white, and the planned paths of
+        `planned` (the shown LLM agents) in their squad's colour."""
         surf.blit(self.static_layer(world, squad, lay), (lay.ox, lay.oy))
         seen = self.fog.seen(world, squad)[0]
         self._draw_dead(surf, lay, world, seen)
         sel = set(selected)
+        for uid in sorted(planned):
+            u = world.units.get(uid)
+            if u is not None and u.alive and uid not in sel:
+                self._draw_path(surf, lay, u, theme.PLANNED_PATH.get(u.squad, theme.PATH), 1)
         for uid in sorted(sel):
             u = world.units.get(uid)
             if u is not None and u.alive and u.squad == squad:
@@ -249,9 +253,11 @@ class BoardView:
         for u in shown:
             self._draw_unit(surf, lay, u, u.id in sel)
         self._draw_effects(surf, lay, world, seen)
-        for u in shown:
-            if u.id in thinking:
-                self._draw_thinking(surf, lay, u, anim)
+
+    def unit_rects(self, lay: BoardLayout, units: Iterable[Unit]) -> list[pygame.Rect]:
+        """The drawn body of each unit (circle and bars): what labels must not cover."""
+        inset = max(1, lay.tile // 8)
+        return [lay.tile_rect(u.x, u.y).inflate(-2 * inset, -inset) for u in units]
 
     # ------------------------------------------------------------ pieces
     def _draw_unit(self, surf: pygame.Surface, lay: BoardLayout, u: Unit, selected: bool) -> None:
@@ -299,7 +305,14 @@ class BoardView:
                 pygame.draw.line(surf, colour, (cx - s, cy - s), (cx + s, cy + s), 3)
                 pygame.draw.line(surf, colour, (cx - s, cy + s), (cx + s, cy - s), 3)
 
-    def _draw_path(self, surf: pygame.Surface, lay: BoardLayout, u: Unit) -> None:
+    def _draw_path(
+        self,
+        surf: pygame.Surface,
+        lay: BoardLayout,
+        u: Unit,
+        colour: theme.Colour = theme.PATH,
+        width: int = 2,
+    ) -> None:
         points = [lay.centre(u.x, u.y)]
         if u.active is not None and u.active.path:
             points += [lay.centre(x, y) for x, y in u.active.path]
@@ -311,23 +324,10 @@ class BoardView:
         if len(points) == 1 and goals:
             points.append(lay.centre(*goals[0]))
         if len(points) > 1:
-            pygame.draw.lines(surf, theme.PATH, False, points, 2)
+            pygame.draw.lines(surf, colour, False, points, width)
         for gx, gy in goals:
             r = lay.tile_rect(gx, gy).inflate(-lay.tile // 3, -lay.tile // 3)
-            pygame.draw.rect(surf, theme.PATH, r, 2)
-
-    def _draw_thinking(self, surf: pygame.Surface, lay: BoardLayout, u: Unit, anim: float) -> None:
-        """Three pulsing dots above an agent whose plan has not arrived yet."""
-        cx, _ = lay.centre(u.x, u.y)
-        top = lay.tile_rect(u.x, u.y).top - 7
-        pill = pygame.Rect(0, 0, 30, 12)
-        pill.center = (cx, top)
-        pygame.draw.rect(surf, theme.PANEL, pill, border_radius=6)
-        pygame.draw.rect(surf, theme.PANEL_EDGE, pill, 1, border_radius=6)
-        phase = int(anim * 6) % 3
-        for i in range(3):
-            colour = theme.TEXT if i == phase else theme.AXIS
-            pygame.draw.circle(surf, colour, (cx - 8 + 8 * i, top), 3 if i == phase else 2)
+            pygame.draw.rect(surf, colour, r, width)
 
     def _draw_effects(
         self, surf: pygame.Surface, lay: BoardLayout, world: World, seen: frozenset[Tile]

@@ -31,7 +31,9 @@ CONTROLS: Sections = (
         (
             ("Tab", "inspect the next LLM agent (or click one)"),
             ("I / W", "show / hide inspector / waterfall"),
-            ("O", "reveal all units (fog of war off)"),
+            ("L", "match chart (ttfp, time_to_all, LLM share, fallbacks)"),
+            ("Wheel", "scroll the waterfall's agent rows"),
+            ("O", "fog of war: only what blue sees (off: debug view)"),
             ("Space", "pause"),
             ("+ / -", "game speed"),
             ("[ / ]", "replay: previous / next round"),
@@ -60,40 +62,61 @@ CONTROLS: Sections = (
 )
 
 
-def _column_size(fonts: theme.Fonts, sections: Sections) -> tuple[int, int, int]:
+def _column_size(fonts: theme.Fonts, sections: Sections, size: int) -> tuple[int, int, int]:
     """(key column width, total width, height) of one column of sections."""
-    lh = fonts.line_height()
-    key_w = max(fonts.text(k, bold=True).get_width() for _, items in sections for k, _ in items)
-    text_w = max(fonts.width(d) for _, items in sections for _, d in items)
-    head_w = max(fonts.text(h, bold=True).get_width() for h, _ in sections)
+    lh = fonts.line_height(size)
+    key_w = max(fonts.width(k, size, bold=True) for _, items in sections for k, _ in items)
+    text_w = max(fonts.width(d, size) for _, items in sections for _, d in items)
+    head_w = max(fonts.width(h, size, bold=True) for h, _ in sections)
     rows = sum(len(items) + 1 for _, items in sections)
     height = rows * lh + (len(sections) - 1) * (lh // 2) + 2 * len(sections)
     return key_w + 24, max(key_w + 24 + text_w, head_w), height
 
 
 def _draw_column(
-    surf: pygame.Surface, fonts: theme.Fonts, sections: Sections, x: int, y: int, key_w: int
+    surf: pygame.Surface,
+    fonts: theme.Fonts,
+    sections: Sections,
+    at: tuple[int, int],
+    key_w: int,
+    size: int,
+    panel: pygame.Rect,
 ) -> None:
-    lh = fonts.line_height()
+    x, y = at
+    lh = fonts.line_height(size)
+
+    def put(text: str, colour: theme.Colour, pos: tuple[int, int], bold: bool) -> None:
+        room = panel.right - 10 - pos[0]
+        text = fonts.fit(text, room, size, bold=bold)
+        img = fonts.text(text, colour, size=size, bold=bold)
+        r = img.get_rect(topleft=pos)
+        if text and panel.contains(r):
+            surf.blit(img, r)
+            fonts.drawn.add("help", r, panel, text)
+
     for heading, items in sections:
-        surf.blit(fonts.text(heading, theme.TEXT_WARN, bold=True), (x, y))
+        put(heading, theme.TEXT_WARN, (x, y), True)
         y += lh + 2
         for key, desc in items:
-            surf.blit(fonts.text(key, theme.TEXT, bold=True), (x + 8, y))
-            surf.blit(fonts.text(desc, theme.TEXT_DIM), (x + key_w, y))
+            put(key, theme.TEXT, (x + 8, y), True)
+            put(desc, theme.TEXT_DIM, (x + key_w, y), False)
             y += lh
         y += lh // 2
 
 
 def draw_help(surf: pygame.Surface, area: pygame.Rect, fonts: theme.Fonts) -> None:
-    """Two columns (planner and view | your squad) in a panel centred on `area`."""
+    """Two columns (planner and view | your squad) in a panel centred on `area`, in the
+    largest text size whose columns fit (descriptions shortened if still too wide)."""
     dim(surf, area)
     columns = (CONTROLS[:2], CONTROLS[2:])
-    sizes = [_column_size(fonts, c) for c in columns]
     gap = 40
     title = fonts.text("Controls", theme.TEXT, size=theme.TITLE_SIZE, bold=True)
-    width = sum(w for _, w, _ in sizes) + gap + 40
-    height = title.get_height() + 10 + max(h for _, _, h in sizes) + 30
+    for size in (theme.TEXT_SIZE, theme.SMALL_SIZE, HELP_MIN_SIZE):
+        sizes = [_column_size(fonts, c, size) for c in columns]
+        width = sum(w for _, w, _ in sizes) + gap + 40
+        height = title.get_height() + 10 + max(h for _, _, h in sizes) + 30
+        if width <= area.width - 10 and height <= area.height - 10:
+            break
     panel = pygame.Rect(0, 0, min(width, area.width - 10), min(height, area.height - 10))
     panel.center = area.center
     pygame.draw.rect(surf, theme.PANEL, panel, border_radius=8)
@@ -102,5 +125,8 @@ def draw_help(surf: pygame.Surface, area: pygame.Rect, fonts: theme.Fonts) -> No
     surf.blit(title, (x, y))
     y += title.get_height() + 10
     for sections, (key_w, col_w, _) in zip(columns, sizes, strict=True):
-        _draw_column(surf, fonts, sections, x, y, key_w)
+        _draw_column(surf, fonts, sections, (x, y), key_w, size, panel)
         x += col_w + gap
+
+
+HELP_MIN_SIZE = 14

@@ -38,7 +38,7 @@ from game.rules.steps import (
 from game.ui import SessionLike, theme
 from game.ui.board import BoardLayout
 from game.ui.inspector import llm_agent_ids
-from game.ui.overlay import Toasts
+from game.ui.overlay import Toasts, replay_position
 from planner.fallback import Tier
 
 Tile = tuple[int, int]
@@ -58,8 +58,12 @@ class ViewState:
     inspected: int | None = None
     show_inspector: bool = True
     show_waterfall: bool = True
+    show_chart: bool = False
+    """The waterfall panel shows the per-match chart instead (L)."""
     show_help: bool = False
-    reveal_all: bool = False
+    reveal_all: bool = True
+    """The debug view (default): every unit, with the LLM agents' badges, intents and
+    planned paths. O turns fog of war on: only what the blue squad sees."""
     mouse: tuple[int, int] = (0, 0)
     drag_from: tuple[int, int] | None = None
     quit: bool = False
@@ -357,6 +361,7 @@ class Controls:
             pygame.K_TAB: self.cycle_inspected,
             pygame.K_i: lambda: setattr(v, "show_inspector", not v.show_inspector),
             pygame.K_w: lambda: setattr(v, "show_waterfall", not v.show_waterfall),
+            pygame.K_l: self.toggle_chart,
             pygame.K_o: self.toggle_reveal,
             pygame.K_SPACE: self.toggle_pause,
             pygame.K_PLUS: lambda: self.change_speed(1),
@@ -388,10 +393,13 @@ class Controls:
         if not s.replaying:
             self.toast("[ and ] scrub rounds in a replay (--replay PATH)", theme.TEXT_WARN)
             return
-        total = len(s.replay_rounds())
-        reached = s.seek_round(s.replay_round() + delta)
+        s.seek_round(s.replay_round() + delta)
         s.paused = True
-        self.toast(f"replay: round {reached + 1}/{total} (paused; . steps a tick)")
+        self.view.toasts.push(
+            f"replay: {replay_position(s)} (paused; . steps a tick)",
+            self.clock(),
+            replaces="replay:",
+        )
 
     def step_once(self) -> None:
         s = self.session
@@ -407,7 +415,16 @@ class Controls:
 
     def toggle_reveal(self) -> None:
         self.view.reveal_all = not self.view.reveal_all
-        self.toast("all units shown (fog off)" if self.view.reveal_all else "fog of war on")
+        self.toast(
+            "debug view: every unit, with red's badges and paths (fog off)"
+            if self.view.reveal_all
+            else "fog of war on: only what blue sees (red outside its sight is hidden)"
+        )
+
+    def toggle_chart(self) -> None:
+        v = self.view
+        v.show_chart = not v.show_chart or not v.show_waterfall
+        v.show_waterfall = True
 
     def on_right_click(self, pos: tuple[int, int]) -> None:
         if self.session.finished:

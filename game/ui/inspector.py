@@ -92,6 +92,8 @@ def inspector_lines(
         lines.append(Line(" · ".join(parts), theme.TIER_COLOURS[timing.tier]))
     if timing is not None and timing.schedule is not None:
         lines.append(Line(f"auto: {timing.schedule}", theme.TEXT_DIM))
+    if state is not None and state.intent:
+        lines.append(Line(f"intent: {state.intent}", kind="sans", colour=theme.TEXT))
 
     lines.append(Line("Snapshot (now)", kind="head", gap_before=6))
     if snap is None:
@@ -131,7 +133,7 @@ def inspector_lines(
     lines.append(Line("Tier history (newest first)", kind="head", gap_before=6))
     history = list(state.history) if state is not None else []
     for change in reversed(history):
-        bits = [f"round {change.round_id:<4} {theme.TIER_SHORT[change.tier]}"]
+        bits = [f"round {log.round_number(change.round_id):<4} {theme.TIER_SHORT[change.tier]}"]
         if change.from_cache:
             bits.append("cache")
         if change.partial:
@@ -150,6 +152,8 @@ class Inspector:
         self._snap_key: tuple[int, int, int] | None = None
         self._snap: Snapshot | None = None
         self._panel: tuple[tuple[object, ...], pygame.Surface] | None = None
+        self.drawn: list[pygame.Rect] = []
+        """The cached panel's text rectangles, relative to the panel."""
 
     def snapshot(self, world: World, agent_id: int) -> Snapshot | None:
         key = (id(world), world.tick, agent_id)
@@ -180,6 +184,7 @@ class Inspector:
         key = (
             rect.size,
             agent_id,
+            log.latest_round,
             self._snap_key,
             None if state is None else _state_key(state),
             shared_prefix_chars(log, agent_id),
@@ -188,9 +193,12 @@ class Inspector:
             lines = inspector_lines(agent_id, state, snap, log, squad)
             self._panel = (key, self.render(lines, rect.size))
         surf.blit(self._panel[1], rect.topleft)
+        for r in self.drawn:
+            self.fonts.drawn.add("inspector", r.move(rect.topleft), rect)
 
     def render(self, lines: list[Line], panel_size: tuple[int, int]) -> pygame.Surface:
         w, h = panel_size
+        self.drawn = []
         panel = pygame.Surface((w, h))
         panel.fill(theme.PANEL)
         pygame.draw.rect(panel, theme.PANEL_EDGE, panel.get_rect(), 1)
@@ -214,7 +222,11 @@ class Inspector:
                     y += 3
                 if y + img.get_height() > h - theme.PAD:
                     break
-                panel.blit(img, (x, y), area=pygame.Rect(0, 0, inner, img.get_height()))
+                if img.get_width() > inner:  # shortened at a word, never cut mid-word
+                    text = f.fit(line.text, inner, fsize, bold=line.kind != "sans")
+                    img = f.text(text, colour, size=fsize, bold=line.kind != "sans")
+                panel.blit(img, (x, y))
+                self.drawn.append(img.get_rect(topleft=(x, y)))
                 y += img.get_height() + 2
                 continue
             limit = SECTION_LINES.get(section, 99)
@@ -229,8 +241,10 @@ class Inspector:
                     break
                 if y + lh > h - theme.PAD:
                     return panel
-                panel.blit(f.text(part, line.colour, size=MONO_SIZE, kind="mono"), (x, y))
-                y += lh
+                img = f.text(part, line.colour, size=MONO_SIZE, kind="mono")
+                panel.blit(img, (x, y))
+                self.drawn.append(img.get_rect(topleft=(x, y)))
+                y += max(lh, img.get_height())
                 shown_in_section += 1
         return panel
 
@@ -248,6 +262,7 @@ def _state_key(state: AgentPlanState) -> tuple[object, ...]:
         state.waiting,
         None if timing is None else dataclasses.astuple(timing),
         state.prompt_block,
+        state.intent,
         state.raw,
         state.steps,
         state.dropped,

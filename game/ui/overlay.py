@@ -6,16 +6,15 @@ Segment builders are separate from drawing so tests can check the wording.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pygame
 
 from game.match.planlog import PlanningLog, key_refused_line
-from game.rules.world import World
+from game.rules.world import TICKS_PER_TURN
 from game.ui import SessionLike, theme
-from game.ui.board import BoardLayout
 from planner.fallback import TIER_ORDER, Tier
 
 Segment = tuple[str, theme.Colour]
@@ -42,6 +41,28 @@ def pacing_segments(session: SessionLike) -> list[Segment]:
     return [interim, ("ahead on" if lead is None else f"ahead {t.fmt_ms(lead)}", t.TEXT)]
 
 
+def replay_position(session: SessionLike) -> str:
+    """ "round k/n": k the latest round started (the same number the waterfall and the
+    tier history show), n the rounds in the record (every LLM squad plans at each of
+    its round ticks)."""
+    total = len(session.replay_rounds()) * max(1, len(session.llm_squads))
+    return f"round {session.log.latest_round}/{total}"
+
+
+def objective_segments(session: SessionLike) -> list[Segment]:
+    """The objective HUD: who holds it and for how many of the turns that win."""
+    scenario, world = session.scenario, session.world
+    if not scenario.objective:
+        return []
+    need = scenario.hold_turns
+    holders = [(s, n) for s, n in world.hold.items() if n > 0]
+    if not holders:
+        return [(f"objective: nobody holds it (hold {need} turns to win)", theme.TEXT_DIM)]
+    squad, n = max(holders, key=lambda h: h[1])
+    colour = theme.SQUAD_COLOURS.get(squad, theme.TEXT)
+    return [(f"objective: {squad} holds {n}/{need} turns", colour)]
+
+
 def status_lines(session: SessionLike) -> tuple[list[Segment], list[Segment], list[Segment]]:
     """The three lines of the status bar as (text, colour) segments: the match and
     backend; the planner switches; the last round's timings with running percentiles,
@@ -53,6 +74,7 @@ def status_lines(session: SessionLike) -> tuple[list[Segment], list[Segment], li
     line1: list[Segment] = [
         (f"{session.scenario.name}", t.TEXT),
         (turn, t.TEXT_DIM),
+        *objective_segments(session),
         (speed, t.TEXT_WARN if session.paused else t.TEXT_DIM),
         (session.backend_description, t.TEXT),
         ("H: help", t.TEXT_DIM),
@@ -60,12 +82,10 @@ def status_lines(session: SessionLike) -> tuple[list[Segment], list[Segment], li
     if log.key_refused is not None:
         line1.insert(1, (key_refused_line(log.key_refused), t.TEXT_BAD))
     if session.replaying:
-        total = len(session.replay_rounds())
-        here = session.replay_round() + 1
-        line1.insert(1, (f"REPLAY round {here}/{total} ([ ] scrub)", t.TEXT_WARN))
+        line1.insert(1, (f"REPLAY {replay_position(session)} ([ ] scrub)", t.TEXT_WARN))
     cache = (
-        f"cache on (hit {log.cache_hit_rate:.0%}) {log.cache_hits} hit / {log.cache_misses} miss"
-        f", {log.cache_adapted} adapted, {log.cache_rejected} rejected"
+        f"cache on (hit {log.cache_hit_rate:.0%}: {log.cache_hits} hit, {log.cache_misses} miss,"
+        f" {log.cache_adapted} adapted, {log.cache_rejected} rejected)"
         if st.cache
         else "cache off"
     )
@@ -103,43 +123,36 @@ def tier_counts(log: PlanningLog) -> list[tuple[Tier, int]]:
 
 
 def _blit_segments(
-    surf: pygame.Surface, fonts: theme.Fonts, segs: Sequence[Segment], x: int, y: int, right: int
+    surf: pygame.Surface,
+    fonts: theme.Fonts,
+    segs: Sequence[Segment],
+    x: int,
+    y: int,
+    right: int,
+    bounds: pygame.Rect,
 ) -> int:
+    """Segments left to right up to `right`; the first that does not fit is shortened at a
+    word (a narrow window still names the backend) and the rest are dropped."""
     sep = fonts.text("·", theme.AXIS, size=theme.SMALL_SIZE)
     for i, (text, colour) in enumerate(segs):
         if i:
+            if x + 12 + sep.get_width() >= right:
+                break
             surf.blit(sep, (x + 6, y))
             x += 6 + sep.get_width() + 6
-        img = fonts.text(text, colour, size=theme.SMALL_SIZE)
-        if x + img.get_width() > right:
-            # Never overlap what sits at the right edge: shorten the last segment that
-            # starts in room (a narrow window still names the backend), drop the rest.
-            short = _shortened(fonts, text, colour, right - x, img.get_width())
-            if short is not None:
-                surf.blit(short, (x, y))
-                x += short.get_width()
+        room = right - x
+        if fonts.width(text, theme.SMALL_SIZE) > room:
+            text = fonts.fit(text, room, theme.SMALL_SIZE) if room >= MIN_SHORTENED_PX else ""
+        if not text or text == "…":
             break
+        img = fonts.text(text, colour, size=theme.SMALL_SIZE)
         surf.blit(img, (x, y))
+        fonts.drawn.add("status", img.get_rect(topleft=(x, y)), bounds, text)
         x += img.get_width()
     return x
 
 
 MIN_SHORTENED_PX = 60
-
-
-def _shortened(
-    fonts: theme.Fonts, text: str, colour: theme.Colour, room: int, width: int
-) -> pygame.Surface | None:
-    """`text` cut with an ellipsis to fit `room` pixels, or None if too little room."""
-    if room < MIN_SHORTENED_PX:
-        return None
-    keep = max(1, len(text) * room // max(1, width))
-    while keep > 1:
-        img = fonts.text(text[:keep].rstrip() + "…", colour, size=theme.SMALL_SIZE)
-        if img.get_width() <= room:
-            return img
-        keep -= 1
-    return None
 
 
 def draw_status_bar(
@@ -157,8 +170,10 @@ def draw_status_bar(
     clock = pygame.Rect(rect.right - theme.PAD - clock_w, ys[0] + 4, clock_w, lh - 8)
     label = fonts.text("turn clock", theme.TEXT_DIM, size=theme.SMALL_SIZE)
     label_x = clock.x - 8 - label.get_width()
-    _blit_segments(surf, fonts, lines[0], x0, ys[0], label_x - 12)
+    _blit_segments(surf, fonts, lines[0], x0, ys[0], label_x - 12, rect)
     surf.blit(label, (label_x, ys[0]))
+    fonts.drawn.add("status", label.get_rect(topleft=(label_x, ys[0])), rect, "turn clock")
+    fonts.drawn.add("status", clock, rect, "(turn clock bar)")
     pygame.draw.rect(surf, theme.BAR_BACK, clock, border_radius=3)
     fill = clock.copy()
     fill.width = round(clock.width * max(0.0, min(1.0, session.turn_clock)))
@@ -166,10 +181,11 @@ def draw_status_bar(
     legend_x = rect.right - theme.PAD - _tier_legend_width(fonts, session.log)
     plans = fonts.text("plans by tier", theme.TEXT_DIM, size=theme.SMALL_SIZE)
     plans_x = legend_x - 8 - plans.get_width()
-    _blit_segments(surf, fonts, lines[1], x0, ys[1], plans_x - 12)
+    _blit_segments(surf, fonts, lines[1], x0, ys[1], plans_x - 12, rect)
     surf.blit(plans, (plans_x, ys[1]))
-    _draw_tier_legend(surf, fonts, session.log, legend_x, ys[1])
-    _blit_segments(surf, fonts, lines[2], x0, ys[2], rect.right - theme.PAD)
+    fonts.drawn.add("status", plans.get_rect(topleft=(plans_x, ys[1])), rect, "plans by tier")
+    _draw_tier_legend(surf, fonts, session.log, legend_x, ys[1], rect)
+    _blit_segments(surf, fonts, lines[2], x0, ys[2], rect.right - theme.PAD, rect)
 
 
 def _legend_items(log: PlanningLog) -> list[str]:
@@ -185,7 +201,7 @@ def _tier_legend_width(fonts: theme.Fonts, log: PlanningLog) -> int:
 
 
 def _draw_tier_legend(
-    surf: pygame.Surface, fonts: theme.Fonts, log: PlanningLog, x: int, y: int
+    surf: pygame.Surface, fonts: theme.Fonts, log: PlanningLog, x: int, y: int, bounds: pygame.Rect
 ) -> None:
     """Plans by tier, each count in a chip of its tier colour: also the colour legend."""
     for (tier, _), text in zip(tier_counts(log), _legend_items(log), strict=True):
@@ -193,72 +209,8 @@ def _draw_tier_legend(
         chip = pygame.Rect(x, y - 1, img.get_width() + 12, img.get_height() + 2)
         pygame.draw.rect(surf, theme.TIER_COLOURS[tier], chip, border_radius=4)
         surf.blit(img, (x + 6, y))
+        fonts.drawn.add("status", chip, bounds, text)
         x = chip.right + 6
-
-
-# ---------------------------------------------------------------- badges
-def badge_text(plan_wait_ms: float | None) -> str:
-    return "-" if plan_wait_ms is None else f"{plan_wait_ms:.0f}ms"
-
-
-THINKING_CLEARANCE = 14
-"""Pixels an interim badge sits above the tile top, clear of the thinking dots' pill."""
-
-
-def draw_badges(
-    surf: pygame.Surface,
-    lay: BoardLayout,
-    fonts: theme.Fonts,
-    world: World,
-    log: PlanningLog,
-    shown: Collection[int],
-    interim: Collection[int] = (),
-) -> None:
-    """Above each shown LLM agent with a plan: tier colour, cache mark, plan_wait; an
-    agent running an interim rule plan says `interim` in its own colour instead, until
-    its LLM plan lands.
-
-    Agents still waiting get the board's thinking dots (an interim badge sits above
-    them). A badge that would cover another is lifted above it, with a short line back
-    to its unit.
-    """
-    placed: list[pygame.Rect] = []
-    units = [world.units[uid] for uid in shown if uid in world.units]
-    for u in sorted(units, key=lambda u: (-u.y, u.x)):  # bottom rows first, so lifts go up
-        if not u.alive:
-            continue
-        state = log.agents.get(u.id)
-        timing = None if state is None else state.timing
-        waiting = state is not None and state.waiting
-        cached = False
-        if u.id in interim:
-            colour, text = theme.INTERIM, theme.INTERIM_LABEL
-        elif state is None or waiting or timing is None or timing.tier is None:
-            continue
-        else:
-            colour, text = theme.TIER_COLOURS[timing.tier], badge_text(timing.plan_wait_ms)
-            cached = timing.from_cache
-        img = fonts.text(text, theme.BACKGROUND, size=BADGE_SIZE, bold=True)
-        cache_w = 16 if cached else 0
-        box = pygame.Rect(0, 0, img.get_width() + 8 + cache_w, img.get_height())
-        cx, _ = lay.centre(u.x, u.y)
-        anchor = (cx, lay.tile_rect(u.x, u.y).top + 1)
-        box.midbottom = (cx, anchor[1] - THINKING_CLEARANCE) if waiting else anchor
-        for _ in range(4):
-            if box.collidelist(placed) < 0:
-                break
-            box.bottom = min(r.top for r in placed if r.colliderect(box)) - 1
-        placed.append(box)
-        if box.bottom < anchor[1] - 2 and not waiting:
-            pygame.draw.line(surf, colour, (cx, box.bottom), anchor, 1)
-        pygame.draw.rect(surf, colour, box, border_radius=4)
-        pygame.draw.rect(surf, theme.BACKGROUND, box, 1, border_radius=4)
-        surf.blit(img, (box.x + 4 + cache_w, box.y))
-        if cached:
-            mark = pygame.Rect(box.x + 2, box.y + 2, 14, box.height - 4)
-            pygame.draw.rect(surf, theme.BACKGROUND, mark, border_radius=3)
-            c = fonts.text("C", theme.CACHE_MARK, size=BADGE_SIZE, bold=True)
-            surf.blit(c, c.get_rect(center=mark.center))
 
 
 # ---------------------------------------------------------------- toasts
@@ -268,7 +220,21 @@ class Toasts:
 
     items: list[tuple[str, float, theme.Colour]] = field(default_factory=list)
 
-    def push(self, text: str, now: float, colour: theme.Colour = theme.TEXT) -> None:
+    def push(
+        self,
+        text: str,
+        now: float,
+        colour: theme.Colour = theme.TEXT,
+        *,
+        replaces: str | None = None,
+    ) -> None:
+        """Show `text`; an older toast with the same text, or starting with `replaces`
+        (the same kind of news: "replay: round"), is taken down first: never two alike."""
+        self.items = [
+            t
+            for t in self.items
+            if t[0] != text and (replaces is None or not t[0].startswith(replaces))
+        ]
         self.items.append((text, now + TOAST_SECONDS, colour))
         del self.items[:-TOASTS_SHOWN]
 
@@ -279,9 +245,13 @@ class Toasts:
     def draw(self, surf: pygame.Surface, area: pygame.Rect, fonts: theme.Fonts, now: float) -> None:
         y = area.bottom - theme.PAD
         for text, colour in reversed(self.live(now)):
+            text = fonts.fit(text, area.width - 24)
             img = fonts.text(text, colour)
             box = img.get_rect().inflate(20, 10)
             box.midbottom = (area.centerx, y)
+            if box.top < area.top:
+                break
+            fonts.drawn.add("toasts", box, area, text)
             _alpha_box(surf, box, theme.TOAST_BACK)
             pygame.draw.rect(surf, theme.PANEL_EDGE, box, 1, border_radius=6)
             surf.blit(img, img.get_rect(center=box.center))
@@ -344,33 +314,94 @@ def end_lines(session: SessionLike) -> list[str]:
     return out
 
 
+REASONS: dict[str, str] = {
+    "wiped": "{loser} squad wiped out",
+    "both_wiped": "both squads wiped out",
+    "objective": "{winner} held the objective for {hold} turns",
+    "turn_limit": "turn limit reached ({turns} turns) with no winner",
+}
+
+
+def end_title(winner: str | None, player: str | None) -> str:
+    """From the player's side: Victory / Defeat / Draw; spectating: who won."""
+    if winner in (None, "draw"):
+        return "Draw"
+    if player is None:
+        return f"{winner.capitalize()} wins"
+    return "Victory" if winner == player else "Defeat"
+
+
+def end_reason(session: SessionLike) -> str:
+    world = session.world
+    reason = world.win_reason
+    if reason is None:
+        return ""
+    winner = world.winner or "draw"
+    loser = next((s for s in world.hold if s != winner), "")
+    text = REASONS[reason].format(
+        winner=winner, loser=loser, hold=session.scenario.hold_turns, turns=world.turn_limit
+    )
+    return text[:1].upper() + text[1:]
+
+
+def score_line(session: SessionLike) -> str:
+    """Units left per squad, turns played, plans by tier."""
+    world = session.world
+    alive = world.alive_counts()
+    units = " · ".join(f"{s} {alive.get(s, 0)} left" for s in world.hold)
+    plans = " ".join(f"{theme.TIER_SHORT[tier]} {n}" for tier, n in tier_counts(session.log))
+    turns = -(-world.tick // TICKS_PER_TURN)  # begun turns, as the report counts them
+    return f"{units} · {turns} turn{'' if turns == 1 else 's'} · plans {plans}"
+
+
 def draw_end_screen(
     surf: pygame.Surface, area: pygame.Rect, fonts: theme.Fonts, session: SessionLike
 ) -> None:
     dim(surf, area)
-    winner = session.winner
-    if winner == session.player_squad:
-        title, colour = "Victory: blue wins", theme.TEXT_GOOD
-    elif winner in (None, "draw"):
-        title, colour = "Draw", theme.TEXT_WARN
+    winner = session.world.winner
+    title = end_title(winner, session.player_squad)
+    if winner in (None, "draw"):
+        colour = theme.TEXT_WARN
+    elif session.player_squad is None:
+        colour = theme.SQUAD_COLOURS.get(winner, theme.TEXT)
     else:
-        title, colour = f"Defeat: {winner} wins", theme.TEXT_BAD
+        colour = theme.TEXT_GOOD if winner == session.player_squad else theme.TEXT_BAD
     lh = fonts.line_height()
+    room_w = area.width - 60
     big = fonts.text(title, colour, size=theme.BIG_SIZE, bold=True)
-    hint = fonts.text("Enter or R: new match    Esc: quit", theme.TEXT_DIM)
+    heads = [
+        (fonts.fit(end_reason(session), room_w, theme.TITLE_SIZE), theme.TEXT, theme.TITLE_SIZE),
+        (fonts.fit(score_line(session), room_w), theme.TEXT, theme.TEXT_SIZE),
+    ]
+    hint = fonts.text(fonts.fit("Enter or R: new match    Esc: quit", room_w), theme.TEXT_DIM)
+    head_h = sum(fonts.line_height(size) for _, _, size in heads)
     # As many statistics as the panel holds in this window (the rest are in --report).
-    room = (area.height - 20 - big.get_height() - hint.get_height() - 60) // lh
-    lines = end_lines(session)[: max(1, room)]
-    w = max([big.get_width(), hint.get_width()] + [fonts.width(s) for s in lines]) + 40
-    h = big.get_height() + lh * len(lines) + hint.get_height() + 60
+    room = (area.height - 20 - big.get_height() - head_h - hint.get_height() - 70) // (lh + 1)
+    lines = [fonts.fit(s, room_w) for s in end_lines(session)[: max(0, room)]]
+    widths = [fonts.width(s) for s in lines] + [fonts.width(t, z) for t, _, z in heads]
+    w = max([big.get_width(), hint.get_width(), *widths]) + 40
+    h = big.get_height() + head_h + (lh + 1) * len(lines) + hint.get_height() + 70
     panel = pygame.Rect(0, 0, min(w, area.width - 20), min(h, area.height - 20))
     panel.center = area.center
     pygame.draw.rect(surf, theme.PANEL, panel, border_radius=8)
     pygame.draw.rect(surf, theme.PANEL_EDGE, panel, 2, border_radius=8)
     y = panel.y + 16
-    surf.blit(big, big.get_rect(midtop=(panel.centerx, y)))
-    y += big.get_height() + 14
+    r = big.get_rect(midtop=(panel.centerx, y))
+    surf.blit(big, r)
+    fonts.drawn.add("end", r, panel, title)
+    y += big.get_height() + 8
+    for text, c, size in heads:
+        img = fonts.text(text, c, size=size)
+        r = img.get_rect(midtop=(panel.centerx, y))
+        surf.blit(img, r)
+        fonts.drawn.add("end", r, panel, text)
+        y += fonts.line_height(size)
+    y += 10
     for s in lines:
-        surf.blit(fonts.text(s, theme.TEXT), (panel.x + 20, y))
-        y += lh
-    surf.blit(hint, hint.get_rect(midtop=(panel.centerx, y + 8)))
+        img = fonts.text(s, theme.TEXT)
+        surf.blit(img, (panel.x + 20, y))
+        fonts.drawn.add("end", img.get_rect(topleft=(panel.x + 20, y)), panel, s)
+        y += max(lh, img.get_height())
+    r = hint.get_rect(midtop=(panel.centerx, y + 8))
+    surf.blit(hint, r)
+    fonts.drawn.add("end", r, panel, "hint")

@@ -13,6 +13,7 @@ from typing import Final
 
 import pygame
 
+from game.ui.drawn import DrawnRects
 from planner.fallback import Tier
 
 Colour = tuple[int, int, int]
@@ -42,6 +43,12 @@ INTERIM: Final[Colour] = (236, 128, 196)
 INTERIM_LABEL: Final = "interim"
 PENDING: Final[Colour] = (110, 116, 128)
 """A bar or badge whose plan has not arrived yet."""
+PREFILL: Final[Colour] = (120, 128, 150)
+"""Waterfall: the server reading the prompt (request -> first token)."""
+THINKING: Final[Colour] = (200, 170, 90)
+"""Waterfall: a reasoning model thinking before it writes the plan."""
+CHART_TTFP: Final[Colour] = (120, 200, 255)
+CHART_ALL: Final[Colour] = (255, 220, 120)
 CACHE_MARK: Final[Colour] = (120, 255, 140)
 """The "served from the prompt cache" mark (a green C / tick)."""
 FALLBACK_MARK: Final[Colour] = (255, 90, 90)
@@ -73,6 +80,8 @@ HEAL: Final[Colour] = (90, 255, 120)
 DEATH: Final[Colour] = (240, 240, 240)
 SELECTED: Final[Colour] = (255, 255, 255)
 PATH: Final[Colour] = (255, 255, 255)
+PLANNED_PATH: Final[dict[str, Colour]] = {"red": (255, 150, 135), "blue": (150, 190, 255)}
+"""An LLM agent's planned path (the debug view): a light tint of its squad's colour."""
 HP_GOOD: Final[Colour] = (80, 220, 90)
 HP_LOW: Final[Colour] = (240, 70, 60)
 AMMO: Final[Colour] = (240, 200, 70)
@@ -108,6 +117,8 @@ INSPECTOR_W: Final = 420
 PAD: Final = 8
 
 TEXT_CACHE_MAX: Final = 1500
+TALL_SAMPLE: Final = "(|)[_]{gjÅ}"
+"""Glyphs that reach highest and lowest: rendered text is as tall as these at most."""
 
 _SANS: Final = "dejavusans,freesans,liberationsans,arial,helvetica"
 _MONO: Final = "dejavusansmono,liberationmono,freemono,couriernew,monospace"
@@ -121,6 +132,8 @@ class Fonts:
             pygame.font.init()
         self._fonts: dict[tuple[str, int, bool], pygame.font.Font] = {}
         self._cache: OrderedDict[tuple[str, str, int, bool, Colour], pygame.Surface] = OrderedDict()
+        self.drawn = DrawnRects()
+        """Where this frame's text and labels went (cleared per frame; for layout tests)."""
 
     def font(
         self, kind: str = "sans", size: int = TEXT_SIZE, bold: bool = False
@@ -154,10 +167,31 @@ class Fonts:
         return surf
 
     def line_height(self, size: int = TEXT_SIZE, kind: str = "sans") -> int:
-        return int(self.font(kind, size).get_linesize())
+        """Rows of text this far apart never overlap (some fonts render taller than their
+        line spacing)."""
+        f = self.font(kind, size)
+        return int(max(f.get_linesize(), f.get_height(), f.size(TALL_SAMPLE)[1]))
 
-    def width(self, s: str, size: int = TEXT_SIZE, kind: str = "sans") -> int:
-        return int(self.font(kind, size).size(s)[0])
+    def width(self, s: str, size: int = TEXT_SIZE, kind: str = "sans", bold: bool = False) -> int:
+        return int(self.font(kind, size, bold).size(s)[0])
+
+    def fit(
+        self, s: str, room: int, size: int = TEXT_SIZE, kind: str = "sans", bold: bool = False
+    ) -> str:
+        """`s` if it fits in `room` px; else cut at a word boundary with an ellipsis (mid-word
+        only when the first word alone is too long); "" when not even "…" fits."""
+        if self.width(s, size, kind, bold) <= room:
+            return s
+        words = s.split(" ")
+        for n in range(len(words) - 1, 0, -1):
+            short = " ".join(words[:n]).rstrip(" ,;:·-(") + "…"
+            if self.width(short, size, kind, bold) <= room:
+                return short
+        for n in range(len(s) - 1, 0, -1):
+            short = s[:n].rstrip() + "…"
+            if self.width(short, size, kind, bold) <= room:
+                return short
+        return "…" if self.width("…", size, kind, bold) <= room else ""
 
 
 def tier_colour(tier: Tier | None) -> Colour:

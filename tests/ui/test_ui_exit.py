@@ -8,6 +8,9 @@ a minute to close. The hang bound catches that; how fast it closes is not assert
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -57,3 +60,32 @@ def test_escape_during_a_stalled_stream_exits_without_waiting_for_it(
     assert not any(r.done for r in session.log.rounds), "the stall was cancelled, not awaited"
     alive = [t for t in threading.enumerate() if t.name == "squadmind-planner" and t.is_alive()]
     assert not alive
+
+
+def _run_game(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args], env=env, capture_output=True, text=True, timeout=HANG_S
+    )
+
+
+def test_a_window_that_cannot_open_says_so_in_one_line_and_exits_2() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    env["SDL_VIDEODRIVER"] = "x11"  # with no DISPLAY: SDL refuses at once
+    done = _run_game(["-m", "game", "--backend", "sim", "--scenario", "skirmish"], env)
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and "cannot open a window" in errors[0], done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_video_driver_that_hangs_is_given_up_on() -> None:
+    # A driver that neither opens nor fails: the watchdog ends the process (exit 2).
+    code = (
+        "import threading, pygame, game.ui.app as app\n"
+        "app.WINDOW_OPEN_TIMEOUT_S = 0.1\n"
+        "pygame.display.init = lambda: threading.Event().wait()\n"
+        "app.open_window((640, 400), 'hang')\n"
+    )
+    done = _run_game(["-c", code], dict(os.environ))
+    assert done.returncode == 2
+    assert "no window after 0.1 s" in done.stderr and "Traceback" not in done.stderr

@@ -132,8 +132,8 @@ def test_status_bar_names_the_switches_and_timings() -> None:
     line1, line2, line3 = (" | ".join(t for t, _ in line) for line in status_lines(ui.session))
     assert "village" in line1 and "test planner" in line1
     assert "mode auto" in line2 and "stream on" in line2 and "breaker closed" in line2
-    assert "cache on (hit 33%)" in line2  # 2 of 6 plans came from the cache
-    assert "2 hit / " in line2 and "adapted" in line2 and "rejected" in line2
+    assert "cache on (hit 33%: 2 hit, 3 miss," in line2  # 2 of 6 plans came from the cache
+    assert "0 adapted, 0 rejected)" in line2
     assert "act_wait" in line3
     assert "ttft 80 ms" in line3 and "ttfp 150 ms" in line3 and "time_to_all 450 ms" in line3
     assert "p50" in line3 and "p95" in line3
@@ -240,7 +240,15 @@ def test_run_window_plays_a_script_and_saves_a_screenshot(
     src.write_text(f"at 1 key b\nat 2 tile 1 1\nat 3 key w\nat 3 shot {mid}\n", "utf-8")
     out = tmp_path / "shot.png"
     stats = FrameStats()
-    code = run_window(session, frames=5, screenshot=str(out), script=str(src), stats=stats, fps=0)
+    code = run_window(
+        session,
+        size=(1280, 800),
+        frames=5,
+        screenshot=str(out),
+        script=str(src),
+        stats=stats,
+        fps=0,
+    )
     assert code == 0
     assert planner.settings.mode == "batched"
     assert planner.closed  # the window closes the session on the way out
