@@ -35,6 +35,9 @@ SCHEMA_NAME = f"squad_plans_v{SCHEMA_VERSION}"
 """The name a server is given for the schema (OpenAI `json_schema.name`)."""
 
 INTENT_MAX_CHARS = 60
+INTENT_PATTERN = f"^[A-Za-z0-9 #,.:;!?'()/+-]{{0,{INTENT_MAX_CHARS}}}$"
+"""What a schema lets an intent hold: plain words, ids and coordinates, no quote or
+backslash, so a grammar can neither ramble past the limit nor spend tokens on escapes."""
 
 PlanFormat = Literal["verbose", "compact"]
 PLAN_FORMATS: tuple[PlanFormat, ...] = ("verbose", "compact")
@@ -67,6 +70,7 @@ def plan_json_schema(
     agent_ids: Sequence[int | AgentScope] | None = None,
     *,
     fmt: PlanFormat = "verbose",
+    intent: bool = False,
 ) -> dict[str, Any]:
     """The JSON schema of a plan batch in format `fmt`, restricted to `tools` and to the
     map's bounds.
@@ -92,6 +96,12 @@ def plan_json_schema(
     `AgentScope` in place of an id also bounds that agent's values to what the
     validator accepts: its targets, its cover tiles, and coordinates as an `enum`
     (llama-cpp-python's converter ignores `minimum`/`maximum`).
+
+    With `intent` each plan may carry a short intent (INTENT_PATTERN): verbose, an
+    "intent" property that is a string or null (OpenAI's strict mode wants every property
+    required, so "optional" is null); compact, a third value after the steps, the
+    plan tuple then holding 2 or 3 items (`minItems` 2). A pinned position keeps its
+    one-value id either way, so the one-plan-per-agent guarantee holds.
     """
     unknown = sorted(set(tools) - STEP_TYPES.keys())
     if unknown:
@@ -105,13 +115,13 @@ def plan_json_schema(
     bounds = {"x": width - 1, "y": height - 1}
     if agent_ids is None:
         steps = [_step(act, _ranges(act, bounds), fmt) for act in STEP_TYPES if act in tools]
-        plan = _plan({"type": "integer"}, _step_list(steps), fmt)
+        plan = _plan({"type": "integer"}, _step_list(steps), fmt, intent)
         return _object({"plans": {"type": "array", "items": plan, "minItems": 1}})
     scopes = list({s.agent_id: s for s in map(AgentScope.of_id, agent_ids)}.values())
     if not scopes:
         raise ValueError("agent_ids must not be empty")
     defs: dict[str, Any] = {}
-    plans = [_pinned_plan(scope, tools, bounds, fmt, defs) for scope in scopes]
+    plans = [_pinned_plan(scope, tools, bounds, fmt, defs, intent) for scope in scopes]
     schema = _object({"plans": _tuple(plans)})
     if defs:
         schema["$defs"] = defs
@@ -207,6 +217,7 @@ def _pinned_plan(
     bounds: dict[str, int],
     fmt: PlanFormat,
     defs: dict[str, Any],
+    intent: bool = False,
 ) -> dict[str, Any]:
     """One agent's position of the plans tuple: its id, and steps within its scope. A
     first step stricter than the rest is a `$defs` entry of its own, and the steps are
@@ -215,14 +226,14 @@ def _pinned_plan(
     later = _scoped_steps(scope.steps, tools, bounds, fmt, defs)
     first = later if scope.first is None else _scoped_steps(scope.first, tools, bounds, fmt, defs)
     if first == later:
-        return _plan(_one(scope.agent_id), _step_list(later), fmt)
+        return _plan(_one(scope.agent_id), _step_list(later), fmt, intent)
     name = f"agent_{scope.agent_id}"
     defs[f"{name}_first"] = {"anyOf": first}
     defs[f"{name}_step"] = {"anyOf": later}
     head = {"$ref": f"#/$defs/{name}_first"}
     rest = {"$ref": f"#/$defs/{name}_step"}
     shapes = [_tuple([head] + [rest] * k) for k in range(MAX_STEPS)]
-    return _plan(_one(scope.agent_id), {"anyOf": shapes}, fmt)
+    return _plan(_one(scope.agent_id), {"anyOf": shapes}, fmt, intent)
 
 
 def _scoped_steps(
@@ -261,10 +272,25 @@ def _step_list(steps: list[dict[str, Any]]) -> dict[str, Any]:
     return {"type": "array", "items": {"anyOf": steps}, "minItems": 1, "maxItems": MAX_STEPS}
 
 
-def _plan(agent_id: dict[str, Any], step_list: dict[str, Any], fmt: PlanFormat) -> dict[str, Any]:
+_INTENT: dict[str, Any] = {
+    "type": "string",
+    "maxLength": INTENT_MAX_CHARS,
+    "pattern": INTENT_PATTERN,
+}
+
+
+def _plan(
+    agent_id: dict[str, Any], step_list: dict[str, Any], fmt: PlanFormat, intent: bool = False
+) -> dict[str, Any]:
     if fmt == "compact":
-        return _tuple([agent_id, step_list])
-    return _object({"agent_id": agent_id, "steps": step_list})
+        if not intent:
+            return _tuple([agent_id, step_list])
+        return {**_tuple([agent_id, step_list, _INTENT]), "minItems": 2}
+    if not intent:
+        return _object({"agent_id": agent_id, "steps": step_list})
+    return _object(
+        {"agent_id": agent_id, "steps": step_list, "intent": {"anyOf": [_INTENT, {"type": "null"}]}}
+    )
 
 
 def _one(value: int) -> dict[str, Any]:
@@ -372,4 +398,10 @@ class _Longest:
             ends = [node[k] for k in ("minimum", "maximum") if k in node]
             digits = max(len(str(v)) for v in ends) if len(ends) == 2 else _INT_CHARS
             return digits + ws
+        if kind == "string" and "maxLength" in node:
+            # A pattern (ours) rules out escapes; without one a character may be \uXXXX.
+            per_char = 1 if "pattern" in node else 6
+            return 2 + per_char * int(node["maxLength"]) + ws
+        if kind == "null":
+            return 4 + ws
         raise ValueError(f"no length bound for schema node {node!r}")

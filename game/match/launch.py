@@ -70,6 +70,7 @@ def planner_settings(args: argparse.Namespace) -> PlannerSettings:
         concurrency=args.concurrency,
         similarity=args.cache_similar,
         plan_format=args.plan_format,
+        intent=not args.no_intent,
     )
 
 
@@ -91,7 +92,12 @@ def _sim_factory(args: argparse.Namespace, clock: Clock) -> Callable[[], Backend
 
     def make() -> Backend:
         return SimBackend.create(
-            args.sim_preset, args.seed, clock, num_parallel=args.num_parallel, faults=faults
+            args.sim_preset,
+            args.seed,
+            clock,
+            num_parallel=args.num_parallel,
+            faults=faults,
+            persona=args.persona,
         )
 
     return make

@@ -116,6 +116,8 @@ def inspector_lines(
     lines.append(Line("Validated plan", kind="head", gap_before=6))
     steps = state.steps if state is not None else ()
     lines.append(Line("  ".join(f"{i + 1}.{fmt_step(s)}" for i, s in enumerate(steps)) or "(none)"))
+    if state is not None and state.intent:
+        lines.append(Line(f"intent: {state.intent}"))
 
     dropped = state.dropped if state is not None else ()
     lines.append(Line(f"Dropped steps ({len(dropped)})", kind="head", gap_before=6))
