@@ -74,7 +74,7 @@ STYLE_PROMPTS: dict[Style, str] = {
     Style.support: "support:heal allies",
     Style.exploration: "explore:scout to goal",
 }
-"""Role prompt per style, short enough for the 400-character simplified prompt."""
+"""Role prompt per style, short enough for the simplified single prompt (SINGLE_PROMPT_LIMIT)."""
 
 STYLE_PROMPTS_FULL: dict[Style, str] = {
     Style.tactical: "Role tactical: hold cover, focus fire on the weakest enemy, reload early.",
@@ -387,11 +387,12 @@ to the agent matter most for a plan."""
 
 SIMPLIFIED_BLOCK_BUDGET = 200
 """Most characters of one simplified agent line; keeps a single-agent prompt (system,
-header, one block, footer) within SINGLE_PROMPT_LIMIT on the shipped maps. (158 before
-the terrain window: see docs/BENCHMARKS.md for what the extra characters cost.)"""
+header, one block, footer) within SINGLE_PROMPT_LIMIT on the shipped maps (158 before
+the terrain window)."""
 
 SINGLE_PROMPT_LIMIT = 560
-"""Was 400 before the simplified tier carried terrain, Heal, ThrowExplosive and intents."""
+"""Was 400 before the simplified tier carried terrain, Heal, ThrowExplosive and intents;
+what the extra characters cost in prefill is in docs/BENCHMARKS.md."""
 
 
 def _simplified_line(snap: Snapshot, header: _Header, grid: Grid | None = None) -> str:
