@@ -238,7 +238,12 @@ def build_replay(args: argparse.Namespace, *, window: bool) -> Launch:
         header = record.header
         scenario = record.scenario
         settings = PlannerSettings(
-            **{**header.settings, "start_tier": Tier(header.settings["start_tier"])}
+            # records older than intents asked for none
+            **{
+                "intent": False,
+                **header.settings,
+                "start_tier": Tier(header.settings["start_tier"]),
+            }
         )
         recorded_pacing = Pacing(**header.pacing)
     except MatchRecordError as exc:
