@@ -180,8 +180,8 @@ _OUTPUT_SHAPE: dict[PlanFormat, str] = {
 
 
 _INTENT_SHAPE: dict[PlanFormat, str] = {
-    "verbose": " and an intent",
-    "compact": ", then an intent",
+    "verbose": ' an "intent"',
+    "compact": " a third value, an intent",
 }
 
 

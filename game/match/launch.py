@@ -306,6 +306,8 @@ def build(args: argparse.Namespace, scenario: Scenario, *, window: bool) -> Laun
     llm_squads = tuple(s for s in SQUADS if owners[s] == LLM)
     if args.faults and args.backend in ("ollama", "openai"):
         fail("--faults injects faults into the built-in simulated LLM only")
+    if args.persona and args.backend in ("ollama", "openai"):
+        fail("--persona shapes the built-in simulated LLM only")
     config = MatchConfig(scenario, args.seed, turn_limit, llm_squads, player)
     if not llm_squads:
         observers = _recording(args, config, owners, PlannerSettings(), None)

@@ -10,6 +10,7 @@ from collections import Counter
 
 import pytest
 
+from game.__main__ import main
 from game.rules.grid import Grid
 from game.rules.steps import MoveTo
 from planner.bench.data import grid_of, played_rounds
@@ -115,3 +116,23 @@ def test_persona_by_name_or_seed_and_its_label() -> None:
     backend = SimBackend(sim, clock=SimBackend.create("instant").clock)
     assert f"simulated persona {PERSONAS[2]}" in backend.describe()
     assert SimModel(PRESETS["gpu"]).model_name == "sim-gpu"
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (
+            ["--backend", "openai", "--url", "http://127.0.0.1:9/v1", "--persona", "cautious"],
+            "--persona shapes the built-in simulated LLM only",
+        ),
+        (["--persona", "berserk"], "invalid choice: 'berserk'"),
+    ],
+)
+def test_a_persona_it_cannot_use_is_one_line_and_exit_2(
+    argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--headless", *argv])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert said in err and len(err.splitlines()) == 1
