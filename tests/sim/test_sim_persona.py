@@ -16,11 +16,12 @@ from game.rules.steps import MoveTo
 from planner.bench.data import grid_of, played_rounds
 from planner.fallback import TIER_TOOLS, Tier
 from planner.prompts import build_batch_prompt, decode_agents
-from planner.schema import INTENT_MAX_CHARS, INTENT_PATTERN
+from planner.schema import INTENT_MAX_CHARS, INTENT_PATTERN, AgentPlan
 from planner.sim.backend import SimBackend
 from planner.sim.model import PRESETS, SimModel, asks_intent, compose_plans, mind_the_terrain
 from planner.sim.persona import PERSONAS, resolve
-from planner.terrain import near
+from planner.terrain import NO_TERRAIN, near
+from planner.validate import validate_plan
 from tests.factories import snapshot, unit
 
 
@@ -136,3 +137,32 @@ def test_a_persona_it_cannot_use_is_one_line_and_exit_2(
     assert exit_.value.code == 2
     err = capsys.readouterr().err.strip()
     assert said in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("persona", [None, *PERSONAS])
+def test_the_sim_never_aims_a_move_at_a_wall_or_water_it_was_shown(persona: str | None) -> None:
+    """What validation still repairs lies beyond the terrain the prompt showed; with the
+    terrain shown, fewer steps need repairing than without it."""
+    repaired = {True: 0, False: 0}
+    for scenario in ("village", "siege"):
+        grid = grid_of(scenario)
+        tools = TIER_TOOLS[Tier.simplified_llm]
+        for k, rnd in enumerate(played_rounds(scenario, 8)):
+            real = {s.me.id: s for s in rnd}
+            agents = decode_agents(build_batch_prompt(rnd, Tier.simplified_llm, grid=grid).user)
+            for shown in (True, False):
+                terrains = [a.terrain if shown else NO_TERRAIN for a in agents]
+                snaps = [a.snap for a in agents]
+                plans = compose_plans(
+                    snaps, random.Random(k), tools, terrains=terrains, persona=persona
+                )
+                for (agent_id, steps, _), terrain in zip(plans, terrains, strict=True):
+                    plan = AgentPlan(agent_id=agent_id, steps=tuple(steps))
+                    checked = validate_plan(plan, real[agent_id], grid, tools)
+                    repaired[shown] += len(checked.repaired)
+                    for r in checked.repaired if shown else ():
+                        assert isinstance(r.step, MoveTo)
+                        assert not terrain.blocked(r.step.x, r.step.y)
+    assert repaired[True] <= repaired[False]
+    if persona is None:
+        assert repaired[True] < repaired[False]
