@@ -17,6 +17,7 @@ unknown servers get verbose (planner/backends/profiles.py).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -272,11 +273,8 @@ def _step_list(steps: list[dict[str, Any]]) -> dict[str, Any]:
     return {"type": "array", "items": {"anyOf": steps}, "minItems": 1, "maxItems": MAX_STEPS}
 
 
-_INTENT: dict[str, Any] = {
-    "type": "string",
-    "maxLength": INTENT_MAX_CHARS,
-    "pattern": INTENT_PATTERN,
-}
+_INTENT: dict[str, Any] = {"type": "string", "pattern": INTENT_PATTERN}
+"""No `maxLength`: OpenAI's strict mode refuses length keywords; the pattern bounds it."""
 
 
 def _plan(
@@ -360,6 +358,8 @@ def max_answer_chars(schema: dict[str, Any], plans: int, whitespace: int = 0) ->
     return _Longest(schema, plans, whitespace).of(schema)
 
 
+_BOUNDED_CLASS = re.compile(r'\^\[(?P<chars>[^\]"\\]*)\]\{0,(?P<most>\d+)\}\$')
+"""A string pattern whose length a grammar bounds: `^[chars]{0,N}$` (INTENT_PATTERN)."""
 _INT_CHARS = 20
 """An integer with no bounds: as long as a 64-bit one."""
 
@@ -398,10 +398,10 @@ class _Longest:
             ends = [node[k] for k in ("minimum", "maximum") if k in node]
             digits = max(len(str(v)) for v in ends) if len(ends) == 2 else _INT_CHARS
             return digits + ws
-        if kind == "string" and "maxLength" in node:
-            # A pattern (ours) rules out escapes; without one a character may be \uXXXX.
-            per_char = 1 if "pattern" in node else 6
-            return 2 + per_char * int(node["maxLength"]) + ws
+        bounded = _BOUNDED_CLASS.fullmatch(node.get("pattern", ""))
+        if kind == "string" and bounded is not None:
+            # One character class without quote or backslash: no escapes, one char each.
+            return 2 + int(bounded["most"]) + ws
         if kind == "null":
             return 4 + ws
         raise ValueError(f"no length bound for schema node {node!r}")

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from planner.backends.base import Capabilities
+from planner.events import PlanDelivered
 from planner.fallback import TIER_TOOLS, Tier
 from planner.schema import (
     INTENT_MAX_CHARS,
@@ -15,7 +17,8 @@ from planner.schema import (
     max_answer_chars,
     plan_json_schema,
 )
-from tests.planning_helpers import planning_round
+from planner.settings import PlannerSettings
+from tests.planning_helpers import ScriptedBackend, make_core, planning_round, run_round
 from tests.schema_check import check
 
 TOOLS = TIER_TOOLS[Tier.simplified_llm]
@@ -78,9 +81,9 @@ def test_intent_off_leaves_no_trace_in_the_schemas(fmt: PlanFormat) -> None:
     schema, ids = pinned(fmt, intent=False)
     static = plan_json_schema(TOOLS, 20, 14, fmt=fmt)
     for s in (schema, static):
-        assert "intent" not in json.dumps(s) and "maxLength" not in json.dumps(s)
+        assert "intent" not in json.dumps(s) and "pattern" not in json.dumps(s)
     assert check(schema, {"plans": [plan(fmt, i, "hold") for i in ids]}) != []
-    assert "maxLength" in json.dumps(plan_json_schema(TOOLS, 20, 14, fmt=fmt, intent=True))
+    assert "pattern" in json.dumps(plan_json_schema(TOOLS, 20, 14, fmt=fmt, intent=True))
 
 
 @pytest.mark.parametrize("fmt", ["verbose", "compact"])
@@ -92,3 +95,31 @@ def test_the_output_budget_holds_the_longest_intent(fmt: PlanFormat) -> None:
         len(',"intent":') + 2 + INTENT_MAX_CHARS if fmt == "verbose" else 3 + INTENT_MAX_CHARS
     )
     assert extra == len(ids) * per_plan
+
+
+@pytest.mark.parametrize("intent", [True, False])
+@pytest.mark.parametrize("fmt", ["verbose", "compact"])
+def test_a_round_asks_for_intents_only_when_on_and_delivers_them(
+    fmt: PlanFormat, intent: bool
+) -> None:
+    planning = planning_round()
+    ids = sorted(s.me.id for s in planning.snapshots)
+    if fmt == "compact":
+        plans = [f'[{i},[["Scan"]],"watch #{i}"]' for i in ids]
+    else:
+        plans = [
+            f'{{"agent_id":{i},"steps":[{{"act":"Scan"}}],"intent":"watch #{i}"}}' for i in ids
+        ]
+    answer = '{"plans":[' + ",".join(plans) + "]}"
+    caps = Capabilities(schema_outside_prompt_cache=True, plan_format=fmt)
+    backend = ScriptedBackend([answer], capabilities=caps)
+    settings = PlannerSettings(mode="batched", cache=False, intent=intent)
+    events = run_round(make_core(backend), settings, planning)
+    [request] = backend.requests
+    for schema in (request.schema, request.pinned_schema):
+        assert ("pattern" in json.dumps(schema)) is intent
+    assert ("intent" in request.system) is intent
+    delivered = {
+        e.outcome.agent_id: e.outcome.intent for e in events if isinstance(e, PlanDelivered)
+    }
+    assert delivered == {i: f"watch #{i}" if intent else None for i in ids}
