@@ -1,7 +1,7 @@
 """The simulated LLM over real HTTP on loopback, speaking Ollama's and OpenAI's protocols.
 
     python -m planner.sim.server [--host 127.0.0.1] [--port 11434] [--preset gpu]
-                                [--num-parallel K] [--faults RATE] [--seed S]
+                                [--num-parallel K] [--faults RATE] [--seed S] [--persona NAME]
                                 [--allow-host NAME ...] [--idle-timeout SECONDS]
 
 An anyio TCP listener and h11 (the HTTP/1.1 state machine httpx itself uses), no web
