@@ -19,6 +19,7 @@ from planner.cache import Anchor, PlanCache
 from planner.core import CachedPlan
 from planner.errors import PlannerError
 from planner.fallback import LLM_TIERS, Tier
+from planner.schema import INTENT_MAX_CHARS
 
 CACHE_FILE_VERSION = 1
 MAX_CACHE_FILE_CHARS = 64 * 1024 * 1024
@@ -50,6 +51,7 @@ class EntryModel(_Strict):
     tier: Tier
     steps: tuple[Step, ...] = Field(min_length=1, max_length=MAX_STEPS)
     anchor: AnchorModel | None
+    intent: str | None = Field(default=None, max_length=INTENT_MAX_CHARS)
 
 
 class CacheFile(_Strict):
@@ -66,6 +68,7 @@ def dump_cache(cache: PlanCache[CachedPlan]) -> str:
             tier=plan.tier,
             steps=plan.steps,
             anchor=None if plan.anchor is None else AnchorModel(**vars(plan.anchor)),
+            intent=plan.intent,
         )
         for key, situation, plan in cache.items_lru_first()
         if plan.tier in LLM_TIERS and plan.steps
@@ -98,6 +101,7 @@ def parse_cache(text: str, source: str) -> list[tuple[str, str | None, CachedPla
                 e.steps,
                 e.tier,
                 None if e.anchor is None else Anchor(**e.anchor.model_dump()),
+                e.intent,
             ),
         )
         for e in parsed.entries

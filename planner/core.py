@@ -43,6 +43,8 @@ class CachedPlan:
     tier: Tier
     anchor: Anchor | None = None
     """Where and for whom it was made (a situation hit is adapted from it)."""
+    intent: str | None = None
+    """The intent the plan was delivered with (a cache hit says it again)."""
 
 
 @dataclass
@@ -66,15 +68,17 @@ class PlannerCore:
     replay's timing is the record's to within rounding, and a decision taken again on it
     could shape a round differently from the one recorded)."""
     request_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
-    _schemas: dict[tuple[Tier, int, int, PlanFormat], dict[str, object]] = field(
+    _schemas: dict[tuple[Tier, int, int, PlanFormat, bool], dict[str, object]] = field(
         default_factory=dict
     )
 
-    def static_schema(self, tier: Tier, grid: Grid, fmt: PlanFormat) -> dict[str, object]:
-        key = (tier, grid.width, grid.height, fmt)
+    def static_schema(
+        self, tier: Tier, grid: Grid, fmt: PlanFormat, intent: bool = False
+    ) -> dict[str, object]:
+        key = (tier, grid.width, grid.height, fmt, intent)
         if key not in self._schemas:
             self._schemas[key] = plan_json_schema(
-                TIER_TOOLS[tier], grid.width, grid.height, fmt=fmt
+                TIER_TOOLS[tier], grid.width, grid.height, fmt=fmt, intent=intent
             )
         return self._schemas[key]
 

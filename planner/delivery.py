@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from game.rules.grid import Grid
 from game.rules.snapshot import Snapshot
 from planner.cache import anchor_of, cache_key, situation_key
 from planner.core import CachedPlan, PlannerCore, PlanningRound
@@ -36,12 +37,13 @@ def cache_keys(
     tier: Tier,
     block: str | None = None,
     fmt: PlanFormat | None = None,
+    grid: Grid | None = None,
 ) -> tuple[str, str | None]:
     """The exact and situation keys; `block` is the agent's prompt line when the caller
     already built it (an agent's line is the same alone or in a batch); `fmt` the plan
     format asked for (default: the one asked for now)."""
     if block is None:
-        block = build_batch_prompt((snap,), tier).agent_blocks[snap.me.id]
+        block = build_batch_prompt((snap,), tier, grid=grid).agent_blocks[snap.me.id]
     fmt = fmt or plan_format(core, settings)
     model = core.backend.model
     # The agent's line holds no map name: the scenario is part of what the answer depends on.
@@ -106,14 +108,19 @@ class Delivery:
             partial=result.partial,
             dropped=checked.dropped,
             repaired=checked.repaired,
+            intent=result.plan.intent if self.settings.intent else None,
         )
         self.deliver(outcome, req, result.raw, emitted_at, at)
         if self.settings.cache and not result.partial:
             # Stored after delivery: the world should not wait for the cache.
             block = req.blocks.get(agent_id) if req.tier == start_tier else None
-            key, similar = cache_keys(self.core, self.settings, snap, start_tier, block, req.fmt)
             # each agent under its own keys, whether it was asked alone or in a batch
-            self.core.cache.put(key, CachedPlan(checked.steps, req.tier, anchor_of(snap)), similar)
+            key, similar = cache_keys(
+                self.core, self.settings, snap, start_tier, block, req.fmt, self.round.grid
+            )
+            self.core.cache.put(
+                key, CachedPlan(checked.steps, req.tier, anchor_of(snap), outcome.intent), similar
+            )
 
     def deliver(
         self,

@@ -115,7 +115,9 @@ class RoundRun:
         tier = self.settings.start_tier
         state = self.state
         cache = self.core.cache
-        blocks = build_batch_prompt(tuple(self.pending.values()), tier).agent_blocks
+        blocks = build_batch_prompt(
+            tuple(self.pending.values()), tier, grid=self.round.grid
+        ).agent_blocks
         for agent_id, snap in list(self.pending.items()):
             block_key, similar = cache_keys(self.core, self.settings, snap, tier, blocks[agent_id])
             started = self.core.clock.now()
@@ -133,7 +135,13 @@ class RoundRun:
             state.cache_hits += 1
             state.cache_adapted += int(hit.similar)
             self.delivery.deliver(
-                AgentOutcome(agent_id, checked, hit.value.tier, from_cache=True),
+                AgentOutcome(
+                    agent_id,
+                    checked,
+                    hit.value.tier,
+                    from_cache=True,
+                    intent=hit.value.intent if self.settings.intent else None,
+                ),
                 request=None,
                 raw="",
                 emitted_at=None,
@@ -227,7 +235,7 @@ class RoundRun:
         wanted = [s for s in snaps if s.me.id in self.pending]
         if not wanted:
             return
-        blocks = build_batch_prompt(tuple(wanted), tier).agent_blocks
+        blocks = build_batch_prompt(tuple(wanted), tier, grid=self.round.grid).agent_blocks
         block_tokens = {a: -(-len(b) // 4) for a, b in blocks.items()}
         now = self.time.now()
         left = self.time.left(now)

@@ -35,9 +35,11 @@ TIER_ORDER: tuple[Tier, ...] = (Tier.full_llm, Tier.simplified_llm, Tier.heurist
 
 TIER_TOOLS: dict[Tier, frozenset[str]] = {
     Tier.full_llm: FULL_TOOLS,
-    Tier.simplified_llm: SIMPLIFIED_TOOLS,
+    Tier.simplified_llm: SIMPLIFIED_TOOLS | {"Heal", "ThrowExplosive"},
 }
-"""Tools each LLM tier offers (the rule tiers are not limited by a tool list)."""
+"""Tools each LLM tier offers (the rule tiers are not limited by a tool list). The
+simplified tier adds Heal and ThrowExplosive to the 8 core tools: a medic must be able
+to heal and a squad to throw its grenades, whichever tier plans it."""
 
 EMERGENCY_PLAN: tuple[Step, ...] = (Scan(), Wait())
 

@@ -23,6 +23,10 @@ Compact unit encoding (no whitespace, short keys; all values are whole tiles/poi
   enemies  en: [id, x, y, hp]                   (+"marked" when marked)
   cover    cv: [[x,y],...] nearest first
   smoke    sm: [[x,y],...]                      (omitted when empty)
+  terrain  w walls, wa water: [[x0,y0,x1,y1],...] inclusive rectangles near the agent
+           (planner/terrain.py; only when the builder is given the grid; omitted when
+           empty): the full tier shows TERRAIN_RADIUS_FULL tiles around the agent, the
+           simplified one up to TERRAIN_RADIUS_SIMPLIFIED, shrunk first by the budget.
 Roles, ammo and other statuses of other units are left out (they decode as rifleman,
 0, idle). A simplified line is at most SIMPLIFIED_BLOCK_BUDGET characters: past it
 allies (unhurt and far first), far smoke, far cover, then far enemies are left out.
@@ -47,10 +51,12 @@ from functools import cache
 from typing import Any
 
 from game.rules.actions import AOE_AMMO, THROW_RANGE
+from game.rules.grid import Grid
 from game.rules.snapshot import Role, Snapshot, UnitView
 from game.rules.steps import MAX_STEPS, POSITION_ACTS, SIMPLE_ACTS, TARGET_ACTS
 from planner.fallback import TIER_TOOLS, Tier
-from planner.schema import PLAN_FORMATS, PlanFormat
+from planner.schema import INTENT_MAX_CHARS, PLAN_FORMATS, PlanFormat
+from planner.terrain import NO_TERRAIN, Rect, Terrain, near
 
 
 class Style(StrEnum):
@@ -68,7 +74,7 @@ STYLE_PROMPTS: dict[Style, str] = {
     Style.support: "support:heal allies",
     Style.exploration: "explore:scout to goal",
 }
-"""Role prompt per style, short enough for the 400-character simplified prompt."""
+"""Role prompt per style, short enough for the simplified single prompt (SINGLE_PROMPT_LIMIT)."""
 
 STYLE_PROMPTS_FULL: dict[Style, str] = {
     Style.tactical: "Role tactical: hold cover, focus fire on the weakest enemy, reload early.",
@@ -156,6 +162,11 @@ OUTPUT_EXAMPLES: dict[PlanFormat, str] = {
     "verbose": '{"plans":[{"agent_id":3,"steps":[{"act":"Scan"}]}]}',
     "compact": '{"plans":[[3,[["MoveTo",4,7],["Attack",5]]]]}',
 }
+INTENT_EXAMPLES: dict[PlanFormat, str] = {
+    "verbose": '{"plans":[{"agent_id":3,"steps":[{"act":"Scan"}],"intent":"look for #5"}]}',
+    "compact": '{"plans":[[3,[["MoveTo",4,7],["Attack",5]],"flank #5"]]}',
+}
+"""The examples with a plan's optional intent (its last value), when intents are on."""
 """The answer shown in each format's system prompt (its tools are in every tier). The
 compact one shows a unit id, then its steps as [act, values in the tool doc's order];
 the simplified prompt has room for nothing more (SINGLE_PROMPT_LIMIT), and the servers
@@ -168,14 +179,20 @@ _OUTPUT_SHAPE: dict[PlanFormat, str] = {
 }
 
 
+_INTENT_SHAPE: dict[PlanFormat, str] = {
+    "verbose": ' an "intent"',
+    "compact": " a third value, an intent",
+}
+
+
 @cache
-def system_prompt(tier: Tier, fmt: PlanFormat = "verbose") -> str:
-    """The static prefix for a tier and plan format (cached: identical object and bytes
-    every round)."""
+def system_prompt(tier: Tier, fmt: PlanFormat = "verbose", intent: bool = False) -> str:
+    """The static prefix for a tier, plan format and intent switch (cached: identical
+    object and bytes every round)."""
     if fmt not in PLAN_FORMATS:
         raise ValueError(f"unknown plan format {fmt!r}")
     tools = TIER_TOOLS[tier]
-    example = OUTPUT_EXAMPLES[fmt]
+    example = (INTENT_EXAMPLES if intent else OUTPUT_EXAMPLES)[fmt]
     if tier == Tier.full_llm:
         return "\n".join(
             (
@@ -185,13 +202,26 @@ def system_prompt(tier: Tier, fmt: PlanFormat = "verbose") -> str:
                 "Unit JSON: id; r role (r rifleman, s scout, m medic, h heavy); p [x,y];"
                 " hp and a (ammo) as [now,max]; st status; al allies and en visible enemies"
                 " as [id,role,x,y,hp,max_hp,ammo,max_ammo,status,grenades(,squad)];"
-                " g grenades; cv free cover tiles; sm smoke tiles; o objective.",
+                " g grenades; cv free cover tiles; sm smoke tiles; o objective;"
+                " w walls and wa water near the unit as [x0,y0,x1,y1] rectangles.",
                 "Only target enemies listed in en; only move onto floor, cover or objective"
-                " tiles inside the map.",
+                " tiles inside the map, never onto w or wa.",
                 f"Reply with JSON only: {example}{_OUTPUT_SHAPE[fmt]}",
+                *(
+                    (
+                        f"Each plan may end with{_INTENT_SHAPE[fmt]}: its purpose in at most"
+                        f" {INTENT_MAX_CHARS} characters.",
+                    )
+                    if intent
+                    else ()
+                ),
             )
         )
-    return f"1-{MAX_STEPS} steps per unit. {_tool_doc_simplified(tools)} JSON:{example}"
+    why = f" intent<={INTENT_MAX_CHARS}ch." if intent else ""
+    return (
+        f"1-{MAX_STEPS} steps per unit. {_tool_doc_simplified(tools)}"
+        f" w walls,wa water [x0,y0,x1,y1], not walkable. JSON:{example}{why}"
+    )
 
 
 # --------------------------------------------------------------------------- encoding
@@ -251,7 +281,21 @@ def _encode_common(snap: Snapshot, header: _Header, block: dict[str, Any]) -> di
     return block
 
 
-def _encode_full(snap: Snapshot, header: _Header) -> dict[str, Any]:
+def _encode_terrain(block: dict[str, Any], terrain: Terrain) -> dict[str, Any]:
+    if terrain.walls:
+        block["w"] = [list(r) for r in terrain.walls]
+    if terrain.water:
+        block["wa"] = [list(r) for r in terrain.water]
+    return block
+
+
+def _terrain(grid: Grid | None, snap: Snapshot, radius: int) -> Terrain:
+    if grid is None or radius <= 0:
+        return NO_TERRAIN
+    return near(grid, snap.me.x, snap.me.y, radius)
+
+
+def _encode_full(snap: Snapshot, header: _Header, grid: Grid | None = None) -> dict[str, Any]:
     me = snap.me
     block: dict[str, Any] = {
         "id": me.id,
@@ -267,6 +311,7 @@ def _encode_full(snap: Snapshot, header: _Header) -> dict[str, Any]:
     }
     if snap.smoke:
         block["sm"] = [list(c) for c in snap.smoke]
+    _encode_terrain(block, _terrain(grid, snap, TERRAIN_RADIUS_FULL))
     return _encode_common(snap, header, block)
 
 
@@ -275,7 +320,9 @@ def _marked(u: UnitView) -> tuple[str, ...]:
     return (MARKED,) if MARKED in u.status.split(",") else ()
 
 
-def _encode_simplified(snap: Snapshot, header: _Header, caps: _Caps) -> dict[str, Any]:
+def _encode_simplified(
+    snap: Snapshot, header: _Header, caps: _Caps, grid: Grid | None = None
+) -> dict[str, Any]:
     me = snap.me
     block: dict[str, Any] = {
         "id": me.id,
@@ -301,6 +348,7 @@ def _encode_simplified(snap: Snapshot, header: _Header, caps: _Caps) -> dict[str
     smoke = sorted(snap.smoke, key=lambda c: _distance(me, *c))[: caps.smoke]
     if smoke:
         block["sm"] = [list(c) for c in snap.smoke if c in smoke]
+    _encode_terrain(block, _terrain(grid, snap, min(caps.terrain, TERRAIN_RADIUS_SIMPLIFIED)))
     return _encode_common(snap, header, block)
 
 
@@ -312,49 +360,61 @@ class _Caps:
     enemies: int
     cover: int
     smoke: int
+    terrain: int = 0
+    """Radius of the terrain window (0: none)."""
 
+
+TERRAIN_RADIUS_FULL = 5
+TERRAIN_RADIUS_SIMPLIFIED = 2
 
 _TRIM_STEPS: tuple[_Caps, ...] = (
-    _Caps(allies=99, enemies=99, cover=3, smoke=2),
-    _Caps(allies=2, enemies=99, cover=3, smoke=1),
-    _Caps(allies=1, enemies=99, cover=2, smoke=1),
-    _Caps(allies=0, enemies=99, cover=2, smoke=0),
-    _Caps(allies=0, enemies=99, cover=1, smoke=0),
-    _Caps(allies=0, enemies=4, cover=1, smoke=0),
-    _Caps(allies=0, enemies=3, cover=1, smoke=0),
-    _Caps(allies=0, enemies=2, cover=1, smoke=0),
-    _Caps(allies=0, enemies=1, cover=1, smoke=0),
+    _Caps(allies=99, enemies=99, cover=3, smoke=2, terrain=2),
+    _Caps(allies=2, enemies=99, cover=3, smoke=1, terrain=2),
+    _Caps(allies=1, enemies=99, cover=2, smoke=1, terrain=2),
+    _Caps(allies=0, enemies=99, cover=2, smoke=0, terrain=2),
+    _Caps(allies=0, enemies=99, cover=2, smoke=0, terrain=1),
+    _Caps(allies=0, enemies=99, cover=1, smoke=0, terrain=1),
+    _Caps(allies=0, enemies=4, cover=1, smoke=0, terrain=1),
+    _Caps(allies=0, enemies=3, cover=1, smoke=0, terrain=1),
+    _Caps(allies=0, enemies=2, cover=1, smoke=0, terrain=1),
+    _Caps(allies=0, enemies=1, cover=1, smoke=0, terrain=1),
+    _Caps(allies=0, enemies=1, cover=1, smoke=0, terrain=0),
 )
 """Ever tighter caps, tried in order until a block fits SIMPLIFIED_BLOCK_BUDGET.
-Allies go first (hurt ones kept longest; a medic always keeps its most hurt ally),
-enemies last: the nearest enemies and cover matter most for a plan."""
+Allies go first (hurt ones kept longest; a medic always keeps its most hurt ally), then
+the terrain window shrinks, enemies last: the nearest enemies, cover and the walls next
+to the agent matter most for a plan."""
 
-SIMPLIFIED_BLOCK_BUDGET = 158
+SIMPLIFIED_BLOCK_BUDGET = 200
 """Most characters of one simplified agent line; keeps a single-agent prompt (system,
-header, one block, footer) within SINGLE_PROMPT_LIMIT on the shipped maps."""
+header, one block, footer) within SINGLE_PROMPT_LIMIT on the shipped maps (158 before
+the terrain window)."""
 
-SINGLE_PROMPT_LIMIT = 400
+SINGLE_PROMPT_LIMIT = 560
+"""Was 400 before the simplified tier carried terrain, Heal, ThrowExplosive and intents;
+what the extra characters cost in prefill is in docs/BENCHMARKS.md."""
 
 
-def _simplified_line(snap: Snapshot, header: _Header) -> str:
+def _simplified_line(snap: Snapshot, header: _Header, grid: Grid | None = None) -> str:
     prefix = STYLE_PROMPTS[style_for(snap)] + " "
     line = ""
     for caps in _TRIM_STEPS:
-        line = prefix + _dumps(_encode_simplified(snap, header, caps))
+        line = prefix + _dumps(_encode_simplified(snap, header, caps, grid))
         if len(line) <= SIMPLIFIED_BLOCK_BUDGET:
             break
     return line
 
 
-def encode_agent_block(snap: Snapshot, tier: Tier) -> str:
+def encode_agent_block(snap: Snapshot, tier: Tier, grid: Grid | None = None) -> str:
     """One agent's line: role prompt then compact snapshot (header values taken from it)."""
-    return _agent_line(snap, tier, _Header.of(snap))
+    return _agent_line(snap, tier, _Header.of(snap), grid)
 
 
-def _agent_line(snap: Snapshot, tier: Tier, header: _Header) -> str:
+def _agent_line(snap: Snapshot, tier: Tier, header: _Header, grid: Grid | None = None) -> str:
     if tier == Tier.full_llm:
-        return f"{STYLE_PROMPTS_FULL[style_for(snap)]} {_dumps(_encode_full(snap, header))}"
-    return _simplified_line(snap, header)
+        block = _encode_full(snap, header, grid)
+        return f"{STYLE_PROMPTS_FULL[style_for(snap)]} {_dumps(block)}"
+    return _simplified_line(snap, header, grid)
 
 
 # --------------------------------------------------------------------------- header
@@ -414,6 +474,8 @@ def build_batch_prompt(
     *,
     keep_order: bool = False,
     fmt: PlanFormat = "verbose",
+    grid: Grid | None = None,
+    intent: bool = False,
 ) -> PromptParts:
     """Prompt for several agents; blocks in ascending agent_id whatever the input order,
     or in the given order with `keep_order` (the scheduler lists the most urgent first,
@@ -421,7 +483,9 @@ def build_batch_prompt(
     asks for (the agent blocks are the same in both).
 
     `scenario` overrides the map name/size taken from the snapshots (all snapshots of a
-    round share them). Duplicate agent ids are an error, not silently merged.
+    round share them). Duplicate agent ids are an error, not silently merged. With the
+    `grid`, each block carries the walls and water near its agent. `intent` asks for each
+    plan's optional intent.
     """
     if tier not in TIER_TOOLS:
         raise ValueError(f"no prompt for tier {tier}")
@@ -432,15 +496,21 @@ def build_batch_prompt(
     if len(set(ids)) != len(ids):
         raise ValueError(f"duplicate agent ids in one round: {list(ids)}")
     header = _Header.of(ordered[0], scenario)
-    blocks = {s.me.id: _agent_line(s, tier, header) for s in ordered}
+    blocks = {s.me.id: _agent_line(s, tier, header, grid) for s in ordered}
     n = len(ids)
     footer = f"Ids [{','.join(map(str, ids))}]. Return exactly {n} plan{'s' if n != 1 else ''}."
     user = "\n".join((header.render(), *blocks.values(), footer))
-    return PromptParts(system_prompt(tier, fmt), user, ids, blocks)
+    return PromptParts(system_prompt(tier, fmt, intent), user, ids, blocks)
 
 
-def build_single_prompt(snap: Snapshot, tier: Tier, fmt: PlanFormat = "verbose") -> PromptParts:
-    return build_batch_prompt((snap,), tier, fmt=fmt)
+def build_single_prompt(
+    snap: Snapshot,
+    tier: Tier,
+    fmt: PlanFormat = "verbose",
+    grid: Grid | None = None,
+    intent: bool = False,
+) -> PromptParts:
+    return build_batch_prompt((snap,), tier, fmt=fmt, grid=grid, intent=intent)
 
 
 def agent_block(parts: PromptParts, agent_id: int) -> str:
@@ -584,7 +654,29 @@ def _decode_agent(obj: Mapping[str, Any], header: _Header) -> Snapshot:
     )
 
 
+def _rect(value: object) -> Rect:
+    if not isinstance(value, list) or len(value) != 4:
+        raise PromptDecodeError(f"terrain is not [x0,y0,x1,y1]: {value!r}")
+    x0, y0, x1, y1 = (_int(v, "terrain") for v in value)
+    return x0, y0, x1, y1
+
+
+def _decode_terrain(obj: Mapping[str, Any]) -> Terrain:
+    return Terrain(
+        tuple(_rect(r) for r in _rows(obj.get("w", []), "w")),
+        tuple(_rect(r) for r in _rows(obj.get("wa", []), "wa")),
+    )
+
+
 _BLOCK_START = '{"id":'
+
+
+@dataclass(frozen=True)
+class DecodedAgent:
+    """One agent block read back: the snapshot and the terrain it showed."""
+
+    snap: Snapshot
+    terrain: Terrain
 
 
 def decode_agent_blocks(prompt_text: str) -> list[Snapshot]:
@@ -593,6 +685,11 @@ def decode_agent_blocks(prompt_text: str) -> list[Snapshot]:
     Blocks come back in prompt order (ascending agent_id). Raises PromptDecodeError when
     the text holds no round header or a block is malformed.
     """
+    return [agent.snap for agent in decode_agents(prompt_text)]
+
+
+def decode_agents(prompt_text: str) -> list[DecodedAgent]:
+    """`decode_agent_blocks`, with the terrain each block showed."""
     match = _HEADER_RE.search(prompt_text)
     if match is None:
         raise PromptDecodeError("no round header ('Map ... turn ... squad ...') in prompt")
@@ -607,7 +704,7 @@ def decode_agent_blocks(prompt_text: str) -> list[Snapshot]:
         squad=_name_from_token(match["squad"]),
         objective=objective,
     )
-    snaps: list[Snapshot] = []
+    agents: list[DecodedAgent] = []
     for line in prompt_text[match.end() :].splitlines():
         start = line.find(_BLOCK_START)
         if start < 0:
@@ -618,8 +715,8 @@ def decode_agent_blocks(prompt_text: str) -> list[Snapshot]:
             raise PromptDecodeError(f"malformed agent block: {exc}") from None
         if not isinstance(obj, dict):
             raise PromptDecodeError("agent block is not an object")
-        snaps.append(_decode_agent(obj, header))
-    return snaps
+        agents.append(DecodedAgent(_decode_agent(obj, header), _decode_terrain(obj)))
+    return agents
 
 
 def prompt_view(snap: Snapshot, tier: Tier) -> Snapshot:

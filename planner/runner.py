@@ -59,11 +59,14 @@ class RequestRunner:
         if not wanted:
             return None
         fmt = plan_format(self.core, self.settings)
-        parts = build_batch_prompt(tuple(wanted.values()), tier, keep_order=keep_order, fmt=fmt)
         grid = self.round.grid
+        intent = self.settings.intent
+        parts = build_batch_prompt(
+            tuple(wanted.values()), tier, keep_order=keep_order, fmt=fmt, grid=grid, intent=intent
+        )
         caps = self.core.backend.capabilities
         ids = parts.agent_ids
-        schema = self.core.static_schema(tier, grid, fmt)
+        schema = self.core.static_schema(tier, grid, fmt, intent)
         pinned = (
             plan_json_schema(
                 TIER_TOOLS[tier],
@@ -71,6 +74,7 @@ class RequestRunner:
                 grid.height,
                 [AgentScope.of(wanted[i], grid) for i in ids],
                 fmt=fmt,
+                intent=intent,
             )
             if caps.schema_outside_prompt_cache
             else None

@@ -17,6 +17,7 @@ unknown servers get verbose (planner/backends/profiles.py).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -35,6 +36,9 @@ SCHEMA_NAME = f"squad_plans_v{SCHEMA_VERSION}"
 """The name a server is given for the schema (OpenAI `json_schema.name`)."""
 
 INTENT_MAX_CHARS = 60
+INTENT_PATTERN = f"^[A-Za-z0-9 #,.:;!?'()/+-]{{0,{INTENT_MAX_CHARS}}}$"
+"""What a schema lets an intent hold: plain words, ids and coordinates, no quote or
+backslash, so a grammar can neither ramble past the limit nor spend tokens on escapes."""
 
 PlanFormat = Literal["verbose", "compact"]
 PLAN_FORMATS: tuple[PlanFormat, ...] = ("verbose", "compact")
@@ -67,6 +71,7 @@ def plan_json_schema(
     agent_ids: Sequence[int | AgentScope] | None = None,
     *,
     fmt: PlanFormat = "verbose",
+    intent: bool = False,
 ) -> dict[str, Any]:
     """The JSON schema of a plan batch in format `fmt`, restricted to `tools` and to the
     map's bounds.
@@ -92,6 +97,12 @@ def plan_json_schema(
     `AgentScope` in place of an id also bounds that agent's values to what the
     validator accepts: its targets, its cover tiles, and coordinates as an `enum`
     (llama-cpp-python's converter ignores `minimum`/`maximum`).
+
+    With `intent` each plan may carry a short intent (INTENT_PATTERN): verbose, an
+    "intent" property that is a string or null (OpenAI's strict mode wants every property
+    required, so "optional" is null); compact, a third value after the steps, the
+    plan tuple then holding 2 or 3 items (`minItems` 2). A pinned position keeps its
+    one-value id either way, so the one-plan-per-agent guarantee holds.
     """
     unknown = sorted(set(tools) - STEP_TYPES.keys())
     if unknown:
@@ -105,13 +116,13 @@ def plan_json_schema(
     bounds = {"x": width - 1, "y": height - 1}
     if agent_ids is None:
         steps = [_step(act, _ranges(act, bounds), fmt) for act in STEP_TYPES if act in tools]
-        plan = _plan({"type": "integer"}, _step_list(steps), fmt)
+        plan = _plan({"type": "integer"}, _step_list(steps), fmt, intent)
         return _object({"plans": {"type": "array", "items": plan, "minItems": 1}})
     scopes = list({s.agent_id: s for s in map(AgentScope.of_id, agent_ids)}.values())
     if not scopes:
         raise ValueError("agent_ids must not be empty")
     defs: dict[str, Any] = {}
-    plans = [_pinned_plan(scope, tools, bounds, fmt, defs) for scope in scopes]
+    plans = [_pinned_plan(scope, tools, bounds, fmt, defs, intent) for scope in scopes]
     schema = _object({"plans": _tuple(plans)})
     if defs:
         schema["$defs"] = defs
@@ -207,6 +218,7 @@ def _pinned_plan(
     bounds: dict[str, int],
     fmt: PlanFormat,
     defs: dict[str, Any],
+    intent: bool = False,
 ) -> dict[str, Any]:
     """One agent's position of the plans tuple: its id, and steps within its scope. A
     first step stricter than the rest is a `$defs` entry of its own, and the steps are
@@ -215,14 +227,14 @@ def _pinned_plan(
     later = _scoped_steps(scope.steps, tools, bounds, fmt, defs)
     first = later if scope.first is None else _scoped_steps(scope.first, tools, bounds, fmt, defs)
     if first == later:
-        return _plan(_one(scope.agent_id), _step_list(later), fmt)
+        return _plan(_one(scope.agent_id), _step_list(later), fmt, intent)
     name = f"agent_{scope.agent_id}"
     defs[f"{name}_first"] = {"anyOf": first}
     defs[f"{name}_step"] = {"anyOf": later}
     head = {"$ref": f"#/$defs/{name}_first"}
     rest = {"$ref": f"#/$defs/{name}_step"}
     shapes = [_tuple([head] + [rest] * k) for k in range(MAX_STEPS)]
-    return _plan(_one(scope.agent_id), {"anyOf": shapes}, fmt)
+    return _plan(_one(scope.agent_id), {"anyOf": shapes}, fmt, intent)
 
 
 def _scoped_steps(
@@ -261,10 +273,22 @@ def _step_list(steps: list[dict[str, Any]]) -> dict[str, Any]:
     return {"type": "array", "items": {"anyOf": steps}, "minItems": 1, "maxItems": MAX_STEPS}
 
 
-def _plan(agent_id: dict[str, Any], step_list: dict[str, Any], fmt: PlanFormat) -> dict[str, Any]:
+_INTENT: dict[str, Any] = {"type": "string", "pattern": INTENT_PATTERN}
+"""No `maxLength`: OpenAI's strict mode refuses length keywords; the pattern bounds it."""
+
+
+def _plan(
+    agent_id: dict[str, Any], step_list: dict[str, Any], fmt: PlanFormat, intent: bool = False
+) -> dict[str, Any]:
     if fmt == "compact":
-        return _tuple([agent_id, step_list])
-    return _object({"agent_id": agent_id, "steps": step_list})
+        if not intent:
+            return _tuple([agent_id, step_list])
+        return {**_tuple([agent_id, step_list, _INTENT]), "minItems": 2}
+    if not intent:
+        return _object({"agent_id": agent_id, "steps": step_list})
+    return _object(
+        {"agent_id": agent_id, "steps": step_list, "intent": {"anyOf": [_INTENT, {"type": "null"}]}}
+    )
 
 
 def _one(value: int) -> dict[str, Any]:
@@ -334,6 +358,8 @@ def max_answer_chars(schema: dict[str, Any], plans: int, whitespace: int = 0) ->
     return _Longest(schema, plans, whitespace).of(schema)
 
 
+_BOUNDED_CLASS = re.compile(r'\^\[(?P<chars>[^\]"\\]*)\]\{0,(?P<most>\d+)\}\$')
+"""A string pattern whose length a grammar bounds: `^[chars]{0,N}$` (INTENT_PATTERN)."""
 _INT_CHARS = 20
 """An integer with no bounds: as long as a 64-bit one."""
 
@@ -372,4 +398,10 @@ class _Longest:
             ends = [node[k] for k in ("minimum", "maximum") if k in node]
             digits = max(len(str(v)) for v in ends) if len(ends) == 2 else _INT_CHARS
             return digits + ws
+        bounded = _BOUNDED_CLASS.fullmatch(node.get("pattern", ""))
+        if kind == "string" and bounded is not None:
+            # One character class without quote or backslash: no escapes, one char each.
+            return 2 + int(bounded["most"]) + ws
+        if kind == "null":
+            return 4 + ws
         raise ValueError(f"no length bound for schema node {node!r}")

@@ -42,6 +42,9 @@ class PlannerSettings:
     the answer past it (cause oversize)."""
     plan_format: PlanFormatSetting = "auto"
     """The plan format asked for (planner/schema.py); auto: the backend profile's."""
+    intent: bool = True
+    """Ask each plan for a short intent (schema, prompt) and deliver it (`--no-intent`:
+    neither asked for nor kept)."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

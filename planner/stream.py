@@ -9,7 +9,9 @@ backends: `planner.backends.framing`.)
 Both plan formats (planner/schema.py) are read from any answer, element by element: an
 element of the plans array that is an object is a verbose plan
 (`{"agent_id":3,"steps":[{"act":"Scan"}]}`), one that is an array a compact plan
-(`[3,[["Scan"]]]`).
+(`[3,[["Scan"]]]`). A plan's optional intent (verbose: an "intent" key; compact: a
+third value) is kept when it is a string, trimmed to INTENT_MAX_CHARS; anything else
+there is dropped, never a reason to reject the plan.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from game.rules.steps import MAX_STEPS, STEP_TYPES
 from planner.errors import Cause
-from planner.schema import AgentPlan, step_fields
+from planner.schema import INTENT_MAX_CHARS, AgentPlan, step_fields
 
 _OPENER = re.compile(r"[{\[]")
 # Inside a string only these matter. A raw newline is illegal in a JSON string; taking
@@ -611,13 +613,16 @@ class PlanStreamParser:
                 return RejectedElement(
                     None, "validation_error", f"element is a {type(value).__name__}", raw
                 )
-            if len(value) != 2 or not isinstance(value[1], list):
+            if len(value) not in (2, 3) or not isinstance(value[1], list):
                 agent_id = _as_int_or_none(value[0]) if value else None
-                error = "a compact plan is [agent_id,[step,...]]"
+                error = "a compact plan is [agent_id,[step,...]] or [agent_id,[step,...],intent]"
                 return RejectedElement(agent_id, "validation_error", error, raw)
-            agent_id_value, steps = value
+            agent_id_value, steps = value[:2]
+            intent = clean_intent(value[2] if len(value) == 3 else None)
         elif isinstance(value, dict):
             agent_id_value, steps = value.get("agent_id"), value.get("steps")
+            intent = clean_intent(value.get("intent"))
+            value = {**value, "intent": intent}
         else:
             return RejectedElement(
                 None, "validation_error", f"element is a {type(value).__name__}, not an object", raw
@@ -630,7 +635,11 @@ class PlanStreamParser:
                 value = {**value, "steps": steps}
         if elem.compact:
             try:
-                value = {"agent_id": agent_id_value, "steps": [_from_compact(s) for s in steps]}
+                value = {
+                    "agent_id": agent_id_value,
+                    "steps": [_from_compact(s) for s in steps],
+                    "intent": intent,
+                }
             except _ValuesError as exc:
                 agent_id = _as_int_or_none(agent_id_value)
                 if agent_id is None:
@@ -654,6 +663,15 @@ class PlanStreamParser:
             )
         self._delivered.add(agent_id)
         return ParsedPlan(plan, raw, partial, dropped)
+
+
+def clean_intent(value: object) -> str | None:
+    """A plan's intent as kept: a string with its whitespace collapsed, cut to
+    INTENT_MAX_CHARS; None for anything else (a bad intent never costs the plan)."""
+    if not isinstance(value, str):
+        return None
+    text = " ".join(value.split())[:INTENT_MAX_CHARS].rstrip()
+    return text or None
 
 
 class _ValuesError(ValueError):

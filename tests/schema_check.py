@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 
@@ -44,8 +45,15 @@ def check(
             return [f"{path}: not an integer"]
         if not schema.get("minimum", value) <= value <= schema.get("maximum", value):
             errors.append(f"{path}: {value} out of bounds")
-    elif kind == "string" and not isinstance(value, str):
-        errors.append(f"{path}: not a string")
+    elif kind == "string":
+        if not isinstance(value, str):
+            return [f"{path}: not a string"]
+        if len(value) > schema.get("maxLength", len(value)):
+            errors.append(f"{path}: longer than {schema['maxLength']}")
+        if "pattern" in schema and re.search(schema["pattern"], value) is None:
+            errors.append(f"{path}: does not match {schema['pattern']}")
+    elif kind == "null" and value is not None:
+        errors.append(f"{path}: not null")
     if "enum" in schema and value not in schema["enum"]:
         errors.append(f"{path}: {value!r} not in enum")
     return errors

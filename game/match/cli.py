@@ -18,6 +18,7 @@ from game.match.controllers import Controller, HeuristicController, RandomContro
 from planner.backends.profiles import PROFILES
 from planner.events import MODES
 from planner.settings import PLAN_FORMAT_SETTINGS
+from planner.sim.persona import PERSONA_CHOICES
 
 PROG = "python -m game"
 T = TypeVar("T")
@@ -224,6 +225,13 @@ def build_parser() -> OneLineParser:
         metavar="RATE",
         help="simulated LLM: chance per request of an injected fault, 0..1 (default: 0)",
     )
+    llm.add_argument(
+        "--persona",
+        choices=PERSONA_CHOICES,
+        default=None,
+        help="how the simulated LLM plays: aggressive, cautious, objective, support, or seed "
+        "(one picked by --seed); default: the rule planner plus noise",
+    )
 
     plan = p.add_argument_group("planner")
     plan.add_argument(
@@ -233,6 +241,11 @@ def build_parser() -> OneLineParser:
         help="dispatch mode (default: auto, which shapes each round to fit the budget)",
     )
     plan.add_argument("--no-stream", action="store_true", help="deliver plans only when whole")
+    plan.add_argument(
+        "--no-intent",
+        action="store_true",
+        help="do not ask plans for their short intent (saves its output tokens)",
+    )
     plan.add_argument("--no-cache", action="store_true", help="turn the prompt cache off")
     plan.add_argument(
         "--cache-similar",

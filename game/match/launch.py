@@ -84,6 +84,7 @@ def planner_settings(args: argparse.Namespace) -> PlannerSettings:
         situation_enemies=args.situation_buckets[2],
         situation_allies=args.situation_buckets[3],
         plan_format=args.plan_format,
+        intent=not args.no_intent,
     )
 
 
@@ -105,7 +106,12 @@ def _sim_factory(args: argparse.Namespace, clock: Clock) -> Callable[[], Backend
 
     def make() -> Backend:
         return SimBackend.create(
-            args.sim_preset, args.seed, clock, num_parallel=args.num_parallel, faults=faults
+            args.sim_preset,
+            args.seed,
+            clock,
+            num_parallel=args.num_parallel,
+            faults=faults,
+            persona=args.persona,
         )
 
     return make
@@ -246,7 +252,12 @@ def build_replay(args: argparse.Namespace, *, window: bool) -> Launch:
         header = record.header
         scenario = record.scenario
         settings = PlannerSettings(
-            **{**header.settings, "start_tier": Tier(header.settings["start_tier"])}
+            # records older than intents asked for none
+            **{
+                "intent": False,
+                **header.settings,
+                "start_tier": Tier(header.settings["start_tier"]),
+            }
         )
         recorded_pacing = Pacing(**header.pacing)
     except MatchRecordError as exc:
@@ -313,6 +324,8 @@ def build(args: argparse.Namespace, scenario: Scenario, *, window: bool) -> Laun
     llm_squads = tuple(s for s in SQUADS if owners[s] == LLM)
     if args.faults and args.backend in ("ollama", "openai"):
         fail("--faults injects faults into the built-in simulated LLM only")
+    if args.persona and args.backend in ("ollama", "openai"):
+        fail("--persona shapes the built-in simulated LLM only")
     config = MatchConfig(scenario, args.seed, turn_limit, llm_squads, player)
     if not llm_squads:
         observers = _recording(args, config, owners, PlannerSettings(), None)

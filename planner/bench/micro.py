@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import itertools
 import random
 import statistics
 import time
@@ -20,13 +21,20 @@ from planner.bench.stats import fmt, percentile, table
 from planner.cache import PlanCache, cache_key, situation_key
 from planner.fallback import Tier
 from planner.prompts import (
+    SINGLE_PROMPT_LIMIT,
     build_batch_prompt,
-    build_single_prompt,
-    decode_agent_blocks,
+    decode_agents,
     prompt_chars,
 )
 from planner.schema import PLAN_FORMATS, PlanFormat
-from planner.sim.model import CHARS_PER_TOKEN, compose_plans, offered_tools, serialise, tokenize
+from planner.sim.model import (
+    CHARS_PER_TOKEN,
+    asks_intent,
+    compose_plans,
+    offered_tools,
+    serialise,
+    tokenize,
+)
 from planner.stream import PlanStreamParser
 
 PARSER_AGENTS = (10, 100, 1000)
@@ -183,27 +191,29 @@ def prompts(agents: Sequence[int] = (1, 10, 100), repeats: int = 5) -> list[dict
 
 def prompt_sizes(turns: int = 20) -> list[dict[str, Any]]:
     """Characters sent, over every agent of `turns` seeded turns of village: the single-agent
-    prompt per tier, and what each agent adds to a batch."""
+    prompt per tier, and what each agent adds to a batch; as a match sends them (the
+    terrain near each agent, intents asked for), and bare (neither)."""
     rows = []
     rounds = bench_data.played_rounds("village", turns)
-    for tier in (Tier.simplified_llm, Tier.full_llm):
-        singles = [prompt_chars(build_single_prompt(s, tier)) for r in rounds for s in r]
+    grid = bench_data.grid_of("village")
+    for tier, sent in itertools.product((Tier.simplified_llm, Tier.full_llm), (True, False)):
+        build = functools.partial(
+            build_batch_prompt, tier=tier, grid=grid if sent else None, intent=sent
+        )
+        singles = [prompt_chars(build((s,))) for r in rounds for s in r]
         added = [
-            (
-                prompt_chars(build_batch_prompt(r, tier))
-                - prompt_chars(build_batch_prompt(r[:1], tier))
-            )
-            / (len(r) - 1)
+            (prompt_chars(build(r)) - prompt_chars(build(r[:1]))) / (len(r) - 1)
             for r in rounds
             if len(r) > 1
         ]
         rows.append(
             {
                 "tier": tier.value,
+                "prompt": "terrain+intent" if sent else "bare",
                 "agents_seen": len(singles),
                 "single_max": max(singles),
                 "single_mean": statistics.fmean(singles),
-                "system_chars": len(build_single_prompt(rounds[0][0], tier).system),
+                "system_chars": len(build(rounds[0][:1]).system),
                 "per_agent_max": max(added),
                 "per_agent_mean": statistics.fmean(added),
             }
@@ -218,13 +228,21 @@ def plan_tokens(turns: int = 20) -> list[dict[str, Any]]:
     element; `answer` the whole batched answer (wrapper and commas too) per plan."""
     rows = []
     rounds = bench_data.played_rounds("village", turns)
-    for tier in (Tier.simplified_llm, Tier.full_llm):
+    grid = bench_data.grid_of("village")
+    for tier, intent in itertools.product((Tier.simplified_llm, Tier.full_llm), (True, False)):
         for form in PLAN_FORMATS:
             plans = answer_chars = element_chars = 0
             for k, rnd in enumerate(rounds):
-                parts = build_batch_prompt(rnd, tier, fmt=form)
+                parts = build_batch_prompt(rnd, tier, fmt=form, grid=grid, intent=intent)
                 tools = offered_tools(parts.system)
-                composed = compose_plans(decode_agent_blocks(parts.user), random.Random(k), tools)
+                agents = decode_agents(parts.user)
+                composed = compose_plans(
+                    [a.snap for a in agents],
+                    random.Random(k),
+                    tools,
+                    terrains=[a.terrain for a in agents],
+                    intent=asks_intent(parts.system),
+                )
                 reply = serialise(composed, form)
                 starts = [len('{"plans":[')] + [end + 2 for _, end in reply.plan_ends[:-1]]
                 element_chars += sum(
@@ -236,6 +254,7 @@ def plan_tokens(turns: int = 20) -> list[dict[str, Any]]:
                 {
                     "tier": tier.value,
                     "format": form,
+                    "intent": intent,
                     "plans": plans,
                     "chars_per_plan": element_chars / plans,
                     "tokens_per_plan": element_chars / plans / CHARS_PER_TOKEN,
@@ -278,6 +297,7 @@ def render(micro: dict[str, list[dict[str, Any]]]) -> str:
     size_rows = [
         [
             r["tier"],
+            r["prompt"],
             str(r["agents_seen"]),
             str(r["single_max"]),
             fmt(r["single_mean"], 0),
@@ -287,20 +307,23 @@ def render(micro: dict[str, list[dict[str, Any]]]) -> str:
         ]
         for r in micro["prompt_sizes"]
     ]
-    simplified, full = micro["prompt_sizes"]
+    simplified, full = (r for r in micro["prompt_sizes"] if r["prompt"] == "terrain+intent")
     ratio = simplified["single_max"] / full["single_max"]
     verbose = {
-        r["tier"]: r["tokens_per_plan"] for r in micro["plan_tokens"] if r["format"] == "verbose"
+        (r["tier"], r["intent"]): r["tokens_per_plan"]
+        for r in micro["plan_tokens"]
+        if r["format"] == "verbose"
     }
     token_rows = [
         [
             r["tier"],
             r["format"],
+            "on" if r["intent"] else "off",
             str(r["plans"]),
             fmt(r["chars_per_plan"], 1),
             fmt(r["tokens_per_plan"], 1),
             fmt(r["answer_tokens_per_plan"], 1),
-            fmt(r["tokens_per_plan"] / verbose[r["tier"]], 2),
+            fmt(r["tokens_per_plan"] / verbose[r["tier"], r["intent"]], 2),
         ]
         for r in micro["plan_tokens"]
     ]
@@ -312,10 +335,11 @@ def render(micro: dict[str, list[dict[str, Any]]]) -> str:
             "Prompt building (simplified tier)\n"
             + table(("agents", "us/agent", "prompt chars/agent"), prompt_rows),
             "Prompt sizes, 20 seeded turns of village (characters; limits: single simplified "
-            "<= 400, each agent added <= 220)\n"
+            f"<= {SINGLE_PROMPT_LIMIT}, each agent added <= 220)\n"
             + table(
                 (
                     "tier",
+                    "prompt",
                     "agents",
                     "single max",
                     "single mean",
@@ -329,7 +353,16 @@ def render(micro: dict[str, list[dict[str, Any]]]) -> str:
             "Output tokens per plan by plan format, 20 seeded turns of village (the sim's"
             " plans, ~4 chars/token; answer = whole batched answer per plan)\n"
             + table(
-                ("tier", "format", "plans", "chars/plan", "tokens/plan", "answer", "x verbose"),
+                (
+                    "tier",
+                    "format",
+                    "intent",
+                    "plans",
+                    "chars/plan",
+                    "tokens/plan",
+                    "answer",
+                    "x verbose",
+                ),
                 token_rows,
             ),
         ]

@@ -66,15 +66,17 @@ class SimBackend:
         num_parallel: int = 1,
         faults: FaultConfig | None = None,
         *,
+        persona: str | None = None,
         pace: bool | None = None,
         read_timeout: float = DEFAULT_READ_TIMEOUT_S,
     ) -> SimBackend:
         p = get_preset(preset) if isinstance(preset, str) else preset
-        sim = SimModel(p, seed=seed, num_parallel=num_parallel, faults=faults)
+        sim = SimModel(p, seed=seed, num_parallel=num_parallel, faults=faults, persona=persona)
         return cls(sim, clock or MonotonicClock(), pace=pace, read_timeout=read_timeout)
 
     def describe(self) -> str:
-        return f"built-in simulated LLM, {self.sim.preset.name} preset"
+        persona = f", simulated persona {self.sim.persona}" if self.sim.persona else ""
+        return f"built-in simulated LLM, {self.sim.preset.name} preset{persona}"
 
     def stream(self, request: LLMRequest) -> AsyncIterator[StreamEvent]:
         # Not an async generator itself: arrival and slot order are fixed at call time.

@@ -39,8 +39,10 @@ from game.rules.heuristic import plan as heuristic_plan
 from game.rules.sight import bresenham, dist2, in_range
 from game.rules.snapshot import Snapshot
 from game.rules.steps import FULL_TOOLS, MAX_STEPS, STEP_TYPES, Approach, Attack, MoveTo, Scan, Step
-from planner.prompts import decode_agent_blocks
+from planner.prompts import decode_agents
 from planner.schema import PlanFormat, step_fields
+from planner.sim.persona import intent_of, persona_plan, resolve
+from planner.terrain import NO_TERRAIN, Terrain
 
 BATCH_SLOWDOWN = 0.05
 """Per extra concurrent sequence, the fraction by which each sequence's decode slows."""
@@ -163,6 +165,11 @@ class FaultConfig:
 # --- the reply text -----------------------------------------------------------------
 
 
+SimPlan = tuple[int, list[Step], str | None]
+"""One agent's answer: its id, steps and intent (None: not asked for)."""
+PlanLike = tuple[int, Sequence[Step]] | tuple[int, Sequence[Step], str | None]
+
+
 @dataclass(frozen=True)
 class Reply:
     text: str
@@ -181,23 +188,35 @@ def _step_compact(step: Step) -> list[Any]:
     return [step.act, *(getattr(step, name) for name in step_fields(step.act))]
 
 
-def serialise(plans: Sequence[tuple[int, Sequence[Step]]], fmt: PlanFormat = "verbose") -> Reply:
+def serialise(plans: Sequence[PlanLike], fmt: PlanFormat = "verbose") -> Reply:
     """Wire JSON `{"plans":[...]}` without whitespace, in plan format `fmt`, and where each
-    plan element closes."""
+    plan element closes. A plan's intent, when it has one, is its last value."""
     text = '{"plans":['
     ends: list[tuple[int, int]] = []
-    for i, (agent_id, steps) in enumerate(plans):
-        element: object = (
-            [agent_id, [_step_compact(s) for s in steps]]
-            if fmt == "compact"
-            else {"agent_id": agent_id, "steps": [_step_wire(s) for s in steps]}
-        )
+    for i, plan in enumerate(plans):
+        agent_id, steps = plan[0], plan[1]
+        intent = plan[2] if len(plan) == 3 else None
+        element: object
+        if fmt == "compact":
+            element = [agent_id, [_step_compact(s) for s in steps]]
+            if intent is not None:
+                element.append(intent)
+        else:
+            element = {"agent_id": agent_id, "steps": [_step_wire(s) for s in steps]}
+            if intent is not None:
+                element["intent"] = intent
         text += ("," if i else "") + json.dumps(element, separators=(",", ":"))
         ends.append((agent_id, len(text) - 1))
     return Reply(text + "]}", tuple(ends), fmt)
 
 
 _COMPACT_EXAMPLE = re.compile(r'\{"plans":\[\[')
+_ASKS_INTENT = re.compile(r"\bintent\b")
+
+
+def asks_intent(system_text: str) -> bool:
+    """Whether a system prompt asks for each plan's intent (then the sim writes one)."""
+    return _ASKS_INTENT.search(system_text) is not None
 
 
 def asked_format(system_text: str) -> PlanFormat:
@@ -231,10 +250,13 @@ def offered_tools(system_text: str) -> frozenset[str]:
     return frozenset(act for act in STEP_TYPES if re.search(rf"\b{act}\b", system_text))
 
 
-def _near(snap: Snapshot, tx: int, ty: int, reach: int) -> tuple[int, int]:
+def _near(
+    snap: Snapshot, tx: int, ty: int, reach: int, terrain: Terrain = NO_TERRAIN
+) -> tuple[int, int]:
     """Where to walk to reach (tx, ty) from `reach` tiles away: a known cover tile in reach
-    of it nearest to me, else the first tile in reach on the straight line from me (the
-    prompt shows no walls; validation moves a step off an impassable tile)."""
+    of it nearest to me, else the first tile in reach on the straight line from me that
+    the prompt's terrain does not show as wall or water (terrain it did not show may
+    still be; validation moves a step off an impassable tile)."""
     me = (snap.me.x, snap.me.y)
     target = (tx, ty)
     taken = {(u.x, u.y) for u in (*snap.allies, *snap.enemies)}
@@ -242,12 +264,46 @@ def _near(snap: Snapshot, tx: int, ty: int, reach: int) -> tuple[int, int]:
     if cover:
         return min(cover, key=lambda c: (dist2(c, me), c[1], c[0]))
     for tile in bresenham(me, target):
-        if tile not in taken and in_range(tile, target, reach):
+        if tile not in taken and in_range(tile, target, reach) and not terrain.blocked(*tile):
             return tile
     return me
 
 
-def within_tools(steps: Sequence[Step], snap: Snapshot, tools: frozenset[str]) -> list[Step]:
+def _off_blocked(
+    snap: Snapshot, x: int, y: int, terrain: Terrain, radius: int = 3
+) -> tuple[int, int]:
+    """(x, y), or the nearest tile the terrain shown does not block (a model that is
+    shown the walls does not aim at them)."""
+    if not terrain.blocked(x, y):
+        return x, y
+    me = (snap.me.x, snap.me.y)
+    near = [
+        (x + dx, y + dy)
+        for dx in range(-radius, radius + 1)
+        for dy in range(-radius, radius + 1)
+        if 0 <= x + dx < snap.width
+        and 0 <= y + dy < snap.height
+        and not terrain.blocked(x + dx, y + dy)
+    ]
+    if not near:
+        return x, y
+    return min(near, key=lambda t: (max(abs(t[0] - x), abs(t[1] - y)), dist2(t, me), t[1], t[0]))
+
+
+def mind_the_terrain(steps: Sequence[Step], snap: Snapshot, terrain: Terrain) -> list[Step]:
+    """Moves aimed at a wall or water tile the prompt showed, moved off it."""
+    out: list[Step] = []
+    for step in steps:
+        if isinstance(step, MoveTo):
+            x, y = _off_blocked(snap, step.x, step.y, terrain)
+            step = step if (x, y) == (step.x, step.y) else MoveTo(x=x, y=y)
+        out.append(step)
+    return out
+
+
+def within_tools(
+    steps: Sequence[Step], snap: Snapshot, tools: frozenset[str], terrain: Terrain = NO_TERRAIN
+) -> list[Step]:
     """The plan restated with only offered tools: Approach becomes a MoveTo next to the
     target; actions with no offered equivalent are left out; never empty."""
     units = {u.id: u for u in (*snap.allies, *snap.enemies)}
@@ -260,21 +316,36 @@ def within_tools(steps: Sequence[Step], snap: Snapshot, tools: frozenset[str]) -
             # Close to within weapon range of an enemy; right beside an ally.
             hostile = any(e.id == target.id for e in snap.enemies)
             reach = max(1, ROLE_STATS[snap.me.role].range - 1) if hostile else 1
-            x, y = _near(snap, target.x, target.y, reach)
+            x, y = _near(snap, target.x, target.y, reach, terrain)
             if (x, y) != (snap.me.x, snap.me.y):
                 out.append(MoveTo(x=x, y=y))
     return out[:MAX_STEPS] or [Scan()]
 
 
 def compose_plans(
-    snapshots: Sequence[Snapshot], rng: random.Random, tools: frozenset[str] = FULL_TOOLS
-) -> list[tuple[int, list[Step]]]:
-    """Plan each agent block, in prompt order, with the heuristic plus seeded noise, using
-    only the tools offered."""
-    return [
-        (snap.me.id, within_tools(_noisy(list(heuristic_plan(snap, rng)), snap, rng), snap, tools))
-        for snap in snapshots
-    ]
+    snapshots: Sequence[Snapshot],
+    rng: random.Random,
+    tools: frozenset[str] = FULL_TOOLS,
+    *,
+    terrains: Sequence[Terrain] | None = None,
+    persona: str | None = None,
+    intent: bool = False,
+) -> list[SimPlan]:
+    """Plan each agent block, in prompt order, using only the tools offered: with a
+    `persona`, its plan; else the heuristic plus seeded noise. Moves keep off the walls
+    and water each block's `terrains` show. With `intent`, each plan says what it is for
+    (the persona's reason, or one read off the plan's steps)."""
+    out: list[SimPlan] = []
+    for i, snap in enumerate(snapshots):
+        terrain = terrains[i] if terrains is not None else NO_TERRAIN
+        if persona is not None:
+            steps, why = persona_plan(persona, snap, terrain, rng)
+        else:
+            steps, why = _noisy(list(heuristic_plan(snap, rng)), snap, rng), ""
+        steps = mind_the_terrain(within_tools(steps, snap, tools, terrain), snap, terrain)
+        said = (why or intent_of(steps, snap)) if intent else None
+        out.append((snap.me.id, steps, said))
+    return out
 
 
 def _derive_rng(*parts: object) -> random.Random:
@@ -284,15 +355,15 @@ def _derive_rng(*parts: object) -> random.Random:
 
 
 def apply_plan_fault(
-    kind: FaultKind | None, plans: list[tuple[int, list[Step]]], rng: random.Random
-) -> list[tuple[int, list[Step]]]:
+    kind: FaultKind | None, plans: list[SimPlan], rng: random.Random
+) -> list[SimPlan]:
     if not plans:
         return plans
     if kind == "wrong_ids":
         i = rng.randrange(len(plans))
-        known = {agent_id for agent_id, _ in plans}
+        known = {plan[0] for plan in plans}
         bogus = max(known) + 1 + rng.randrange(50)
-        plans = [*plans[:i], (bogus, plans[i][1]), *plans[i + 1 :]]
+        plans = [*plans[:i], (bogus, plans[i][1], plans[i][2]), *plans[i + 1 :]]
     elif kind == "missing_agents":
         i = rng.randrange(len(plans))
         plans = plans[:i] + plans[i + 1 :]
@@ -407,9 +478,12 @@ class SimModel:
         seed: int = 0,
         num_parallel: int = 1,
         faults: FaultConfig | None = None,
+        persona: str | None = None,
     ) -> None:
         if num_parallel < 1:
             raise ValueError("num_parallel must be at least 1")
+        self.persona = resolve(persona, seed)
+        """How it plays (planner/sim/persona.py); None: the rule planner plus noise."""
         self.preset = preset
         self.seed = seed
         self.num_parallel = num_parallel
@@ -426,7 +500,8 @@ class SimModel:
 
     @property
     def model_name(self) -> str:
-        return f"sim-{self.preset.name}"
+        persona = f"-{self.persona}" if self.persona else ""
+        return f"sim-{self.preset.name}{persona}"
 
     def record_emission(self, request_id: int, agent_id: int, at: float) -> None:
         self._emitted.append((request_id, agent_id, at))
@@ -498,13 +573,21 @@ class SimModel:
 
         user_text = "\n".join(content for role, content in messages if role != "system")
         try:
-            snapshots = list(decode_agent_blocks(user_text))
+            agents = list(decode_agents(user_text))
         except ValueError:  # a prompt that is not ours: answer with no plans, never crash
-            snapshots = []
+            agents = []
         reply_rng = _derive_rng(self.seed, request_seed, rendered)
         system_text = "\n".join(content for role, content in messages if role == "system")
         tools = offered_tools(system_text) or FULL_TOOLS
-        plans = apply_plan_fault(fault, compose_plans(snapshots, reply_rng, tools), fault_rng)
+        composed = compose_plans(
+            [a.snap for a in agents],
+            reply_rng,
+            tools,
+            terrains=[a.terrain for a in agents],
+            persona=self.persona,
+            intent=asks_intent(system_text),
+        )
+        plans = apply_plan_fault(fault, composed, fault_rng)
         reply = apply_text_fault(fault, serialise(plans, asked_format(system_text)), fault_rng)
 
         tokens = tokenize(reply.text)

@@ -1,7 +1,7 @@
 """The simulated LLM over real HTTP on loopback, speaking Ollama's and OpenAI's protocols.
 
     python -m planner.sim.server [--host 127.0.0.1] [--port 11434] [--preset gpu]
-                                [--num-parallel K] [--faults RATE] [--seed S]
+                                [--num-parallel K] [--faults RATE] [--seed S] [--persona NAME]
                                 [--allow-host NAME ...] [--idle-timeout SECONDS]
 
 An anyio TCP listener and h11 (the HTTP/1.1 state machine httpx itself uses), no web
@@ -53,6 +53,7 @@ from planner.backends.wire_ollama import OllamaChatRequest, OllamaGenerateReques
 from planner.backends.wire_openai import OpenAIChatRequest
 from planner.clock import Clock, MonotonicClock
 from planner.sim.model import FaultConfig, SimModel, SimResponse, get_preset
+from planner.sim.persona import PERSONA_CHOICES
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 IDLE_TIMEOUT_S = 30.0
@@ -605,6 +606,7 @@ class SimServer(AbstractContextManager["SimServer"]):
         num_parallel: int = 1,
         faults: FaultConfig | None = None,
         seed: int = 0,
+        persona: str | None = None,
         clock: Clock | None = None,
         allow_hosts: Sequence[str] = (),
         idle_timeout_s: float = IDLE_TIMEOUT_S,
@@ -613,7 +615,9 @@ class SimServer(AbstractContextManager["SimServer"]):
             raise ValueError(f"idle_timeout_s must be a positive number, got {idle_timeout_s}")
         self.host = host
         self._requested_port = port
-        self.sim = SimModel(get_preset(preset), seed=seed, num_parallel=num_parallel, faults=faults)
+        self.sim = SimModel(
+            get_preset(preset), seed=seed, num_parallel=num_parallel, faults=faults, persona=persona
+        )
         guard = HostGuard(host, allow_hosts)
         self._app = SimHTTP(self.sim, clock or MonotonicClock(), guard, idle_timeout_s)
         self._portal_cm: AbstractContextManager[anyio.from_thread.BlockingPortal] | None = None
@@ -711,6 +715,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for plans and faults")
     parser.add_argument(
+        "--persona",
+        choices=PERSONA_CHOICES,
+        default=None,
+        help="how the simulated squad plays (seed: one picked by --seed); default: the rule "
+        "planner plus noise",
+    )
+    parser.add_argument(
         "--allow-host",
         action="append",
         default=[],
@@ -742,6 +753,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         num_parallel=args.num_parallel,
         faults=FaultConfig.uniform(args.faults) if args.faults else None,
         seed=args.seed,
+        persona=args.persona,
         allow_hosts=args.allow_host,
         idle_timeout_s=args.idle_timeout,
     )

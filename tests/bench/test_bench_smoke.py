@@ -14,6 +14,7 @@ from planner.bench import modes as bench_modes
 from planner.bench import stress as bench_stress
 from planner.bench.server import ChildSimServer
 from planner.bench.stats import percentile, table
+from planner.prompts import SINGLE_PROMPT_LIMIT
 
 
 def test_agents_are_distinct_and_cloned_past_the_squad() -> None:
@@ -79,19 +80,27 @@ def test_micro_benchmarks_report_every_case() -> None:
     prompts = bench_micro.prompts(agents=(1, 3), repeats=1)
     assert [r["agents"] for r in prompts] == [1, 3]
     sizes = bench_micro.prompt_sizes(turns=3)
-    assert [r["tier"] for r in sizes] == ["simplified_llm", "full_llm"]
-    assert sizes[0]["single_max"] <= 400 < sizes[1]["single_max"]
-    tokens = bench_micro.plan_tokens(turns=3)
-    assert [(r["tier"], r["format"]) for r in tokens] == [
-        ("simplified_llm", "verbose"),
-        ("simplified_llm", "compact"),
-        ("full_llm", "verbose"),
-        ("full_llm", "compact"),
+    assert [(r["tier"], r["prompt"]) for r in sizes] == [
+        ("simplified_llm", "terrain+intent"),
+        ("simplified_llm", "bare"),
+        ("full_llm", "terrain+intent"),
+        ("full_llm", "bare"),
     ]
-    for verbose, compact in (tokens[:2], tokens[2:]):
+    assert sizes[1]["single_max"] < sizes[0]["single_max"] <= SINGLE_PROMPT_LIMIT
+    assert sizes[0]["single_max"] < sizes[3]["single_max"] < sizes[2]["single_max"]
+    tokens = bench_micro.plan_tokens(turns=3)
+    assert [(r["tier"], r["intent"], r["format"]) for r in tokens] == [
+        (tier, intent, fmt)
+        for tier in ("simplified_llm", "full_llm")
+        for intent in (True, False)
+        for fmt in ("verbose", "compact")
+    ]
+    for verbose, compact in zip(tokens[::2], tokens[1::2], strict=True):
         assert verbose["plans"] == compact["plans"] > 0  # the same plans, written two ways
-        assert compact["tokens_per_plan"] < 0.6 * verbose["tokens_per_plan"]
+        assert compact["tokens_per_plan"] < 0.75 * verbose["tokens_per_plan"]
         assert compact["tokens_per_plan"] < compact["answer_tokens_per_plan"]
+    for on, off in zip(tokens[0::4] + tokens[1::4], tokens[2::4] + tokens[3::4], strict=True):
+        assert on["tokens_per_plan"] > off["tokens_per_plan"]  # an intent costs tokens
     micro = {
         "parser": parser,
         "cache": cache,

@@ -93,7 +93,7 @@ def test_a_grammar_engine_gets_one_position_per_agent_in_its_scope() -> None:
     scopes = [AgentScope.of(by_id[i], grid) for i in request.agent_ids]
     tools = TIER_TOOLS[Tier.simplified_llm]
     assert request.pinned_schema == plan_json_schema(
-        tools, grid.width, grid.height, scopes, fmt="verbose"
+        tools, grid.width, grid.height, scopes, fmt="verbose", intent=True
     )
     positions = request.pinned_schema["properties"]["plans"]["prefixItems"]
     assert [p["properties"]["agent_id"]["enum"] for p in positions] == [[i] for i in ids]

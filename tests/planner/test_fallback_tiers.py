@@ -40,7 +40,8 @@ SNAP = snapshot(
 
 def test_tier_order_and_tools() -> None:
     assert [t.value for t in Tier] == ["full_llm", "simplified_llm", "heuristic", "emergency"]
-    assert {Tier.full_llm: FULL_TOOLS, Tier.simplified_llm: SIMPLIFIED_TOOLS} == TIER_TOOLS
+    simplified = SIMPLIFIED_TOOLS | {"Heal", "ThrowExplosive"}
+    assert {Tier.full_llm: FULL_TOOLS, Tier.simplified_llm: simplified} == TIER_TOOLS
     assert next_llm_tier(Tier.full_llm) == Tier.simplified_llm
     assert next_llm_tier(Tier.simplified_llm) is None
     assert [next_tier(t) for t in Tier] == [

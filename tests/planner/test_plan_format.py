@@ -100,10 +100,10 @@ def test_a_round_asks_in_the_format_and_takes_its_answer(fmt: PlanFormat) -> Non
     [request] = backend.requests
     grid = planning.grid
     tools = TIER_TOOLS[Tier.simplified_llm]
-    assert request.system == system_prompt(Tier.simplified_llm, fmt)
-    assert request.schema == plan_json_schema(tools, grid.width, grid.height, fmt=fmt)
+    assert request.system == system_prompt(Tier.simplified_llm, fmt, True)
+    assert request.schema == plan_json_schema(tools, grid.width, grid.height, fmt=fmt, intent=True)
     scopes = [AgentScope.of(s, grid) for s in sorted(planning.snapshots, key=lambda s: s.me.id)]
-    pinned = plan_json_schema(tools, grid.width, grid.height, scopes, fmt=fmt)
+    pinned = plan_json_schema(tools, grid.width, grid.height, scopes, fmt=fmt, intent=True)
     assert request.pinned_schema == pinned
     plans = [e for e in events if isinstance(e, PlanDelivered)]
     assert sorted(e.outcome.agent_id for e in plans) == ids
@@ -116,16 +116,16 @@ def test_auto_follows_the_backend_and_the_static_schema_is_kept_per_format() -> 
     backend = ScriptedBackend([_answer(ids, "compact")], capabilities=COMPACT_CAPS)
     core = make_core(backend)
     run_round(core, PlannerSettings(mode="batched", cache=False), planning)
-    assert backend.requests[0].system == system_prompt(Tier.simplified_llm, "compact")
+    assert backend.requests[0].system == system_prompt(Tier.simplified_llm, "compact", True)
     backend.capabilities = replace(COMPACT_CAPS, plan_format="verbose")
     backend.replies.append(_answer(ids, "verbose"))
     run_round(core, PlannerSettings(mode="batched", cache=False), planning)
     first, second = backend.requests
-    assert second.system == system_prompt(Tier.simplified_llm, "verbose")
+    assert second.system == system_prompt(Tier.simplified_llm, "verbose", True)
     assert first.schema != second.schema
     grid = planning.grid
-    assert core.static_schema(Tier.simplified_llm, grid, "compact") is first.schema
-    assert core.static_schema(Tier.simplified_llm, grid, "verbose") is second.schema
+    assert core.static_schema(Tier.simplified_llm, grid, "compact", True) is first.schema
+    assert core.static_schema(Tier.simplified_llm, grid, "verbose", True) is second.schema
 
 
 def test_cache_keys_include_the_format() -> None:
@@ -174,7 +174,7 @@ def test_a_headless_match_in_each_format_gets_valid_llm_plans(
     lines = [json.loads(line) for line in record.read_text("utf-8").splitlines()]
     events = [e for e in lines if e["kind"] == "event"]
     systems = {e["data"]["system"] for e in events if e["type"] == "RequestSent"}
-    assert systems == {system_prompt(Tier.simplified_llm, fmt)}
+    assert systems == {system_prompt(Tier.simplified_llm, fmt, True)}
     raws = [
         e["data"]["raw"]
         for e in events

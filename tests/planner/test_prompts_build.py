@@ -139,7 +139,9 @@ def test_simplified_and_full_tool_docs() -> None:
     simple = system_prompt(Tier.simplified_llm)
     for tool in ("MoveTo", "Attack", "TakeCover", "Reload", "Scan", "Wait", "ThrowSmoke"):
         assert tool in simple
-    assert "Retreat" in simple and "Heal" not in simple and "Approach" not in simple
+    assert "Retreat" in simple and "Approach" not in simple
+    # a medic can heal and a squad throw its explosives in the simplified tier too
+    assert "Heal" in simple and "ThrowExplosive" in simple
     full = system_prompt(Tier.full_llm)
     assert all(f"\n{tool} " in full for tool in ("Approach", "Distract", "Block", "Heal"))
 

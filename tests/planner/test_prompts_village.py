@@ -8,7 +8,7 @@ import pytest
 
 from game.rules import heuristic
 from game.rules.snapshot import Snapshot
-from planner.bench.data import played_rounds
+from planner.bench.data import grid_of, played_rounds
 from planner.fallback import Tier
 from planner.prompts import (
     SINGLE_PROMPT_LIMIT,
@@ -39,9 +39,17 @@ def test_village_gives_enough_variety() -> None:
 
 
 @pytest.mark.parametrize("fmt", PLAN_FORMATS)
-def test_single_simplified_prompt_within_400_chars_for_every_agent(fmt: PlanFormat) -> None:
-    sizes = [prompt_chars(build_single_prompt(s, Tier.simplified_llm, fmt)) for s in all_snaps()]
-    assert max(sizes) <= SINGLE_PROMPT_LIMIT == 400
+@pytest.mark.parametrize("intent", [True, False])
+def test_single_simplified_prompt_within_its_limit_for_every_agent(
+    fmt: PlanFormat, intent: bool
+) -> None:
+    """Terrain, intents and the 10 tools included: 560 characters (400 before them)."""
+    grid = grid_of("village")
+    sizes = [
+        prompt_chars(build_single_prompt(s, Tier.simplified_llm, fmt, grid, intent))
+        for s in all_snaps()
+    ]
+    assert max(sizes) <= SINGLE_PROMPT_LIMIT == 560
 
 
 def test_full_prompt_carries_more_than_simplified() -> None:
@@ -49,7 +57,7 @@ def test_full_prompt_carries_more_than_simplified() -> None:
         simple = build_single_prompt(s, Tier.simplified_llm)
         full = build_single_prompt(s, Tier.full_llm)
         assert prompt_chars(full) > 2 * prompt_chars(simple)
-        for tool in ("ThrowExplosive", "AoEAttack", "MarkTarget", "Distract", "Heal", "Block"):
+        for tool in ("AoEAttack", "MarkTarget", "Distract", "Block", "Approach"):
             assert tool in full.system
             assert tool not in simple.system
 

@@ -103,7 +103,9 @@ def test_a_steps_text_value_with_brackets_is_just_a_string() -> None:
     results, _ = parse(f'[[1,[["Wait"],["Scan"]]],{element(2, WAIT)}]', [1, 2])
     assert [p.agent_id for p in plans(results)] == [1, 2]
     results, _ = parse('[[1,[["Wait"]],"]],[[["]]', [1])
-    assert rejected(results)[0].agent_id == 1  # a third value: not a compact plan
+    assert plans(results)[0].intent == "]],[[["  # a third value is the plan's intent
+    results, _ = parse('[[1,[["Wait"]],"a","b"]]', [1])
+    assert rejected(results)[0].agent_id == 1  # a fourth value: not a compact plan
 
 
 # --- incremental emission ----------------------------------------------------------
@@ -173,7 +175,7 @@ def test_unterminated_string_in_pretty_printed_output_recovers_at_the_line_end()
 def test_wrong_shape_is_a_validation_error_naming_what_is_wrong() -> None:
     text = (
         '[[1,[["MoveTo",1]]],[2,[]],[3,[["Fly"]]],[4,[["Attack",4,7]]],'
-        f'[5,[["Scan",1]]],["x",[{WAIT}]],[{WAIT}],[6],[7,[{WAIT}],8],[8,"Wait"],[9,[5]]]'
+        f'[5,[["Scan",1]]],["x",[{WAIT}]],[{WAIT}],[6],[7,[{WAIT}],8,9],[8,"Wait"],[9,[5]]]'
     )
     results, _ = parse(text)
     assert [(r.agent_id, r.cause) for r in rejected(results)] == [
@@ -196,7 +198,8 @@ def test_wrong_shape_is_a_validation_error_naming_what_is_wrong() -> None:
     assert "Attack takes 1 value (target_id), got 2" in errors[3]  # never guessed
     assert "Scan takes 0 values, got 1" in errors[4]
     assert "agent_id" in errors[5]
-    assert errors[7] == errors[8] == errors[9] == "a compact plan is [agent_id,[step,...]]"
+    shape = "a compact plan is [agent_id,[step,...]] or [agent_id,[step,...],intent]"
+    assert errors[7] == errors[8] == errors[9] == shape
     assert "steps.0" in errors[10]
 
 
