@@ -162,9 +162,10 @@ _TRANSIENT: Final = frozenset(
 """Postures that end with their step; cover persists until the unit moves."""
 HOLDS_COVER: Final = frozenset(
     {"Attack", "AoEAttack", "Reload", "Scan", "Wait", "MarkTarget", "Distract", "Heal",
-     "ThrowSmoke", "ThrowExplosive"}
+     "ThrowSmoke", "ThrowExplosive", "Approach"}
 )  # fmt: skip
-"""Steps done from where the unit stands: a unit in cover stays in cover doing them."""
+"""Steps done from where the unit stands: a unit in cover stays in cover doing them (an
+Approach already in range and sight ends where it stands; its first move leaves cover)."""
 
 
 def _advance(world: Arena, u: Unit, a: ActiveStep) -> tuple[bool, bool]:
@@ -294,8 +295,9 @@ def _heal(world: Arena, u: Unit) -> None:
     hurt = [t for t in world.living(u.squad) if adjacent(u.pos, t.pos) and t.hp < t.stats.hp]
     if not hurt:
         return
-    # Most hurt = most hp missing; ties to the lowest id (living() is id-ordered).
-    t = max(hurt, key=lambda v: (v.stats.hp - v.hp, -v.id))
+    # Most hurt = most hp missing; ties by mirror_tie (never by id).
+    w = world.grid.width
+    t = min(hurt, key=lambda v: (v.hp - v.stats.hp, mirror_tie(v.x, v.y, w, u.squad)))
     amount = min(u.stats.heal, t.stats.hp - t.hp)
     t.hp += amount
     world.add_effect(Healed(world.tick, u.id, t.id, t.pos, amount))
@@ -325,13 +327,14 @@ def _walk_to(
         # Shared goals (the objective) have a cached distance field: walk downhill.
         field = world.shared_field(goal)
         if field is not None:
-            nxt = downhill_step(world.grid, field, u.pos, blocked)
+            nxt = downhill_step(world.grid, field, u.pos, blocked, u.squad)
     elif a.path and a.path[0] not in blocked:
         nxt = a.path.pop(0)  # following this step's own A* path
     if nxt is None:
         # One-off goal, or someone stands in the way: A* around the units.
         detour = a.walked > 0 or a.stuck > 0
-        path = find_path(world.grid, u.pos, goal, blocked, DETOUR_BUDGET if detour else PATH_BUDGET)
+        budget = DETOUR_BUDGET if detour else PATH_BUDGET
+        path = find_path(world.grid, u.pos, goal, blocked, budget, u.squad)
         if path and path[0] not in blocked:
             nxt = path.pop(0)
             a.path, a.path_goal = path, goal
@@ -359,13 +362,13 @@ def _approach(world: Arena, u: Unit, a: ActiveStep, tid: int) -> tuple[bool, boo
         return True, False  # close enough to shoot
     blocked = _blocked_for(world, u)
     if not a.path or a.path_goal != t.pos or a.path[0] in blocked:
-        path = find_path(
-            world.grid, u.pos, t.pos, blocked, DETOUR_BUDGET if a.walked else PATH_BUDGET
-        )
+        budget = DETOUR_BUDGET if a.walked else PATH_BUDGET
+        path = find_path(world.grid, u.pos, t.pos, blocked, budget, u.squad)
         if not path or path[0] in blocked or path[0] == t.pos:
             a.stuck += 1
             return a.stuck >= STUCK_GIVE_UP_TICKS, True
         a.path, a.path_goal = path, t.pos
+    u.posture = "moving"
     world.move_unit(u, a.path.pop(0))
     a.walked += 1
     a.stuck = 0

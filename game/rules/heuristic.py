@@ -173,6 +173,10 @@ def _engage(
         cover = _cover_in_reach(snap, spot, st.range)
         if cover is not None:
             steps.append(TakeCover(x=cover[0], y=cover[1]))
+    # An enemy my squad sees may be out of my own sight: an Approach ends at once when
+    # it is in range and sight (in cover, without leaving it), else walks until it is.
+    if not steps or not isinstance(steps[-1], Approach):
+        steps.append(Approach(target_id=target.id))
     shots = min(ammo, ATTACKS_PER_PLAN)
     steps.extend(Attack(target_id=target.id) for _ in range(shots))
     if ammo - shots <= LOW_AMMO:

@@ -31,12 +31,14 @@ def find_path(
     goal: Tile,
     blocked: Collection[Tile] = (),
     max_expansions: int = 20_000,
+    squad: str | None = None,
 ) -> list[Tile] | None:
     """Tiles to walk from `start` to `goal` (start excluded, goal included).
 
     `blocked` tiles (other units) cannot be entered, except the goal itself so a
     caller can detect "destination occupied" on the last step. Returns [] when
     already there and None when no path exists (or the search budget ran out).
+    `squad` breaks the last tie, between a tile and its mirror image (`mirror_tie`).
     """
     if start == goal:
         return []
@@ -48,10 +50,10 @@ def find_path(
     blocked_i = {y * w + x for x, y in blocked if grid.in_bounds(x, y)}
     blocked_i.discard(g_i)
     adjacency = grid.adjacency
-    # Heap key (f, h, tie, index): tie = mirror_tie as one int (y, distance from the
-    # centre line); the index breaks only mirror-image ties.
+    # Heap key (f, h, tie, index): tie = mirror_tie as one int; the index is unique.
+    sign = -1 if squad is not None and squad != "blue" else 1
     h0 = octile(start, goal)
-    open_heap: list[tuple[int, int, int, int]] = [(h0, h0, _tie(s_i, w), s_i)]
+    open_heap: list[tuple[int, int, int, int]] = [(h0, h0, _tie(s_i, w, sign), s_i)]
     g_cost: dict[int, int] = {s_i: 0}
     came_from: dict[int, int] = {}
     closed: set[int] = set()
@@ -74,13 +76,14 @@ def find_path(
                 came_from[nxt] = cur
                 dx, dy = abs(nxt % w - gx), abs(nxt // w - gy)
                 h = ORTHO_COST * max(dx, dy) + (DIAG_COST - ORTHO_COST) * min(dx, dy)
-                heapq.heappush(open_heap, (cost + h, h, _tie(nxt, w), nxt))
+                heapq.heappush(open_heap, (cost + h, h, _tie(nxt, w, sign), nxt))
     return None
 
 
-def _tie(i: int, w: int) -> int:
+def _tie(i: int, w: int, sign: int) -> int:
+    """`mirror_tie` of tile index i packed in one int (x signed by the squad's side)."""
     x, y = i % w, i // w
-    return y * w + abs(2 * x - (w - 1))
+    return (y * w + abs(2 * x - (w - 1))) * 2 * w + (sign * x + w)
 
 
 def _rebuild(came_from: dict[int, int], s_i: int, g_i: int, w: int) -> list[Tile]:
@@ -126,7 +129,11 @@ def distance_field(grid: Grid, goal: Tile) -> tuple[int, ...]:
 
 
 def downhill_step(
-    grid: Grid, field: tuple[int, ...], here: Tile, blocked: Collection[Tile]
+    grid: Grid,
+    field: tuple[int, ...],
+    here: Tile,
+    blocked: Collection[Tile],
+    squad: str | None = None,
 ) -> Tile | None:
     """The free neighbour that gets closest to the field's goal (ties: `mirror_tie`).
 
@@ -141,7 +148,7 @@ def downhill_step(
             continue
         key = (
             field[nxt] + (DIAG_COST if diagonal else ORTHO_COST),
-            mirror_tie(nxt % w, nxt // w, w),
+            mirror_tie(nxt % w, nxt // w, w, squad),
         )
         if best is None or key < best_key:
             best, best_key = nxt, key
