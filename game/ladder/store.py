@@ -2,7 +2,8 @@
 
 A rerun reads it back (each line validated), skips the cells already there, and plays
 the rest: an interrupted run resumes. A last line cut short by the interruption is
-dropped (that match is played again); any other bad line stops the run with its number.
+removed from the file (that match is played again); any other bad line stops the run
+with its number.
 """
 
 from __future__ import annotations
@@ -63,7 +64,11 @@ def read(path: Path) -> list[dict[str, Any]]:
         except ValidationError as exc:
             last = all(not rest.strip() for rest in lines[number:])
             if last and not line.endswith("}"):
-                break  # cut short by an interruption: play that match again
+                # Cut short by an interruption: drop it (that match is played again), so
+                # the next result starts on a line of its own.
+                keep = "".join(f"{kept}\n" for kept in lines[: number - 1])
+                path.write_text(keep, "utf-8")
+                break
             raise StoreError(f"{path}:{number}: not a ladder result ({_first(exc)})") from None
     return rows
 
