@@ -44,7 +44,7 @@ def build_parser() -> OneLineParser:
         description=(
             "Squads against each other: every matchup x scenario x sim preset x seed, "
             "each seed played with sides swapped (odd seeds on the map flipped left to "
-            "right), in worker processes. Prints a table of win rates with 95%% Wilson "
+            "right), in worker processes. Prints a table of win rates with 95% Wilson "
             "intervals per controller, colour and map side, and writes JSON and an HTML "
             "chart. Results go to a JSONL file as they finish: rerun the same command to "
             "resume an interrupted run."
@@ -63,7 +63,14 @@ def build_parser() -> OneLineParser:
         metavar="A:B",
         help=f"pairs of controllers ({', '.join(CONTROLLERS)}); default heuristic:heuristic",
     )
-    p.add_argument("--scenarios", nargs="+", choices=names(), default=names(), metavar="MAP")
+    p.add_argument(
+        "--scenarios",
+        nargs="+",
+        choices=names(),
+        default=names(),
+        metavar="MAP",
+        help=f"maps ({', '.join(names())}); default all",
+    )
     p.add_argument(
         "--presets",
         nargs="+",
