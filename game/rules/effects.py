@@ -254,7 +254,12 @@ def _attack(world: Arena, u: Unit, t: Unit) -> None:
 def _area_fire(world: Arena, u: Unit, centre: Tile) -> None:
     u.ammo -= AOE_AMMO
     world.add_effect(AreaFire(world.tick, u.id, u.pos, centre, AOE_RADIUS))
-    for t in _units_near(world, centre, AOE_RADIUS):
+    w = world.grid.width
+    # One roll per unit, in mirror_tie order (not id order): a mirrored volley rolls the same.
+    near = sorted(
+        _units_near(world, centre, AOE_RADIUS), key=lambda t: mirror_tie(t.x, t.y, w, u.squad)
+    )
+    for t in near:
         if t.squad == u.squad:
             continue  # suppressing fire is aimed: it spares the shooter's own squad
         if world.rng.random() < hit_chance(world, u, t, 0.55):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from typing import Any
 
 import pytest
 
@@ -137,3 +138,59 @@ def test_a_star_path_mirrors_on_open_ground() -> None:
     path = find_path(grid, a, b)
     twin = find_path(flipped(load("village")).grid, (w - 1 - a[0], a[1]), (w - 1 - b[0], b[1]))
     assert path is not None and twin == [(w - 1 - x, y) for x, y in path]
+
+
+class RecordedOrder(random.Random):
+    """The world's RNG, remembering each tick's shuffled unit order."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__(seed)
+        self.orders: list[list[int]] = []
+
+    def shuffle(self, x: Any) -> None:
+        super().shuffle(x)
+        self.orders.append([u.id for u in x])
+
+
+class MirroredOrder(random.Random):
+    """Rolls what `RecordedOrder` rolls, and acts the counterparts in its recorded order."""
+
+    def __init__(self, seed: int, recorded: RecordedOrder, ids: dict[int, int]) -> None:
+        super().__init__(seed)
+        self.recorded, self.ids = recorded, ids
+
+    def shuffle(self, x: Any) -> None:
+        super().shuffle(list(range(len(x))))  # the same draws as the original's shuffle
+        by_id = {u.id: u for u in x}
+        x[:] = [by_id[self.ids[i]] for i in self.recorded.orders.pop(0)]
+
+
+@pytest.mark.parametrize("name", names())
+def test_a_mirrored_match_plays_out_as_the_mirror_image(name: str) -> None:
+    # Same rolls, counterparts acting in the same order, mirrored plans: every tick of the
+    # match must be the mirror image, down to the winner (colours swapped).
+    seed = 0
+    world = World(load(name), RecordedOrder(seed))
+    twin, ids = mirrored(world)
+    twin.rng = MirroredOrder(seed, world.rng, ids)  # type: ignore[arg-type]
+    w = world.grid.width
+    planner_rng = random.Random(seed)
+    while world.winner is None and world.tick < 3000:
+        if world.tick % 12 == 0:
+            for u in world.living():
+                steps = plan(world.snapshot_of(u.id), planner_rng)
+                world.assign_plan(u.id, steps)
+                twin.assign_plan(ids[u.id], [flip_step(s, w, ids) for s in steps])
+        world.step_tick()
+        twin.step_tick()
+        for u in world.units.values():
+            m = twin.units[ids[u.id]]
+            assert (w - 1 - u.x, u.y, u.hp, u.ammo, u.posture) == (
+                m.x,
+                m.y,
+                m.hp,
+                m.ammo,
+                m.posture,
+            ), (world.tick, u.id)
+    assert world.winner in ("blue", "red")
+    assert twin.winner == OTHER[world.winner]
