@@ -44,9 +44,9 @@ def table(groups: Sequence[Group]) -> str:
             g.scenario,
             g.preset,
             str(g.n),
-            str(g.a_rate.wins),
+            str(g.a_rate.wins) if not g.same else "-",
             str(g.draws),
-            g.a_rate.text(),
+            g.a_rate.text() if not g.same else "same controller",
             g.colour_rate(SQUADS[0]).text(),
             g.colour_rate(SQUADS[1]).text(),
             g.position_rate(left=True).text(),
@@ -117,8 +117,9 @@ COLOURS = {
 
 def _rates(g: Group) -> list[tuple[str, str, Rate]]:
     a = label(g.matchup.split(":")[0])
+    mine = [] if g.same else [("A", f"{a} wins", g.a_rate)]
     return [
-        ("A", f"{a} wins", g.a_rate),
+        *mine,
         ("blue", "blue wins", g.colour_rate(SQUADS[0])),
         ("red", "red wins", g.colour_rate(SQUADS[1])),
         ("left", "left side wins", g.position_rate(left=True)),

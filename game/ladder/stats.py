@@ -65,6 +65,13 @@ class Group:
     rows: list[Mapping[str, Any]] = field(default_factory=list)
 
     @property
+    def same(self) -> bool:
+        """A and B are the same controller: 'A' then only labels the squad that was blue
+        on even match seeds, so only colours and map sides are compared."""
+        a, _, b = self.matchup.partition(":")
+        return a == b
+
+    @property
     def n(self) -> int:
         return len(self.rows)
 
