@@ -29,6 +29,7 @@ LAYER_OF = {
     "game.match": "match",
     "game.ui": "ui",
     "game.__main__": "main",
+    "game.ladder": "edge",
     "game": "package",
 }
 MAY_IMPORT = {

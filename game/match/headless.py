@@ -38,6 +38,11 @@ class MatchResult:
     """Per squad: ticks a living unit started with nothing to do (any controller)."""
     planning: dict[str, Any] = field(default_factory=dict)
     """Planner settings and statistics, for matches with LLM squads."""
+    steps: dict[str, Any] = field(default_factory=dict)
+    """Per squad: refused steps split into stale (the world changed them) and illegal,
+    retargeted steps, and steps started by action (any controller)."""
+    objective: dict[str, Any] = field(default_factory=dict)
+    """How the match ended (win_reason) and each squad's hold count at the end."""
 
     def report(self) -> dict[str, Any]:
         return {
@@ -53,6 +58,8 @@ class MatchResult:
             "invalid_by_squad": dict(self.invalid_by_squad),
             "controllers": dict(self.controllers),
             "idle_ticks": dict(self.idle_ticks),
+            **self.steps,
+            **self.objective,
             **self.planning,
         }
 
@@ -62,6 +69,10 @@ class MatchResult:
             f"{self.scenario} seed={self.seed} turns={self.turns} winner={self.winner} "
             f"alive {alive} invalid_steps={self.invalid_steps} hash={self.state_hash[:16]}"
         )
+        if self.steps:
+            stale, illegal = self.steps["stale_steps"], self.steps["illegal_steps"]
+            line += " stale " + " ".join(f"{s}={stale[s]}" for s in stale)
+            line += " illegal " + " ".join(f"{s}={illegal[s]}" for s in illegal)
         if self.planning:
             p = self.planning
             share = p.get("llm_plan_share")
@@ -125,7 +136,23 @@ def result_of(
         controllers=dict(names),
         idle_ticks={s: session.idle_ticks.get(s, 0) for s in SQUADS},
         planning=planning or {},
+        steps=step_counts(world),
+        objective={
+            "win_reason": world.win_reason,
+            "hold": dict(world.hold),
+            "hold_turns": world.scenario.hold_turns,
+        },
     )
+
+
+def step_counts(world: World) -> dict[str, Any]:
+    """The world's step books per squad, for the report."""
+    return {
+        "stale_steps": {s: world.stale_by_squad.get(s, 0) for s in SQUADS},
+        "illegal_steps": {s: world.illegal_by_squad.get(s, 0) for s in SQUADS},
+        "retargeted_steps": {s: world.retargeted_by_squad.get(s, 0) for s in SQUADS},
+        "actions": {s: dict(sorted(world.actions_by_squad.get(s, {}).items())) for s in SQUADS},
+    }
 
 
 def write_report(path: str | Path, result: MatchResult) -> None:

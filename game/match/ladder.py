@@ -1,5 +1,6 @@
 """Win rates of the LLM squad against the rule planner, by sim preset:
-`python -m game.match.ladder`.
+`python -m game.match.ladder` (the older, smaller table; `python -m game.ladder` plays
+any matchup with sides swapped and flipped maps, Wilson intervals, resume and a chart).
 
 Every match is a headless match on the simulated LLM's virtual clock (deterministic: the
 same arguments give the same table). For each scenario, seed, side (the LLM plays red

@@ -49,18 +49,20 @@ class RoleStats:
     heal: int
 
 
+# Hit points are 2.5x the first release's: fights last long enough for
+# cover, healing and the objective to count (a village match runs about 12 turns).
 ROLE_STATS: Final[dict[Role, RoleStats]] = {
     "rifleman": RoleStats(
-        hp=100, ammo=8, sight=9, range=7, damage=25, accuracy=0.75, grenades=1, heal=10
+        hp=250, ammo=8, sight=9, range=7, damage=25, accuracy=0.75, grenades=1, heal=10
     ),
     "scout": RoleStats(
-        hp=70, ammo=6, sight=12, range=6, damage=18, accuracy=0.7, grenades=2, heal=10
+        hp=175, ammo=6, sight=12, range=6, damage=18, accuracy=0.7, grenades=2, heal=10
     ),
     "medic": RoleStats(
-        hp=80, ammo=5, sight=8, range=5, damage=15, accuracy=0.6, grenades=1, heal=20
+        hp=200, ammo=5, sight=8, range=5, damage=15, accuracy=0.6, grenades=1, heal=20
     ),
     "heavy": RoleStats(
-        hp=150, ammo=10, sight=8, range=6, damage=35, accuracy=0.6, grenades=2, heal=10
+        hp=375, ammo=10, sight=8, range=6, damage=35, accuracy=0.6, grenades=2, heal=10
     ),
 }
 

@@ -11,6 +11,7 @@ tick, so the next step starts at once.
 from __future__ import annotations
 
 import math
+from collections import deque
 from typing import Final
 
 from game.rules.actions import (
@@ -32,7 +33,7 @@ from game.rules.actions import (
     adjacent,
     check_step,
 )
-from game.rules.grid import COVER, NEIGHBOURS_8, WALL
+from game.rules.grid import COVER, NEIGHBOURS_8, WALL, mirror_tie
 from game.rules.pathfinding import downhill_step, find_path
 from game.rules.sight import dist2, in_range, line_of_sight
 from game.rules.state import (
@@ -78,9 +79,18 @@ def act(world: Arena, u: Unit) -> None:
                 return
             step = u.queue.popleft()
             illegal = check_step(step, world.snapshot_of(u.id), world.grid)
+            retargeted = False
+            if illegal is not None and _target_fell(world, step):
+                # Its target fell since the plan: turn on the next enemy at once rather
+                # than idle until the next plan (the new step is checked like any other).
+                replacement = _retarget(world, u, step)
+                if replacement is not None:
+                    step, illegal, retargeted = replacement, None, True
             if illegal is not None:
-                world.refuse(u, step, illegal.code, illegal.message)
+                stale = _made_stale(world, u, step, illegal.code)
+                world.refuse(u, step, illegal.code, illegal.message, stale=stale)
                 continue
+            world.count_start(u, step, retargeted=retargeted)
             u.active = ActiveStep(step)
             if not (u.posture == "cover" and step.act in HOLDS_COVER):
                 u.posture = POSTURE[step.act]
@@ -93,6 +103,58 @@ def act(world: Arena, u: Unit) -> None:
             return
 
 
+RETARGETED: Final = frozenset({"Attack", "Approach"})
+"""Steps that turn on the next enemy when theirs falls."""
+_MOVED_CODES: Final = frozenset({"out_of_range", "no_line_of_sight", "not_visible"})
+
+
+def _target_fell(world: Arena, step: Step) -> bool:
+    tid = getattr(step, "target_id", None)
+    return tid is not None and tid in world.units and world.units[tid].hp <= 0
+
+
+def _made_stale(world: Arena, u: Unit, step: Step, code: str) -> bool:
+    """The world, not the plan, made this step fail: the unit it names fell, or moved
+    away since the plan was given, or someone took the cover tile meanwhile."""
+    if code == "occupied":
+        return True
+    tid = getattr(step, "target_id", None)
+    if tid is None or tid not in world.units:
+        return False
+    t = world.units[tid]
+    if t.hp <= 0:
+        return True
+    return code in _MOVED_CODES and u.planned_at.get(tid) != t.pos
+
+
+def _retarget(world: Arena, u: Unit, step: Step) -> Step | None:
+    """The same step on the next enemy, if the fallen target was an enemy: the weakest
+    that the step can legally reach, then the nearest (ties mirror-symmetric). Queued
+    steps naming the fallen unit follow to the new target."""
+    old = getattr(step, "target_id", None)
+    if step.act not in RETARGETED or old is None or world.units[old].squad == u.squad:
+        return None
+    snap = world.snapshot_of(u.id)
+    w = world.grid.width
+    best: tuple[tuple[int, int, tuple[int, int, int]], int, Step] | None = None
+    for e in snap.enemies:
+        candidate = step.model_copy(update={"target_id": e.id})
+        if check_step(candidate, snap, world.grid) is not None:
+            continue
+        key = (e.hp, dist2(u.pos, (e.x, e.y)), mirror_tie(e.x, e.y, w, u.squad))
+        if best is None or key < best[0]:
+            best = (key, e.id, candidate)
+    if best is None:
+        return None
+    _, new_id, new = best
+    u.queue = deque(
+        s.model_copy(update={"target_id": new_id}) if getattr(s, "target_id", None) == old else s
+        for s in u.queue
+    )
+    u.planned_at[new_id] = world.units[new_id].pos
+    return new
+
+
 _TRANSIENT: Final = frozenset(
     {"moving", "attacking", "throwing", "marking", "distracting", "reloading", "scanning",
      "waiting", "healing", "blocking"}
@@ -100,9 +162,10 @@ _TRANSIENT: Final = frozenset(
 """Postures that end with their step; cover persists until the unit moves."""
 HOLDS_COVER: Final = frozenset(
     {"Attack", "AoEAttack", "Reload", "Scan", "Wait", "MarkTarget", "Distract", "Heal",
-     "ThrowSmoke", "ThrowExplosive"}
+     "ThrowSmoke", "ThrowExplosive", "Approach"}
 )  # fmt: skip
-"""Steps done from where the unit stands: a unit in cover stays in cover doing them."""
+"""Steps done from where the unit stands: a unit in cover stays in cover doing them (an
+Approach already in range and sight ends where it stands; its first move leaves cover)."""
 
 
 def _advance(world: Arena, u: Unit, a: ActiveStep) -> tuple[bool, bool]:
@@ -191,7 +254,12 @@ def _attack(world: Arena, u: Unit, t: Unit) -> None:
 def _area_fire(world: Arena, u: Unit, centre: Tile) -> None:
     u.ammo -= AOE_AMMO
     world.add_effect(AreaFire(world.tick, u.id, u.pos, centre, AOE_RADIUS))
-    for t in _units_near(world, centre, AOE_RADIUS):
+    w = world.grid.width
+    # One roll per unit, in mirror_tie order (not id order): a mirrored volley rolls the same.
+    near = sorted(
+        _units_near(world, centre, AOE_RADIUS), key=lambda t: mirror_tie(t.x, t.y, w, u.squad)
+    )
+    for t in near:
         if t.squad == u.squad:
             continue  # suppressing fire is aimed: it spares the shooter's own squad
         if world.rng.random() < hit_chance(world, u, t, 0.55):
@@ -232,8 +300,9 @@ def _heal(world: Arena, u: Unit) -> None:
     hurt = [t for t in world.living(u.squad) if adjacent(u.pos, t.pos) and t.hp < t.stats.hp]
     if not hurt:
         return
-    # Most hurt = most hp missing; ties to the lowest id (living() is id-ordered).
-    t = max(hurt, key=lambda v: (v.stats.hp - v.hp, -v.id))
+    # Most hurt = most hp missing; ties by mirror_tie (never by id).
+    w = world.grid.width
+    t = min(hurt, key=lambda v: (v.hp - v.stats.hp, mirror_tie(v.x, v.y, w, u.squad)))
     amount = min(u.stats.heal, t.stats.hp - t.hp)
     t.hp += amount
     world.add_effect(Healed(world.tick, u.id, t.id, t.pos, amount))
@@ -263,13 +332,14 @@ def _walk_to(
         # Shared goals (the objective) have a cached distance field: walk downhill.
         field = world.shared_field(goal)
         if field is not None:
-            nxt = downhill_step(world.grid, field, u.pos, blocked)
+            nxt = downhill_step(world.grid, field, u.pos, blocked, u.squad)
     elif a.path and a.path[0] not in blocked:
         nxt = a.path.pop(0)  # following this step's own A* path
     if nxt is None:
         # One-off goal, or someone stands in the way: A* around the units.
         detour = a.walked > 0 or a.stuck > 0
-        path = find_path(world.grid, u.pos, goal, blocked, DETOUR_BUDGET if detour else PATH_BUDGET)
+        budget = DETOUR_BUDGET if detour else PATH_BUDGET
+        path = find_path(world.grid, u.pos, goal, blocked, budget, u.squad)
         if path and path[0] not in blocked:
             nxt = path.pop(0)
             a.path, a.path_goal = path, goal
@@ -297,13 +367,13 @@ def _approach(world: Arena, u: Unit, a: ActiveStep, tid: int) -> tuple[bool, boo
         return True, False  # close enough to shoot
     blocked = _blocked_for(world, u)
     if not a.path or a.path_goal != t.pos or a.path[0] in blocked:
-        path = find_path(
-            world.grid, u.pos, t.pos, blocked, DETOUR_BUDGET if a.walked else PATH_BUDGET
-        )
+        budget = DETOUR_BUDGET if a.walked else PATH_BUDGET
+        path = find_path(world.grid, u.pos, t.pos, blocked, budget, u.squad)
         if not path or path[0] in blocked or path[0] == t.pos:
             a.stuck += 1
             return a.stuck >= STUCK_GIVE_UP_TICKS, True
         a.path, a.path_goal = path, t.pos
+    u.posture = "moving"
     world.move_unit(u, a.path.pop(0))
     a.walked += 1
     a.stuck = 0
@@ -316,17 +386,25 @@ def _retreat(world: Arena, u: Unit, a: ActiveStep, tid: int) -> tuple[bool, bool
         return True, False
     blocked = _blocked_for(world, u)
     best: Tile | None = None
-    best_key = (dist2(u.pos, t.pos), 1)  # must get strictly farther away
+    best_key: tuple[int, int, tuple[int, int, int]] | None = None
+    w = world.grid.width
     for dx, dy in NEIGHBOURS_8:
         n = (u.x + dx, u.y + dy)
         if (
             n in blocked
             or not world.grid.walkable(*n)
             or not world.grid.diagonal_ok(u.x, u.y, dx, dy)
+            or dist2(n, t.pos) <= dist2(u.pos, t.pos)  # must get strictly farther away
         ):
             continue
-        key = (dist2(n, t.pos), 1 if world.grid.tile(*n) == COVER else 0)
-        if key > best_key:
+        # Farthest, then cover; ties by mirror_tie (smallest first) so neither side of a
+        # mirrored map retreats better.
+        key = (
+            -dist2(n, t.pos),
+            0 if world.grid.tile(*n) == COVER else 1,
+            mirror_tie(*n, w, u.squad),
+        )
+        if best_key is None or key < best_key:
             best, best_key = n, key
     if best is None:
         return True, False

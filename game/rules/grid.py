@@ -41,6 +41,19 @@ NEIGHBOURS_8: Final[tuple[tuple[int, int], ...]] = (
 """Fixed neighbour order (orthogonal first) so every search tie-breaks the same way."""
 
 
+def mirror_tie(x: int, y: int, width: int, squad: str | None = None) -> tuple[int, int, int]:
+    """A tie-break key for tiles that a left-right mirror of the map keeps in order.
+
+    Maps are mirrored left to right (colours swapped), so a raw (y, x) order would
+    favour one side: the tile nearer the vertical centre line comes first instead. Only
+    a tile and its own mirror image are left tied; then the first squad takes the
+    left one and the second the right one (a mirror swaps both), or the left one when
+    no squad is asking.
+    """
+    side = -x if squad is not None and squad != "blue" else x
+    return (y, abs(2 * x - (width - 1)), side)
+
+
 @dataclass(frozen=True)
 class Grid:
     """A rectangular tile map. `rows[y][x]` is a terrain name."""

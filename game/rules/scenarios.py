@@ -213,3 +213,36 @@ def _parse_header(header: dict[str, str], lines: dict[str, int], source: str) ->
             known = ", ".join(_Header.model_fields)
             raise MapError(f"{where}: unknown header key {key!r} (known: {known})") from None
         raise MapError(f"{where}: bad header {key!r}: {err['msg']}") from None
+
+
+def flipped(scenario: Scenario, *, swap_squads: bool = False) -> Scenario:
+    """The scenario mirrored left to right (unit ids renumbered in reading order).
+
+    With `swap_squads` the colours swap too: on a mirrored map that is the same map
+    again, so a unit and its counterpart trade places. Without, each squad starts where
+    the other did: the ladder uses it to tell a map position from a colour.
+    """
+    w = scenario.grid.width
+    grid = Grid(
+        width=w,
+        height=scenario.grid.height,
+        rows=tuple(tuple(reversed(row)) for row in scenario.grid.rows),
+    )
+    other = {SQUADS[0]: SQUADS[1], SQUADS[1]: SQUADS[0]}
+    spawns = sorted(
+        (
+            Spawn(w - 1 - s.x, s.y, other[s.squad] if swap_squads else s.squad, s.role)
+            for s in scenario.spawns
+        ),
+        key=lambda s: (s.y, s.x),
+    )
+    return Scenario(
+        name=scenario.name,
+        grid=grid,
+        spawns=tuple(spawns),
+        objective=grid.tiles_of(OBJECTIVE),
+        hold_turns=scenario.hold_turns,
+        turn_limit=scenario.turn_limit,
+        description=scenario.description,
+        source=scenario.source,
+    )

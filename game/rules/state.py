@@ -88,6 +88,9 @@ class Refusal:
     code: str
     """Machine-readable (`IllegalCode`); `reason` is for people."""
     reason: str
+    stale: bool = False
+    """Made stale by the world (its target fell or moved since the plan was given), not
+    illegal as planned."""
 
 
 # ---------------------------------------------------------------- units
@@ -122,6 +125,9 @@ class Unit:
     scan_until: int = -1
     dead: bool = False
     """Set at the end of the tick in which hp reached 0 (deaths resolve simultaneously)."""
+    planned_at: dict[int, Tile] = field(default_factory=dict)
+    """Where each unit this unit's queued steps name stood when the plan was given (to
+    tell a step the world made stale from one that was illegal as planned)."""
 
     @property
     def alive(self) -> bool:
@@ -148,7 +154,10 @@ class Arena(Protocol):
 
     def living(self, squad: str | None = None) -> Iterator[Unit]: ...
     def snapshot_of(self, unit_id: int) -> Snapshot: ...
-    def refuse(self, u: Unit, step: Step, code: IllegalCode, reason: str) -> None: ...
+    def refuse(
+        self, u: Unit, step: Step, code: IllegalCode, reason: str, *, stale: bool = False
+    ) -> None: ...
+    def count_start(self, u: Unit, step: Step, *, retargeted: bool = False) -> None: ...
     def add_effect(self, effect: Effect) -> None: ...
     def move_unit(self, u: Unit, tile: Tile) -> None: ...
     def damage(self, u: Unit, amount: int) -> None: ...

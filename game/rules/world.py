@@ -2,8 +2,8 @@
 
 No pygame, no I/O, no clock: the caller passes a seeded `random.Random` and calls
 `step_tick()`; everything else follows deterministically. Units act one at a
-time in id order: ascending on even ticks, descending on odd ticks, so neither
-squad gets a standing first-move advantage (ids follow map reading order). Hits
+time in an order shuffled every tick by the world's RNG, so neither squad gets a
+standing first-move advantage (ids follow map reading order). Hits
 land at once but deaths resolve together at the end of the tick, so a unit shot
 down still fires its own shot in that tick. How each action changes the world lives in
 `game.rules.effects`; this module owns the state and the primitives those use.
@@ -20,10 +20,10 @@ from typing import Literal
 
 from game.rules import actions, effects
 from game.rules.actions import IllegalCode
-from game.rules.grid import NEIGHBOURS_8, Grid
+from game.rules.grid import NEIGHBOURS_8, Grid, mirror_tie
 from game.rules.pathfinding import distance_field
 from game.rules.scenarios import SQUADS, Scenario
-from game.rules.sight import can_see
+from game.rules.sight import can_see, dist2
 from game.rules.snapshot import COVER_RADIUS, MAX_COVER_LISTED, Snapshot, UnitView
 from game.rules.state import Died, Effect, Refusal, Unit
 from game.rules.steps import MAX_STEPS, Step
@@ -65,7 +65,16 @@ class World:
         self.effects: list[Effect] = []
         self.refusals: list[Refusal] = []
         self.invalid_steps = 0
+        """Steps refused when they came to start: stale ones plus illegal ones."""
         self.invalid_by_squad: dict[str, int] = dict.fromkeys(SQUADS, 0)
+        self.stale_by_squad: dict[str, int] = dict.fromkeys(SQUADS, 0)
+        """Refused because the world changed since the plan: its target fell or moved."""
+        self.illegal_by_squad: dict[str, int] = dict.fromkeys(SQUADS, 0)
+        """Refused and not stale: illegal as planned."""
+        self.retargeted_by_squad: dict[str, int] = dict.fromkeys(SQUADS, 0)
+        """Attacks and Approaches whose target fell, turned on the next enemy instead."""
+        self.actions_by_squad: dict[str, dict[str, int]] = {s: {} for s in SQUADS}
+        """Steps started, per squad and action (what the squads actually do)."""
         self.hold: dict[str, int] = dict.fromkeys(SQUADS, 0)
         """Consecutive turns each squad has held the objective alone."""
         self._winner: Winner | None = None
@@ -181,13 +190,22 @@ class World:
         allies = tuple(self.unit_view(a) for a in self.living(u.squad) if a.id != unit_id)
         enemies = tuple(self.unit_view(e) for e in self.visible_enemies(u.squad))
         taken = {(v.x, v.y) for v in (*allies, *enemies)}
-        near = [
-            (max(abs(x - mx), abs(y - my)), y, x)
+        w = self.grid.width
+        # Nearest first (Chebyshev, then Euclidean); ties by mirror_tie, so a mirrored
+        # unit on a mirrored map is offered the mirrored cover in the same order.
+        near = sorted(
+            (
+                (
+                    max(abs(x - mx), abs(y - my)),
+                    dist2((x, y), (mx, my)),
+                    mirror_tie(x, y, w, u.squad),
+                ),
+                (x, y),
+            )
             for x, y in self.cover_tiles
             if abs(x - mx) <= COVER_RADIUS and abs(y - my) <= COVER_RADIUS and (x, y) not in taken
-        ]
-        near.sort()
-        cover = tuple((x, y) for _, y, x in near[:MAX_COVER_LISTED])
+        )
+        cover = tuple(tile for _, tile in near[:MAX_COVER_LISTED])
         smoke = tuple(sorted(self.smoke, key=lambda t: (t[1], t[0])))
         # Built from trusted world state, so skip re-validation (this runs every step start).
         return Snapshot.model_construct(
@@ -214,19 +232,21 @@ class World:
         if u.hp <= 0:
             return
         u.queue = deque(list(steps)[:MAX_STEPS])
+        named = {t for t in (getattr(s, "target_id", None) for s in u.queue) if t is not None}
+        u.planned_at = {t: self.units[t].pos for t in named if t in self.units}
         if u.active is not None and u.active.step.act not in COMMITTED:
             u.active = None
 
     def step_tick(self) -> None:
-        """Advance the world one tick: every living unit acts once (id order, alternating)."""
+        """Advance the world one tick: every living unit acts once (seeded random order)."""
         if self._winner is not None:
             return
         self.visible_enemy_ids(SQUADS[0])  # freeze sight for this tick
-        # Everyone alive at the tick start acts, even if shot earlier in this tick, and
-        # the order flips every tick: a low id is no first-shot or first-step advantage.
+        # Everyone alive at the tick start acts, even if shot earlier in this tick, in a
+        # seeded random order: ids follow map reading order, and plans start on the same
+        # tick parity every turn, so any fixed order would let one side move first.
         order = list(self.living())
-        if self.tick % 2:
-            order.reverse()
+        self.rng.shuffle(order)
         for u in order:
             effects.act(self, u)
         self._resolve_deaths()
@@ -247,12 +267,22 @@ class World:
         self._version += 1
 
     # ------------------------------------------------------------ primitives for actions
-    def refuse(self, u: Unit, step: Step, code: IllegalCode, reason: str) -> None:
+    def refuse(
+        self, u: Unit, step: Step, code: IllegalCode, reason: str, *, stale: bool = False
+    ) -> None:
         self.invalid_steps += 1
         self.invalid_by_squad[u.squad] = self.invalid_by_squad.get(u.squad, 0) + 1
-        self.refusals.append(Refusal(self.tick, u.id, u.squad, step.act, code, reason))
+        split = self.stale_by_squad if stale else self.illegal_by_squad
+        split[u.squad] = split.get(u.squad, 0) + 1
+        self.refusals.append(Refusal(self.tick, u.id, u.squad, step.act, code, reason, stale))
         if len(self.refusals) > MAX_REFUSALS_KEPT:
             del self.refusals[: len(self.refusals) - MAX_REFUSALS_KEPT]
+
+    def count_start(self, u: Unit, step: Step, *, retargeted: bool = False) -> None:
+        acts = self.actions_by_squad.setdefault(u.squad, {})
+        acts[step.act] = acts.get(step.act, 0) + 1
+        if retargeted:
+            self.retargeted_by_squad[u.squad] = self.retargeted_by_squad.get(u.squad, 0) + 1
 
     def add_effect(self, effect: Effect) -> None:
         self.effects.append(effect)

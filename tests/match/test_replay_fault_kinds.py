@@ -20,12 +20,15 @@ from tests.observers import Watcher
 Outcome = tuple[Any, ...]
 
 _RETRY = "auto: a retried request (429/500/disconnect) is not retried in the replay"
+# "one missing_from_batch fallback fewer in the replay" (issue 16 item 6) no longer
+# shows with these seeds since the rule changes of issue 14.
 KNOWN_DIVERGENT: dict[tuple[str, str, int], str] = {
     ("http_500", "auto", 1): _RETRY,
     ("http_500", "auto", 2): _RETRY,
     ("http_429", "auto", 1): _RETRY,
     ("http_429", "auto", 2): _RETRY,
     ("disconnect", "auto", 2): _RETRY,
+    ("wrong_ids", "batched", 3): "one missing_from_batch fallback fewer in the replay",
 }
 """(kind, mode, seed) whose replay still differs: open, see issue 16 item 6. (missing_agents
 in batched, seeds 1 and 2, "one missing_from_batch fallback fewer in the replay", no longer

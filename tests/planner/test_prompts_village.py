@@ -33,7 +33,9 @@ def all_snaps() -> list[Snapshot]:
 
 def test_village_gives_enough_variety() -> None:
     snaps = all_snaps()
-    assert len(snaps) >= TURNS * 6
+    # Both squads, 20 turns: since issue 14's pacing a match runs longer and squads thin
+    # out over it (119 snapshots with the rules of then), so 5 per turn, not 6.
+    assert len(snaps) >= TURNS * 5
     assert any(s.enemies for s in snaps)
     assert any(s.me.hp < s.me.max_hp for s in snaps)
 

@@ -75,7 +75,7 @@ def test_2_mark_and_distract_need_the_actors_own_sight_and_range() -> None:
 
 def test_3_healing_is_a_medics_job_and_slower_than_a_rifle() -> None:
     w = world("#######\n#r.R..#\n#######\n")
-    w.units[1].hp = 20
+    w.units[1].hp = ROLE_STATS["rifleman"].hp // 2 - 30  # six dressings would pass half
     w.assign_plan(1, [Heal()] * 6)
     run(w, 6 * DURATION["Heal"])
     assert w.units[1].hp == ROLE_STATS["rifleman"].hp // 2  # a dressing, not a full heal

@@ -55,6 +55,9 @@ class FixedRandom(random.Random):
         return self.value
 
 
+RIFLE_HP = actions.ROLE_STATS["rifleman"].hp
+
+
 def world_of(text: str = ARENA, roll: float | None = None) -> World:
     rng: random.Random = FixedRandom(roll) if roll is not None else random.Random(0)
     return World(parse(text, "t.txt"), rng, turn_limit=100)
@@ -175,7 +178,7 @@ def test_attack_hit_costs_ammo_and_deals_damage() -> None:
     w = world_of(roll=0.0)
     plan(w, 1, Attack(target_id=2))
     run(w, 1)
-    assert w.units[2].hp == 100 - 25
+    assert w.units[2].hp == RIFLE_HP - 25
     assert w.units[1].ammo == 7
     shots = [e for e in w.effects if isinstance(e, Shot)]
     assert shots == [Shot(0, 1, 2, (1, 1), (7, 1), True, 25)]
@@ -185,7 +188,7 @@ def test_attack_miss() -> None:
     w = world_of(roll=0.999)
     plan(w, 1, Attack(target_id=2))
     run(w, 1)
-    assert w.units[2].hp == 100
+    assert w.units[2].hp == RIFLE_HP
     assert [e.hit for e in w.effects if isinstance(e, Shot)] == [False]
 
 
@@ -213,7 +216,7 @@ def test_aoe_attack_hits_the_area_and_costs_ammo() -> None:
     plan(w, 1, AoEAttack(x=7, y=1))
     run(w, 1)
     assert w.units[1].ammo == 8 - actions.AOE_AMMO
-    assert [w.units[i].hp for i in (2, 3, 4)] == [85, 85, 85]
+    assert [w.units[i].hp for i in (2, 3, 4)] == [RIFLE_HP - 15] * 3
     w.units[1].ammo = 2
     assert refusal(w, 1, AoEAttack(x=7, y=1)) == "not enough ammo (need 3, have 2)"
 
@@ -223,9 +226,9 @@ def test_throw_explosive_damages_centre_and_ring() -> None:
     plan(w, 1, ThrowExplosive(x=6, y=1))
     run(w, 1)
     assert w.units[1].grenades == 1
-    assert w.units[2].hp == 100 - actions.EXPLOSIVE_DAMAGE
+    assert w.units[2].hp == RIFLE_HP - actions.EXPLOSIVE_DAMAGE
     ring = actions.EXPLOSIVE_DAMAGE * 2 // 3
-    assert w.units[3].hp == 100 - ring and w.units[4].hp == 100 - ring
+    assert w.units[3].hp == RIFLE_HP - ring and w.units[4].hp == RIFLE_HP - ring
     assert any(isinstance(e, Explosion) for e in w.effects)
 
 
@@ -261,7 +264,7 @@ def test_mark_target_raises_damage_and_hit_chance() -> None:
     assert hit_chance(w, w.units[1], w.units[2], 0.75) > before
     plan(w, 1, Attack(target_id=2))
     run(w, 1)
-    assert w.units[2].hp == 100 - round(25 * 1.5)
+    assert w.units[2].hp == RIFLE_HP - round(25 * 1.5)
 
 
 def test_distract_costs_the_target_its_action() -> None:
@@ -326,26 +329,26 @@ def test_block_halves_damage_and_holds_the_corridor_while_it_lasts() -> None:
     run(shot, 1)
     plan(shot, 1, Attack(target_id=2))
     run(shot, 1)
-    assert shot.units[2].hp == 100 - round(25 * 0.5)
+    assert shot.units[2].hp == RIFLE_HP - round(25 * 0.5)
 
 
 def test_heal_most_hurt_adjacent_medic_heals_more() -> None:
     # ids: 1 blue rifleman (1,1), 2 blue medic (2,1), 3 red (4,1), 4 blue rifleman (2,2)
     w = world_of("#######\n#rm.R.#\n#.r...#\n#######\n")
     assert refusal(w, 2, Heal()) == "nothing to heal (no hurt unit adjacent or self)"
-    w.units[1].hp = 60
+    w.units[1].hp = RIFLE_HP // 2 + 10
     w.units[4].hp = 30
     plan(w, 2, Heal())
     run(w, 1)
     assert w.units[4].hp == 30 + actions.ROLE_STATS["medic"].heal
-    assert w.units[1].hp == 60
+    assert w.units[1].hp == RIFLE_HP // 2 + 10
     assert any(isinstance(e, Healed) and e.unit_id == 4 for e in w.effects)
     # A rifleman only dresses its own wounds, and only up to half health.
     assert refusal(w, 1, Heal()) == "only a medic heals others or above half health"
-    w.units[1].hp = 45
+    w.units[1].hp = RIFLE_HP // 2 - 5
     plan(w, 1, Heal())
     run(w, 1)
-    assert w.units[1].hp == 50
+    assert w.units[1].hp == RIFLE_HP // 2
 
 
 # ---------------------------------------------------------------- bookkeeping
