@@ -220,6 +220,7 @@ def _recording(
             backend=backend.name if backend is not None else "none",
             model=backend.model if backend is not None else "none",
             pacing=dataclasses.asdict(pacing(args)),
+            capabilities=dataclasses.asdict(backend.capabilities) if backend is not None else {},
         )
     )
     return (recorder,)
@@ -251,7 +252,13 @@ def build_replay(args: argparse.Namespace, *, window: bool) -> Launch:
     clock = VirtualClock()
 
     def replay_planner() -> VirtualPlanner:
-        backend = ReplayBackend(record.responses, clock, model=header.model, source=args.replay)
+        backend = ReplayBackend(
+            record.responses,
+            clock,
+            model=header.model,
+            source=args.replay,
+            capabilities=record.capabilities,
+        )
         return VirtualPlanner(
             backend,
             settings,
