@@ -140,7 +140,9 @@ class Delivery:
         if overhead is not None:
             self.core.telemetry.record("overhead", overhead)
         self.core.telemetry.record("plan_wait", plan_wait)
-        if state.first_plan_at is None:
+        # The earliest, not the first handled: in virtual time requests in flight together
+        # are handled in turn, not in the order of their stamps.
+        if state.first_plan_at is None or at < state.first_plan_at:
             state.first_plan_at = at
         state.last_plan_at = max(state.last_plan_at, at)
         self.emit(

@@ -167,6 +167,9 @@ class RoundRun:
         if not again or self.time.past_deadline() or self.core.breaker.state == BreakerState.open:
             return
         retry_tier = next_llm_tier(tier) or tier
+        # Virtual time: the re-request is decided when the first answers ended, not at t0
+        # (stamped earlier, a match ending meanwhile would show it without its cause).
+        self.time.catch_up()
         for snap in again:
             cause, detail = state.causes.pop(snap.me.id, ("missing_from_batch", ""))
             state.re_requested[snap.me.id] = cause
@@ -182,7 +185,6 @@ class RoundRun:
                     self.time.now(),
                 )
             )
-        self.time.catch_up()
         await self._dispatch(again, retry_tier)
 
     async def _dispatch(self, snaps: Sequence[Snapshot], tier: Tier) -> None:

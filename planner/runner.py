@@ -183,7 +183,6 @@ class RequestRunner:
             self._announce(req)
         expected = [i for i in req.snaps if i in state.pending]
         parser = PlanStreamParser(expected_ids=expected)
-        delivered_before = len(state.pending)
         answer = Answer(started_at=self.time.now())
         req.answer = answer
         limit = self.time.request_limit(self.core.timeouts)
@@ -192,7 +191,7 @@ class RequestRunner:
                 in_time = await self._consume(req, llm_request, parser, answer)
         except TimeoutError:
             if limit < self.core.timeouts.request_s:
-                return self._cut_by_deadline(req, answer, delivered_before)
+                return self._cut_by_deadline(req, answer, expected)
             error = BackendTimeout(
                 f"no complete answer within {self.core.timeouts.request_ms:.0f} ms"
             )
@@ -200,15 +199,15 @@ class RequestRunner:
             raise error from None
         except anyio.get_cancelled_exc_class():
             if self.time.deadline_cancelled():
-                self._cancelled_by_deadline(req, answer, delivered_before)
+                self._cancelled_by_deadline(req, answer, expected)
             raise
         except PlannerError as exc:
             if exc.at is not None and not self.time.in_time(exc.at):
                 # Virtual time: the failure came after the round's deadline, which ended
                 # the request first (as the wall clock's deadline would have).
-                return self._cut_by_deadline(req, answer, delivered_before)
+                return self._cut_by_deadline(req, answer, expected)
             self._ended(req, answer, "error", exc)
-            if len(state.pending) == delivered_before:
+            if not self._delivered_some(expected):
                 raise
             # Some plans already landed: the rest are re-requested, not retried whole.
             for agent_id in expected:
@@ -219,7 +218,7 @@ class RequestRunner:
         if not in_time:
             # Virtual time: the next token was stamped past the deadline. (Outside the try:
             # the error it raises is this request's verdict, not a new stream failure.)
-            return self._cut_by_deadline(req, answer, delivered_before)
+            return self._cut_by_deadline(req, answer, expected)
         self.core.telemetry.incr("successes")
         self._ended(req, answer, answer.finish_reason or "stop")
         summary = parser.finish()
@@ -288,14 +287,21 @@ class RequestRunner:
         return True
 
     def _ended(
-        self, req: SentRequest, answer: Answer, how: str, error: PlannerError | None = None
+        self,
+        req: SentRequest,
+        answer: Answer,
+        how: str,
+        error: PlannerError | None = None,
+        *,
+        at: float | None = None,
     ) -> None:
         usage = answer.usage or Usage()
-        at = (
-            self.time.now(error.at)
-            if error is not None and error.at is not None
-            else self.end_of(req)
-        )
+        if at is None:
+            at = (
+                self.time.now(error.at)
+                if error is not None and error.at is not None
+                else self.end_of(req)
+            )
         self.emit(
             ResponseEnded(
                 self.round.round_id,
@@ -334,14 +340,16 @@ class RequestRunner:
         )
 
     def _cut_by_deadline(
-        self, req: SentRequest, answer: Answer, delivered_before: int
+        self, req: SentRequest, answer: Answer, expected: Sequence[int]
     ) -> PlannerError | None:
         """The round's deadline ended this request. A server that delivered nothing by then
         failed (the breaker sees it; never retried: the round is over); one that delivered
         some plans is slow, and only its other agents are late."""
         self._late(req)
-        if len(self.state.pending) != delivered_before:
-            self._ended(req, answer, "late")
+        if self._delivered_some(expected):
+            # Ended when the deadline cut it (virtual time: the deadline, not its last
+            # chunk; a match ending meanwhile must not show the cut before it happened).
+            self._ended(req, answer, "late", at=self.time.fallback_at())
             return None
         error = BackendTimeout("no plan before the round deadline")
         error.cause = "deadline"
@@ -351,19 +359,24 @@ class RequestRunner:
         raise error
 
     def _cancelled_by_deadline(
-        self, req: SentRequest, answer: Answer, delivered_before: int
+        self, req: SentRequest, answer: Answer, expected: Sequence[int]
     ) -> None:
         """The round's deadline cancelled this request before its own timeout was seen: a
         late event loop runs both timers at once, and anyio then delivers the round's
         cancellation, not the request's TimeoutError. The breaker hears the same verdict
         the timeout would have given (the cancellation itself still propagates)."""
         try:
-            self._cut_by_deadline(req, answer, delivered_before)
+            self._cut_by_deadline(req, answer, expected)
         except BackendTimeout:
             self.core.telemetry.incr("errors")
             self.core.breaker.record_failure()
         else:
             self.core.breaker.record_success()
+
+    def _delivered_some(self, expected: Sequence[int]) -> bool:
+        """Did this attempt deliver any of its agents' plans? (Its own agents: a sibling
+        request's deliveries say nothing about this one.)"""
+        return any(agent_id not in self.state.pending for agent_id in expected)
 
     def _late(self, req: SentRequest) -> None:
         for agent_id in req.snaps:
@@ -380,6 +393,6 @@ class RequestRunner:
         req.first_token_at = at
         ttft = (at - req.sent_at) * 1000
         self.core.telemetry.record("ttft", ttft)
-        if self.state.first_token_at is None:
-            self.state.first_token_at = at
+        if self.state.first_token_at is None or at < self.state.first_token_at:
+            self.state.first_token_at = at  # the earliest (as first_plan_at)
         self.emit(FirstToken(self.round.round_id, self.round.squad, req.request_id, ttft, at))

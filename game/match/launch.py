@@ -240,6 +240,7 @@ def _recording(
             backend=backend.name if backend is not None else "none",
             model=backend.model if backend is not None else "none",
             pacing=dataclasses.asdict(pacing(args)),
+            capabilities=dataclasses.asdict(backend.capabilities) if backend is not None else {},
         )
     )
     return (recorder,)
@@ -278,7 +279,13 @@ def build_replay(args: argparse.Namespace, *, window: bool) -> Launch:
     warm = read_cache(args.cache_load) if args.cache_load else []
 
     def replay_planner() -> VirtualPlanner:
-        backend = ReplayBackend(record.responses, clock, model=header.model, source=args.replay)
+        backend = ReplayBackend(
+            record.responses,
+            clock,
+            model=header.model,
+            source=args.replay,
+            capabilities=record.capabilities,
+        )
         planner = VirtualPlanner(
             backend,
             settings,

@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from game.rules.scenarios import MapError, Scenario, parse
 from game.rules.snapshot import Snapshot
 from game.rules.steps import Step
+from planner.backends.base import Capabilities
 from planner.backends.replay import NEVER_S, RecordedChunk, RecordedResponse
 from planner.core import PlanningRound
 from planner.events import PlanEvent
@@ -82,6 +83,9 @@ class HeaderLine(_Line):
     model: str
     pacing: dict[str, bool] = Field(default_factory=dict)
     """Interim plans and planning ahead as the match began (absent in older records)."""
+    capabilities: dict[str, bool | int | str] = Field(default_factory=dict, max_length=50)
+    """The recorded backend's capabilities (planner/backends/base.py), so the replay builds
+    its requests the same way (absent in older records: the defaults)."""
 
 
 class RoundLine(_Line):
@@ -225,6 +229,8 @@ class MatchRecord:
     """Where each response's attempt began in the file (its request, or its previous end)."""
     digest: str = ""
     """The digest of the lines as read (compare with `end.digest`)."""
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    """The header's, checked."""
 
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
@@ -338,6 +344,24 @@ class Digest:
         return "sha256:" + self._sha.hexdigest()
 
 
+_CAPABILITIES: TypeAdapter[Capabilities] = TypeAdapter(Capabilities)
+
+
+def _capabilities(path: Path, header: HeaderLine) -> Capabilities:
+    unknown = sorted(set(header.capabilities) - {f.name for f in dataclasses.fields(Capabilities)})
+    if unknown:
+        raise MatchRecordError(f"{path}:1: bad record line: capabilities: unknown {unknown[0]!r}")
+    try:
+        # From JSON text: strict (no "1" for a bool) and a dict may fill the dataclass.
+        return _CAPABILITIES.validate_json(json.dumps(header.capabilities), strict=True)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise MatchRecordError(
+            f"{path}:1: bad record line: capabilities.{where}: {first['msg']}"
+        ) from None
+
+
 def load_record(path: str | Path) -> MatchRecord:
     """Read and check a whole record; a corrupt, hostile or truncated one raises
     MatchRecordError naming the line."""
@@ -351,7 +375,9 @@ def load_record(path: str | Path) -> MatchRecord:
         raise MatchRecordError(f"{path}:1: a record starts with its header")
     if first.version != RECORD_VERSION:
         raise MatchRecordError(f"{path}:1: record version {first.version} is not supported")
-    record = MatchRecord(first, scenario=_scenario(path, first))
+    record = MatchRecord(
+        first, scenario=_scenario(path, first), capabilities=_capabilities(path, first)
+    )
     units = len(record.scenario.spawns)
     digest = Digest()
     open_requests: dict[int, dict[str, Any]] = {}
@@ -480,7 +506,8 @@ def _collect(
             open_requests[_int(data, "request_id")] = {
                 "ids": _ids(data["agent_ids"], "agent_ids"),
                 "chunks": [],
-                "started": _seconds(data, "at"),
+                "sent": _seconds(data, "at"),
+                "attempt": 0,
                 "line": lineno,
             }
         elif line.type == "RoundScheduled":
@@ -507,8 +534,10 @@ def _collect(
             req = open_requests[_int(data, "request_id")]
             req["chunks"].append((_seconds(data, "at"), _str(data, "text")))
         elif line.type == "ResponseEnded":
-            req = open_requests[_int(data, "request_id")]
-            start = _seconds(data, "started_at")
+            request_id = _int(data, "request_id")
+            req = open_requests[request_id]
+            _seconds(data, "started_at")  # checked; offsets count from the request's sending
+            start = req["sent"]
             retry_after = data["retry_after"]
             record.responses.append(
                 RecordedResponse(
@@ -528,11 +557,13 @@ def _collect(
                         _int(data, "cached_tokens"),
                         _int(data, "completion_tokens"),
                     ),
+                    request_id=request_id,
+                    attempt=req["attempt"],
                 )
             )
             record.response_lines.append(req["line"])
             req["chunks"] = []  # a retry's attempt starts afresh
-            req["started"] = _seconds(data, "at")
+            req["attempt"] += 1
             req["line"] = lineno
     except (KeyError, TypeError, ValueError) as exc:
         raise MatchRecordError(f"{path}:{lineno}: bad {line.type} event ({exc})") from None
@@ -541,15 +572,17 @@ def _collect(
 def _unended(record: MatchRecord, open_requests: dict[int, dict[str, Any]]) -> None:
     """A request whose end the original never saw (its round superseded, or the match over
     first): its chunks, then silence, so the replay hears exactly as much."""
-    for req in open_requests.values():
+    for request_id, req in open_requests.items():
         if not req["chunks"]:
             continue
-        start = min(req["started"], *(at for at, _ in req["chunks"]))
+        start = req["sent"]
         record.response_lines.append(req["line"])
         record.responses.append(
             RecordedResponse(
                 agent_ids=req["ids"],
-                chunks=tuple(RecordedChunk(at - start, text) for at, text in req["chunks"]),
+                chunks=tuple(
+                    RecordedChunk(max(0.0, at - start), text) for at, text in req["chunks"]
+                ),
                 finish_reason="",
                 error="",
                 error_cause="",
@@ -558,6 +591,8 @@ def _unended(record: MatchRecord, open_requests: dict[int, dict[str, Any]]) -> N
                 end_offset_s=NEVER_S,
                 usage=(0, 0, 0),
                 ended=False,
+                request_id=request_id,
+                attempt=req["attempt"],
             )
         )
     # In the order the attempts began (the replay gives a request the earliest unused

@@ -4,7 +4,13 @@ Requests must come in the recorded order with the recorded agent ids (the planne
 deterministic given the same snapshots, settings and seed); each answer replays its
 chunks at their recorded offsets after the request, on the caller's clock (virtual in
 replays, so nothing waits), and ends the way it ended: usage and finish reason, or the
-same error (so retries, the breaker and fallbacks take the same path).
+same error, word for word (so retries, the breaker and fallbacks take the same path).
+
+Requests in flight together are handled in turn: each chunk, and each end the server
+sent, arrives in its own turn (one checkpoint, as a backend reading the wire or the sim
+on a virtual clock gives), so concurrent requests interleave as they did when recorded;
+on a virtual clock a round's shared state (the breaker, retry backoffs on the clock, the
+lanes) depends on that order.
 """
 
 from __future__ import annotations
@@ -38,7 +44,8 @@ from planner.errors import (
 @dataclass(frozen=True)
 class RecordedChunk:
     offset_s: float
-    """Seconds after the request (attempt) was sent."""
+    """Seconds after the request was sent (its first attempt, for every attempt: a retry's
+    own start is not recorded, and the replay's retry waits its own backoff)."""
     text: str
 
 
@@ -58,6 +65,10 @@ class RecordedResponse:
     ended: bool = True
     """False: the original never heard this attempt end (its round was superseded or the
     match ended first); after its chunks nothing more arrives."""
+    request_id: int = 0
+    """The recorded request this attempt belongs to."""
+    attempt: int = 0
+    """0 for the request's first try, then 1, 2... for its retries."""
 
 
 NEVER_S = 24 * 3600.0
@@ -69,7 +80,7 @@ class ReplayDiverged(BackendError):
 
 
 def _error(response: RecordedResponse) -> BackendError:
-    message = f"replayed: {response.error}"
+    message = response.error  # word for word: the inspector shows what happened
     match response.error_cause:
         case "timeout":
             return BackendTimeout(message)
@@ -96,11 +107,24 @@ class ReplayBackend:
     capabilities = Capabilities()
 
     def __init__(
-        self, responses: Sequence[RecordedResponse], clock: Clock, *, model: str, source: str
+        self,
+        responses: Sequence[RecordedResponse],
+        clock: Clock,
+        *,
+        model: str,
+        source: str,
+        capabilities: Capabilities | None = None,
     ) -> None:
+        if capabilities is not None:
+            # The recorded server's: the replayed requests are built the same way (pinned
+            # schemas, output budgets), so their figures are the recorded ones.
+            self.capabilities = capabilities
         self._responses = list(responses)
         self._used = [False] * len(self._responses)
         self._first_unused = 0
+        self._sent_at: dict[int, float] = {}
+        """When each recorded request's first attempt was replayed: its retries' offsets
+        count from there."""
         self.clock = clock
         self.model = model
         self.source = source
@@ -131,10 +155,15 @@ class ReplayBackend:
         for index in range(self._first_unused, len(self._responses)):
             if not self._used[index] and tuple(sorted(self._responses[index].agent_ids)) == wanted:
                 self._used[index] = True
+                response = self._responses[index]
+                if response.attempt == 0:
+                    self._sent_at[response.request_id] = start
+                else:
+                    start = self._sent_at.get(response.request_id, start)
                 budget = TextBudget(
                     request.max_response_chars, f"replayed response from {self.source}"
                 )
-                return self._play(self._responses[index], start, request.stream, budget)
+                return self._play(response, start, request.stream, budget)
         # No recorded answer for these agents: the original never heard one (its round
         # was superseded or the match ended first), so none arrives now either.
         silent = ReplayDiverged(
@@ -152,13 +181,14 @@ class ReplayBackend:
     async def _play(
         self, response: RecordedResponse, start: float, streaming: bool, budget: TextBudget
     ) -> AsyncIterator[StreamEvent]:
-        await anyio.lowlevel.checkpoint()
         if streaming:
             for chunk in response.chunks:
+                await anyio.lowlevel.checkpoint()
                 at = start + chunk.offset_s
                 budget.spend(chunk.text, at)
                 yield TextDelta(chunk.text, emitted_at=at)
         elif response.chunks:
+            await anyio.lowlevel.checkpoint()
             text = "".join(c.text for c in response.chunks)
             at = start + response.chunks[-1].offset_s
             budget.spend(text, at)
@@ -166,10 +196,14 @@ class ReplayBackend:
         if not response.ended or response.finish_reason == "late":
             # Never heard to end, or cut by the round's deadline after some plans came:
             # the answer goes on past any deadline, so the replay's deadline cuts it too.
+            await anyio.lowlevel.checkpoint()  # the next token, past the deadline
             silent = ReplayDiverged("replay: the record holds no end for this answer")
             silent.at = start + NEVER_S
             raise silent
         if response.error:
+            # A status, a closed connection, a read timeout, a token stamped past the
+            # deadline (what a `deadline` end records): each arrives in its own turn.
+            await anyio.lowlevel.checkpoint()
             error = _error(response)
             error.at = start + response.end_offset_s
             raise error

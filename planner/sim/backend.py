@@ -162,6 +162,7 @@ class SimBackend:
                 await anyio.sleep_forever()  # the caller's read timeout cancels us
             timeout = BackendTimeout("sim: stream stalled (read timeout)")
             timeout.at = last + self.read_timeout
+            await self._until(timeout.at)  # like every end: in its own turn (replays agree)
             raise timeout
         if r.fault == "disconnect":
             cut_at = r.token_times[sent] if sent < len(r.token_times) else last

@@ -1,9 +1,12 @@
-"""Replays say the same history: under every sim fault kind, in `auto` and `batched`, the
-replay's per-agent outcomes (tier and cause of every delivery and fallback, round by round)
-equal the original's, not only the final world hash."""
+"""Replays say the same history: under every sim fault kind, in every dispatch mode, the
+replay's per-agent outcomes (tier and cause of every delivery and fallback, round by
+round) equal the original's, and so does every event the game was shown, timings
+included (chunk and plan instants, ttft, plan_wait, round stats), not only the final
+world hash."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -13,26 +16,12 @@ import game.match.launch as launch
 from game.match.cli import build_parser
 from game.match.maps import load
 from game.match.record import _plain
-from planner.events import AgentFellBack, PlanDelivered, PlanEvent
+from planner.events import MODES, AgentFellBack, PlanDelivered, PlanEvent
 from planner.sim.model import FAULT_KINDS, FaultConfig, FaultKind
 from tests.observers import Watcher
 
 Outcome = tuple[Any, ...]
-
-_RETRY = "auto: a retried request (429/500/disconnect) is not retried in the replay"
-# "one missing_from_batch fallback fewer in the replay" (issue 16 item 6) no longer
-# shows with these seeds since the rule changes of issue 14.
-KNOWN_DIVERGENT: dict[tuple[str, str, int], str] = {
-    ("http_500", "auto", 1): _RETRY,
-    ("http_500", "auto", 2): _RETRY,
-    ("http_429", "auto", 1): _RETRY,
-    ("http_429", "auto", 2): _RETRY,
-    ("disconnect", "auto", 2): _RETRY,
-    ("wrong_ids", "batched", 3): "one missing_from_batch fallback fewer in the replay",
-}
-"""(kind, mode, seed) whose replay still differs: open, see issue 16 item 6. (missing_agents
-in batched, seeds 1 and 2, "one missing_from_batch fallback fewer in the replay", no longer
-shows since plans carry terrain and intents: the seeds no longer reach it; not fixed.)"""
+Shown = tuple[str, Any]
 
 
 def _outcomes(events: list[PlanEvent]) -> list[Outcome]:
@@ -55,7 +44,29 @@ def _outcomes(events: list[PlanEvent]) -> list[Outcome]:
     return sorted(out, key=repr)
 
 
-def _play(argv: list[str], *, replay: bool) -> tuple[list[Outcome], str]:
+def _rounded(value: Any) -> Any:
+    """Instants to the nanosecond: a replay computes each as start + recorded offset."""
+    if isinstance(value, float):
+        return round(value, 9)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
+
+
+def _shown(events: list[PlanEvent]) -> list[Shown]:
+    """Every event as the game saw it, every field, in order; events at one instant in a
+    fixed order (which of them was handled first is not part of the history)."""
+    shown = [(type(e).__name__, _rounded(_plain(e))) for e in events]
+    return [
+        item
+        for _, same_instant in itertools.groupby(shown, key=lambda s: s[1]["at"])
+        for item in sorted(same_instant, key=repr)
+    ]
+
+
+def _play(argv: list[str], *, replay: bool) -> tuple[list[PlanEvent], str]:
     args = build_parser().parse_args(argv)
     built = (
         launch.build_replay(args, window=False)
@@ -66,29 +77,23 @@ def _play(argv: list[str], *, replay: bool) -> tuple[list[Outcome], str]:
     built.session.observers.append(watcher)
     built.session.run_to_end()
     built.session.close()
-    return _outcomes(watcher.of("event")), built.session.world.state_hash()
+    return watcher.of("event"), built.session.world.state_hash()
 
 
 CASES = [
-    pytest.param(
-        kind,
-        mode,
-        seed,
-        marks=(
-            [pytest.mark.xfail(strict=True, reason=KNOWN_DIVERGENT[kind, mode, seed])]
-            if (kind, mode, seed) in KNOWN_DIVERGENT
-            else []
-        ),
-    )
-    for kind in FAULT_KINDS
-    for mode in ("auto", "batched")
-    for seed in (1, 2, 3)
+    *itertools.product(FAULT_KINDS, MODES, (1, 2), (True,)),
+    *itertools.product(FAULT_KINDS, MODES, (1,), (False,)),
 ]
 
 
-@pytest.mark.parametrize(("kind", "mode", "seed"), CASES)
-def test_a_replay_reproduces_every_agents_tier_and_cause(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: FaultKind, mode: str, seed: int
+@pytest.mark.parametrize(("kind", "mode", "seed", "stream"), CASES)
+def test_a_replay_reproduces_every_agents_tier_cause_and_timing(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: FaultKind,
+    mode: str,
+    seed: int,
+    stream: bool,
 ) -> None:
     # `--faults RATE` spread over one kind only.
     only = FaultConfig.only
@@ -96,26 +101,10 @@ def test_a_replay_reproduces_every_agents_tier_and_cause(
         launch.FaultConfig, "uniform", classmethod(lambda cls, rate: only(kind, rate))
     )
     record = tmp_path / "match.jsonl"
-    original, original_hash = _play(
-        [
-            "--headless",
-            "--backend",
-            "sim",
-            "--scenario",
-            "village",
-            "--turns",
-            "12",
-            "--seed",
-            str(seed),
-            "--faults",
-            "0.4",
-            "--mode",
-            mode,
-            "--record",
-            str(record),
-        ],
-        replay=False,
-    )
+    argv = ["--headless", "--backend", "sim", "--scenario", "village", "--turns", "12"]
+    argv += ["--seed", str(seed), "--faults", "0.4", "--mode", mode, "--record", str(record)]
+    original, original_hash = _play(argv + ([] if stream else ["--no-stream"]), replay=False)
     replayed, replayed_hash = _play(["--headless", "--replay", str(record)], replay=True)
     assert replayed_hash == original_hash
-    assert replayed == original
+    assert _outcomes(replayed) == _outcomes(original)
+    assert _shown(replayed) == _shown(original)
