@@ -15,10 +15,16 @@ from collections.abc import Sequence
 import anyio
 
 from game.rules.snapshot import Snapshot
-from planner.backends.base import Finished, LLMRequest, TextDelta, Usage
+from planner.backends.base import Finished, LLMRequest, TextDelta, ThinkingDelta, Usage
 from planner.delivery import Delivery, plan_format
 from planner.errors import BackendTimeout, Cause, CircuitOpen, PlannerError
-from planner.events import ChunkReceived, FirstToken, RequestSent, ResponseEnded
+from planner.events import (
+    ChunkReceived,
+    FirstToken,
+    RequestSent,
+    ResponseEnded,
+    ThinkingReceived,
+)
 from planner.fallback import TIER_TOOLS, Tier
 from planner.prompts import build_batch_prompt
 from planner.resilience import call_with_retry
@@ -92,6 +98,7 @@ class RequestRunner:
             seed=self.core.rng.randrange(2**31),
             not_before=not_before,
             max_response_chars=self.settings.max_response_chars,
+            think=self.settings.think,
         )
         now = self.time.now()
         sent_at = now if not_before is None else max(now, not_before)
@@ -147,7 +154,7 @@ class RequestRunner:
             usage.completion_tokens if usage and usage.completion_tokens else -(-chars // 4)
         )
         uncached = (
-            usage.prompt_tokens - usage.cached_tokens
+            usage.prompt_tokens - (usage.cached_tokens or 0)
             if usage and usage.prompt_tokens
             else -(-len(req.user) // 4)
         )
@@ -229,7 +236,13 @@ class RequestRunner:
         for agent_id in summary.missing:
             if agent_id not in state.pending:
                 continue
-            if cut and state.causes.get(agent_id, ("parse_error", ""))[0] == "parse_error":
+            if cut and answer.only_thought:
+                tokens = llm_request.max_tokens
+                state.causes[agent_id] = (
+                    "thinking_over_budget",
+                    f"thought for all {tokens} output tokens, wrote no plan",
+                )
+            elif cut and state.causes.get(agent_id, ("parse_error", ""))[0] == "parse_error":
                 # the output budget ran out before this plan (or in the middle of it)
                 tokens = llm_request.max_tokens
                 state.causes[agent_id] = ("truncated", f"cut at {tokens} output tokens")
@@ -274,11 +287,25 @@ class RequestRunner:
                     emitted = event.emitted_at if event.emitted_at is not None else at
                     for result in parser.feed(event.text):
                         self.delivery.on_result(result, req, emitted, at)
+                elif isinstance(event, ThinkingDelta):
+                    # thinking: timed and kept for the inspector, never parsed
+                    at = self.time.now(event.emitted_at)
+                    if not self.time.in_time(at):
+                        return False
+                    req.last_at = max(req.last_at, at)
+                    answer.thinking_chars += len(event.text)
+                    self._first_token(req, at)
+                    self.emit(
+                        ThinkingReceived(
+                            self.round.round_id, self.round.squad, req.request_id, event.text, at
+                        )
+                    )
                 elif isinstance(event, Usage):
                     answer.usage = event
-                    state.tokens["prompt"] += event.prompt_tokens
-                    state.tokens["cached"] += event.cached_tokens
-                    state.tokens["completion"] += event.completion_tokens
+                    state.usage_reported += 1
+                    state.tokens["prompt"] += event.prompt_tokens or 0
+                    state.tokens["cached"] += event.cached_tokens or 0
+                    state.tokens["completion"] += event.completion_tokens or 0
                 elif isinstance(event, Finished):
                     answer.finish_reason = event.reason
         return True
@@ -335,7 +362,7 @@ class RequestRunner:
         """The round's deadline ended this request. A server that delivered nothing by then
         failed (the breaker sees it; never retried: the round is over); one that delivered
         some plans is slow, and only its other agents are late."""
-        self._late(req)
+        self._late(req, answer)
         if len(self.state.pending) != delivered_before:
             self._ended(req, answer, "late")
             return None
@@ -361,13 +388,15 @@ class RequestRunner:
         else:
             self.core.breaker.record_success()
 
-    def _late(self, req: SentRequest) -> None:
+    def _late(self, req: SentRequest, answer: Answer) -> None:
+        cause: tuple[Cause, str] = (
+            ("thinking_over_budget", "still thinking at the round deadline, no plan text")
+            if answer.only_thought
+            else ("deadline", "plan would arrive after the round deadline")
+        )
         for agent_id in req.snaps:
             if agent_id in self.state.pending:
-                self.state.causes[agent_id] = (
-                    "deadline",
-                    "plan would arrive after the round deadline",
-                )
+                self.state.causes[agent_id] = cause
         self.time.reach_deadline()
 
     def _first_token(self, req: SentRequest, at: float) -> None:

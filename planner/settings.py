@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from planner.backends.base import DEFAULT_MAX_RESPONSE_CHARS, Capabilities
+from planner.backends.base import DEFAULT_MAX_RESPONSE_CHARS, THINK_CHOICES, Capabilities, Think
 from planner.events import MODES, Mode
 from planner.fallback import Tier
 from planner.schema import PLAN_FORMATS, PlanFormat
@@ -32,6 +32,9 @@ class PlannerSettings:
     the answer past it (cause oversize)."""
     plan_format: PlanFormatSetting = "auto"
     """The plan format asked for (planner/schema.py); auto: the backend profile's."""
+    think: Think = "auto"
+    """A reasoning model's thinking: auto (the server's default), on, or off, sent where
+    the server has a switch for it (planner/backends/profiles.py)."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -39,6 +42,8 @@ class PlannerSettings:
         if self.plan_format not in PLAN_FORMAT_SETTINGS:
             choices = ", ".join(PLAN_FORMAT_SETTINGS)
             raise ValueError(f"unknown plan format {self.plan_format!r}; choose from {choices}")
+        if self.think not in THINK_CHOICES:
+            raise ValueError(f"unknown think setting {self.think!r}; choose from auto, on, off")
         if self.budget_ms <= 0:
             raise ValueError("budget_ms must be positive")
         if self.concurrency < 1:

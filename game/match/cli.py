@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import NoReturn, TypeVar
 
 from game.match.controllers import Controller, HeuristicController, RandomController
+from planner.backends.base import THINK_CHOICES
 from planner.backends.profiles import PROFILES
 from planner.events import MODES
 from planner.settings import PLAN_FORMAT_SETTINGS
@@ -244,6 +245,14 @@ def build_parser() -> OneLineParser:
         help="how plans are written: verbose JSON objects, or compact positional arrays "
         "(about half the output tokens); auto: compact for Ollama, llama.cpp, vLLM, "
         "LM Studio and the sim, verbose for OpenAI and unknown servers (default: auto)",
+    )
+    plan.add_argument(
+        "--think",
+        choices=THINK_CHOICES,
+        default="auto",
+        help="a reasoning model's thinking: on or off where the server has a switch for "
+        "it (Ollama think, chat_template_kwargs enable_thinking, OpenAI reasoning_effort); "
+        "auto sends nothing (default: auto)",
     )
     plan.add_argument(
         "--no-interim",

@@ -70,6 +70,7 @@ def planner_settings(args: argparse.Namespace) -> PlannerSettings:
         concurrency=args.concurrency,
         similarity=args.cache_similar,
         plan_format=args.plan_format,
+        think=args.think,
     )
 
 

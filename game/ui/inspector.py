@@ -109,6 +109,16 @@ def inspector_lines(
         )
     )
 
+    thinking = state.thinking if state is not None else ""
+    if thinking:  # a reasoning model's thinking: its own block, never the plan's text
+        timing = state.timing if state is not None else None
+        took = ""
+        if timing is not None and timing.thinking_ms is not None:
+            if timing.first_content_ms is not None:
+                took = f", {timing.first_content_ms - timing.thinking_ms:.0f} ms to first text"
+        lines.append(Line(f"Thinking ({len(thinking)} chars{took})", kind="head", gap_before=6))
+        lines.append(Line(thinking, theme.TEXT_DIM))
+
     raw = state.raw if state is not None else ""
     lines.append(Line(f"Raw streamed text ({len(raw)} chars)", kind="head", gap_before=6))
     lines.append(Line(raw or "(none)", theme.TEXT if raw else theme.TEXT_DIM))
@@ -248,6 +258,7 @@ def _state_key(state: AgentPlanState) -> tuple[object, ...]:
         state.waiting,
         None if timing is None else dataclasses.astuple(timing),
         state.prompt_block,
+        state.thinking,
         state.raw,
         state.steps,
         state.dropped,

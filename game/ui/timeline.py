@@ -2,7 +2,8 @@
 
 Each bar runs from the agent's request to its plan's delivery, coloured by the tier
 it ended on; a white tick marks the first token, a green "C" a cache hit, a red
-"!" a fallback (with its cause). All rounds share one ms axis, so a streaming
+"!" a fallback (with its cause), and a violet band the time a reasoning model spent
+thinking before its first plan text. All rounds share one ms axis, so a streaming
 round (staggered bar ends) and a non-streaming one (all ends together) read
 differently at a glance; each round is also labelled with its mode and stream.
 """
@@ -34,6 +35,21 @@ def round_label(view: RoundTrace) -> str:
     stream = "stream" if view.stream else "no stream"
     shape = f" · {view.shape}" if view.shape else ""
     return f"round {view.round_id} · {view.mode}{shape} · {stream}"
+
+
+# --- reasoning models: the thinking segment (kept apart from the rest of the bar) ---
+THINKING_COLOUR = (150, 110, 220)
+
+
+def thinking_span(bar: AgentTrace, end_ms: float | None) -> tuple[float, float] | None:
+    """Where the bar's thinking segment runs (ms): from thinking's start to the first
+    plan text, or to the bar's end while no text has come; None if it did not think."""
+    if bar.thinking_ms is None:
+        return None
+    stop = bar.first_content_ms if bar.first_content_ms is not None else end_ms
+    if stop is None:
+        return None
+    return bar.thinking_ms, max(bar.thinking_ms, stop)
 
 
 def bar_marks(bar: AgentTrace) -> str:
@@ -152,6 +168,12 @@ class Waterfall:
         colour = theme.tier_colour(bar.tier) if bar.plan_wait_ms is not None else theme.PENDING
         rect = pygame.Rect(x0, top, max(3, x1 - x0), h)
         pygame.draw.rect(surf, colour, rect, border_radius=2)
+        span = thinking_span(bar, end)
+        if span is not None:
+            tx0 = max(rect.x, plot.x + round(span[0] * scale))
+            tx1 = min(rect.right, plot.x + round(span[1] * scale))
+            band = pygame.Rect(tx0, top + h // 3, max(2, tx1 - tx0), max(2, h // 3))
+            pygame.draw.rect(surf, THINKING_COLOUR, band)
         if bar.first_token_ms is not None and bar.requested_ms is not None:
             fx = plot.x + round(bar.first_token_ms * scale)
             pygame.draw.line(surf, theme.TEXT, (fx, top - 2), (fx, top + h + 1), 2)
