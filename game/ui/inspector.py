@@ -113,9 +113,10 @@ def inspector_lines(
     if thinking:  # a reasoning model's thinking: its own block, never the plan's text
         timing = state.timing if state is not None else None
         took = ""
-        if timing is not None and timing.thinking_ms is not None:
-            if timing.first_content_ms is not None:
-                took = f", {timing.first_content_ms - timing.thinking_ms:.0f} ms to first text"
+        thought = None if timing is None else timing.thinking_ms
+        text_at = None if timing is None else timing.first_content_ms
+        if thought is not None and text_at is not None:
+            took = f", {text_at - thought:.0f} ms to first text"
         lines.append(Line(f"Thinking ({len(thinking)} chars{took})", kind="head", gap_before=6))
         lines.append(Line(thinking, theme.TEXT_DIM))
 
