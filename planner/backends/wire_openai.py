@@ -89,7 +89,8 @@ class OpenAIDelta(Lenient):
     reasoning: str | None = None
 
     def thinking(self) -> str:
-        return (self.reasoning_content or "") + (self.reasoning or "")
+        # one of the two: a server in transition may send the same text under both names
+        return self.reasoning or self.reasoning_content or ""
 
 
 class OpenAIChoice(Lenient):
