@@ -296,6 +296,13 @@ def build_parser() -> OneLineParser:
 
     rec = p.add_argument_group("record and replay")
     rec.add_argument(
+        "--otel",
+        action="store_true",
+        help="export planning rounds as OpenTelemetry spans and metrics over OTLP/HTTP "
+        "(GenAI semantic conventions; endpoint from OTEL_EXPORTER_OTLP_ENDPOINT; needs the "
+        "otel extra)",
+    )
+    rec.add_argument(
         "--record",
         type=_output_file(),
         metavar="PATH",
