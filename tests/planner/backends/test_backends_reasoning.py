@@ -313,3 +313,34 @@ def test_pinned_schema_shapes_the_grammar_engines_need(fmt: PlanFormat) -> None:
                 assert list(node["properties"]) == ["agent_id", "steps"]
             if "act" in node["properties"]:
                 assert next(iter(node["properties"])) == "act"
+
+
+# --- the Ollama path: the same plan and pinned schema over /api/chat -------------------
+
+
+def test_the_ollama_path_sends_the_pinned_schema_and_plans_past_thinking() -> None:
+    def handler(req: Request) -> Script:
+        return streamed(200, NDJSON, pieces(raw("ollama-thinking-chat.ndjson"), 1))
+
+    with LoopbackServer(handler) as server:
+        backend = OllamaBackend(server.url, "qwen3:8b")
+        planning = planning_round(scenario="skirmish")
+        settings = PlannerSettings(mode="batched", think="on")
+        out = run_round(make_core(backend), settings, planning)
+    (body,) = [r.json() for r in server.requests if r.path == "/api/chat"]
+    scopes = [AgentScope.of(s, planning.grid) for s in planning.snapshots]
+    tools = TIER_TOOLS[Tier.simplified_llm]
+    width, height = planning.grid.width, planning.grid.height
+    # Ollama compiles the schema into a grammar outside its prompt cache: the pinned one,
+    # one tuple position per agent in the prompt's order, in the compact format
+    order = [
+        p["prefixItems"][0]["enum"][0] for p in body["format"]["properties"]["plans"]["prefixItems"]
+    ]
+    by_id = {s.agent_id: s for s in scopes}
+    expected = plan_json_schema(tools, width, height, [by_id[i] for i in order], fmt="compact")
+    assert body["format"] == expected and sorted(order) == [2, 4, 6, 8]
+    assert body["think"] is True and body["stream"] is True
+    delivered = [e for e in out if isinstance(e, PlanDelivered)]
+    assert sorted(e.outcome.agent_id for e in delivered) == [2, 4, 6, 8]
+    assert all(is_llm_tier(e.outcome.tier) for e in delivered)
+    assert "".join(e.text for e in out if isinstance(e, ThinkingReceived)) == THINKING
