@@ -141,7 +141,10 @@ class RequestRunner:
                 message = f"{failure.message} (retry refused: circuit open)"
             cause: Cause = "deadline" if self.time.past_deadline(at) else failure.cause
             for agent_id in req.snaps:
-                if agent_id in state.pending:
+                # a model still thinking at the deadline keeps that cause
+                known = state.causes.get(agent_id)
+                thought = known is not None and known[0] == "thinking_over_budget"
+                if agent_id in state.pending and not (cause == "deadline" and thought):
                     state.causes[agent_id] = (cause, message)
         return req
 

@@ -184,10 +184,12 @@ class Recorded:
         return None
 
 
-def skirmish_round(events: list[StreamEvent]) -> tuple[list[Any], RoundTrace]:
+def skirmish_round(
+    events: list[StreamEvent], budget_ms: float = 2500.0
+) -> tuple[list[Any], RoundTrace]:
     core = make_core(Recorded(events))
     planning = planning_round(scenario="skirmish")
-    out = run_round(core, PlannerSettings(mode="batched"), planning)
+    out = run_round(core, PlannerSettings(mode="batched", budget_ms=budget_ms), planning)
     trace = RoundTrace.started(next(e for e in out if type(e).__name__ == "RoundStarted"))
     for event in out:
         trace.apply(event)
@@ -221,6 +223,20 @@ async def test_a_model_that_only_thinks_falls_back_with_thinking_over_budget() -
     assert all(
         b.first_content_ms is None and b.thinking_ms is not None for b in trace.bars.values()
     )
+
+
+@pytest.mark.anyio
+async def test_a_model_still_thinking_at_the_deadline_falls_back_with_thinking_over_budget() -> (
+    None
+):
+    events = await openai_events("llama-server-reasoning-stream.sse", 0, "llamacpp")
+    # its thinking runs to 80 ms on the virtual clock (10 ms a chunk): a 50 ms round ends first
+    out, _ = await anyio.to_thread.run_sync(skirmish_round, events, 50.0)
+    fell = {e.agent_id: e.cause for e in out if isinstance(e, AgentFellBack)}
+    assert fell == dict.fromkeys([2, 4, 6, 8], "thinking_over_budget")
+    # with room for the thinking and the plan, the same stream plans every agent
+    out, _ = await anyio.to_thread.run_sync(skirmish_round, events, 2500.0)
+    assert not [e for e in out if isinstance(e, AgentFellBack)]
 
 
 # --- the switches ----------------------------------------------------------------------
