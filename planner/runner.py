@@ -87,6 +87,9 @@ class RequestRunner:
             max_tokens = longest + OUTPUT_SLACK
         if any(state.re_requested.get(i) == "truncated" for i in ids):
             max_tokens *= MORE_ROOM
+        think = self.settings.think
+        if think == "on" or (think == "auto" and self.core.seen_thinking):
+            max_tokens += self.settings.think_tokens  # room to think before the plan
         llm_request = LLMRequest(
             system=parts.system,
             prompt=parts.user,
@@ -297,6 +300,7 @@ class RequestRunner:
                         return False
                     req.last_at = max(req.last_at, at)
                     answer.thinking_chars += len(event.text)
+                    self.core.seen_thinking = True
                     self._first_token(req, at)
                     self.emit(
                         ThinkingReceived(

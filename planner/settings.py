@@ -35,6 +35,9 @@ class PlannerSettings:
     think: Think = "auto"
     """A reasoning model's thinking: auto (the server's default), on, or off, sent where
     the server has a switch for it (planner/backends/profiles.py)."""
+    think_tokens: int = 1024
+    """Output tokens added to a request's budget for thinking: with think on, or auto
+    once the server has been seen thinking (never with off)."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -46,6 +49,8 @@ class PlannerSettings:
             raise ValueError(f"unknown think setting {self.think!r}; choose from auto, on, off")
         if self.budget_ms <= 0:
             raise ValueError("budget_ms must be positive")
+        if self.think_tokens < 0:
+            raise ValueError("think_tokens must not be negative")
         if self.concurrency < 1:
             raise ValueError("concurrency must be at least 1")
 

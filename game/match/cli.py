@@ -78,6 +78,7 @@ def _bounded_float(low: float, high: float) -> Callable[[str], float]:
 
 MAX_NUM_PARALLEL = 1024
 MAX_CONCURRENCY = 1024
+MAX_THINK_TOKENS = 65_536
 MAX_BUDGET_MS = 600_000.0
 """Ten minutes: a round's deadline longer than that is a typo."""
 MAX_TURNS = 100_000
@@ -253,6 +254,14 @@ def build_parser() -> OneLineParser:
         help="a reasoning model's thinking: on or off where the server has a switch for "
         "it (Ollama think, chat_template_kwargs enable_thinking, OpenAI reasoning_effort); "
         "auto sends nothing (default: auto)",
+    )
+    plan.add_argument(
+        "--think-tokens",
+        type=_bounded_int(0, MAX_THINK_TOKENS),
+        default=1024,
+        metavar="N",
+        help="output tokens added to each request for thinking, with --think on (or auto "
+        "once the server has been seen thinking) (default: 1024)",
     )
     plan.add_argument(
         "--no-interim",

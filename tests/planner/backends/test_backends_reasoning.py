@@ -27,6 +27,7 @@ from planner.backends.base import (
     LLMRequest,
     StreamEvent,
     TextDelta,
+    Think,
     ThinkingDelta,
     Usage,
 )
@@ -40,7 +41,13 @@ from planner.settings import PlannerSettings
 from planner.trace import RoundTrace
 from tests.loopback import LoopbackServer, Request, Script, json_reply, split_at, streamed
 from tests.planner.backends.test_backends_openai import chat_server, chats, formats
-from tests.planning_helpers import make_core, planning_round, run_round, squad_snapshots
+from tests.planning_helpers import (
+    ScriptedBackend,
+    make_core,
+    planning_round,
+    run_round,
+    squad_snapshots,
+)
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "reasoning"
 SSE = "text/event-stream"
@@ -360,3 +367,33 @@ def test_the_ollama_path_sends_the_pinned_schema_and_plans_past_thinking() -> No
     assert sorted(e.outcome.agent_id for e in delivered) == [2, 4, 6, 8]
     assert all(is_llm_tier(e.outcome.tier) for e in delivered)
     assert "".join(e.text for e in out if isinstance(e, ThinkingReceived)) == THINKING
+
+
+# --- room to think -----------------------------------------------------------------------
+
+
+def asked_max_tokens(think: Think, seen_thinking: bool = False) -> int:
+    backend = ScriptedBackend([PLANS], capabilities=get_profile("llamacpp").capabilities)
+    core = make_core(backend)
+    core.seen_thinking = seen_thinking
+    settings = PlannerSettings(mode="batched", think=think, think_tokens=500)
+    run_round(core, settings, planning_round(scenario="skirmish"))
+    return backend.requests[0].max_tokens
+
+
+def test_thinking_gets_its_own_room_in_the_output_budget() -> None:
+    plain = asked_max_tokens("off")
+    assert asked_max_tokens("off", seen_thinking=True) == plain
+    assert asked_max_tokens("on") == plain + 500
+    assert asked_max_tokens("auto") == plain  # nothing known of the model yet
+    assert asked_max_tokens("auto", seen_thinking=True) == plain + 500
+
+
+@pytest.mark.anyio
+async def test_a_server_seen_thinking_is_remembered() -> None:
+    events = await openai_events("llama-server-reasoning-stream.sse", 0, "llamacpp")
+    core = make_core(Recorded(events))
+    await anyio.to_thread.run_sync(
+        run_round, core, PlannerSettings(mode="batched"), planning_round(scenario="skirmish")
+    )
+    assert core.seen_thinking
