@@ -256,7 +256,7 @@ def build_parser() -> OneLineParser:
         "auto sends nothing (default: auto)",
     )
     plan.add_argument(
-        "--think-tokens",
+        "--think-budget",
         type=_bounded_int(0, MAX_THINK_TOKENS),
         default=1024,
         metavar="N",

@@ -72,7 +72,7 @@ def planner_settings(args: argparse.Namespace) -> PlannerSettings:
         similarity=args.cache_similar,
         plan_format=args.plan_format,
         think=args.think,
-        think_tokens=args.think_tokens,
+        think_tokens=args.think_budget,
     )
 
 
