@@ -68,6 +68,9 @@ class PlannerCore:
     replay's timing is the record's to within rounding, and a decision taken again on it
     could shape a round differently from the one recorded)."""
     request_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    seen_thinking: bool = False
+    """The server has streamed a model's thinking: with `think` auto, later requests get
+    the thinking room too (PlannerSettings.think_tokens)."""
     _schemas: dict[tuple[Tier, int, int, PlanFormat, bool], dict[str, object]] = field(
         default_factory=dict
     )

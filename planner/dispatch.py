@@ -321,6 +321,7 @@ class RoundRun:
             prompt_tokens=state.tokens["prompt"],
             cached_tokens=state.tokens["cached"],
             completion_tokens=state.tokens["completion"],
+            usage_reported=state.usage_reported,
             cache_hits=state.cache_hits,
             cache_misses=state.cache_misses,
             cache_adapted=state.cache_adapted,

@@ -22,6 +22,7 @@ Cause = Literal[
     "cancelled",  # superseded by a newer round
     "heuristic_error",  # the heuristic planner raised (emergency tier follows)
     "truncated",  # the answer hit its output budget (finish_reason "length") before this plan
+    "thinking_over_budget",  # a reasoning model thought past its output or time budget
 ]
 CAUSES: tuple[str, ...] = Cause.__args__  # type: ignore[attr-defined]
 

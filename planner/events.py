@@ -86,6 +86,18 @@ class ChunkReceived:
 
 
 @dataclass(frozen=True)
+class ThinkingReceived:
+    """A reasoning model's thinking text as it arrived: for the inspector and the
+    waterfall's thinking segment; it never reaches the plan parser."""
+
+    round_id: int
+    squad: str
+    request_id: int
+    text: str
+    at: float
+
+
+@dataclass(frozen=True)
 class ResponseEnded:
     """A request's answer is over: how it ended, and what the server said it cost."""
 
@@ -101,9 +113,10 @@ class ResponseEnded:
     error_status: int
     """HTTP status of a failed request (0 when none)."""
     retry_after: float | None
-    prompt_tokens: int
-    cached_tokens: int
-    completion_tokens: int
+    prompt_tokens: int | None
+    """None (and the two below): the server did not say (unknown, not 0)."""
+    cached_tokens: int | None
+    completion_tokens: int | None
     at: float
     started_at: float
     """When this attempt was sent (a retry's attempt starts after its backoff)."""
@@ -166,6 +179,8 @@ class RoundStats:
     """Hits found by situation and adapted to the agent (within cache_hits)."""
     cache_rejected: int = 0
     """Situation hits that failed validation for the agent (within cache_misses)."""
+    usage_reported: int = 0
+    """Answers whose server reported usage: tokens of the others are unknown, not 0."""
 
 
 @dataclass(frozen=True)
@@ -190,6 +205,7 @@ PlanEvent = (
     | RoundScheduled
     | RequestSent
     | ChunkReceived
+    | ThinkingReceived
     | ResponseEnded
     | FirstToken
     | PlanDelivered

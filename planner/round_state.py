@@ -21,6 +21,13 @@ class Answer:
     usage: Usage | None = None
     chars: int = 0
     """Text received (what `auto` learns tokens per plan from when no usage comes)."""
+    thinking_chars: int = 0
+    """A reasoning model's thinking received (never parsed)."""
+
+    @property
+    def only_thought(self) -> bool:
+        """The model thought and wrote no plan text (yet): its budget went on thinking."""
+        return self.thinking_chars > 0 and self.chars == 0
 
 
 @dataclass
@@ -73,3 +80,5 @@ class RoundState:
     tokens: dict[str, int] = field(
         default_factory=lambda: {"prompt": 0, "cached": 0, "completion": 0}
     )
+    usage_reported: int = 0
+    """Answers whose server said what they cost (the rest are unknown, not 0)."""

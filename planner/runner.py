@@ -15,10 +15,16 @@ from collections.abc import Sequence
 import anyio
 
 from game.rules.snapshot import Snapshot
-from planner.backends.base import Finished, LLMRequest, TextDelta, Usage
+from planner.backends.base import Finished, LLMRequest, TextDelta, ThinkingDelta, Usage
 from planner.delivery import Delivery, plan_format
 from planner.errors import BackendTimeout, Cause, CircuitOpen, PlannerError
-from planner.events import ChunkReceived, FirstToken, RequestSent, ResponseEnded
+from planner.events import (
+    ChunkReceived,
+    FirstToken,
+    RequestSent,
+    ResponseEnded,
+    ThinkingReceived,
+)
 from planner.fallback import TIER_TOOLS, Tier
 from planner.prompts import build_batch_prompt
 from planner.resilience import call_with_retry
@@ -85,6 +91,9 @@ class RequestRunner:
             max_tokens = longest + OUTPUT_SLACK
         if any(state.re_requested.get(i) == "truncated" for i in ids):
             max_tokens *= MORE_ROOM
+        think = self.settings.think
+        if think == "on" or (think == "auto" and self.core.seen_thinking):
+            max_tokens += self.settings.think_tokens  # room to think before the plan
         llm_request = LLMRequest(
             system=parts.system,
             prompt=parts.user,
@@ -96,6 +105,7 @@ class RequestRunner:
             seed=self.core.rng.randrange(2**31),
             not_before=not_before,
             max_response_chars=self.settings.max_response_chars,
+            think=self.settings.think,
         )
         now = self.time.now()
         sent_at = now if not_before is None else max(now, not_before)
@@ -138,7 +148,10 @@ class RequestRunner:
                 message = f"{failure.message} (retry refused: circuit open)"
             cause: Cause = "deadline" if self.time.past_deadline(at) else failure.cause
             for agent_id in req.snaps:
-                if agent_id in state.pending:
+                # a model still thinking at the deadline keeps that cause
+                known = state.causes.get(agent_id)
+                thought = known is not None and known[0] == "thinking_over_budget"
+                if agent_id in state.pending and not (cause == "deadline" and thought):
                     state.causes[agent_id] = (cause, message)
         return req
 
@@ -151,7 +164,7 @@ class RequestRunner:
             usage.completion_tokens if usage and usage.completion_tokens else -(-chars // 4)
         )
         uncached = (
-            usage.prompt_tokens - usage.cached_tokens
+            usage.prompt_tokens - (usage.cached_tokens or 0)
             if usage and usage.prompt_tokens
             else -(-len(req.user) // 4)
         )
@@ -232,7 +245,13 @@ class RequestRunner:
         for agent_id in summary.missing:
             if agent_id not in state.pending:
                 continue
-            if cut and state.causes.get(agent_id, ("parse_error", ""))[0] == "parse_error":
+            if cut and answer.only_thought:
+                tokens = llm_request.max_tokens
+                state.causes[agent_id] = (
+                    "thinking_over_budget",
+                    f"thought for all {tokens} output tokens, wrote no plan",
+                )
+            elif cut and state.causes.get(agent_id, ("parse_error", ""))[0] == "parse_error":
                 # the output budget ran out before this plan (or in the middle of it)
                 tokens = llm_request.max_tokens
                 state.causes[agent_id] = ("truncated", f"cut at {tokens} output tokens")
@@ -277,11 +296,26 @@ class RequestRunner:
                     emitted = event.emitted_at if event.emitted_at is not None else at
                     for result in parser.feed(event.text):
                         self.delivery.on_result(result, req, emitted, at)
+                elif isinstance(event, ThinkingDelta):
+                    # thinking: timed and kept for the inspector, never parsed
+                    at = self.time.now(event.emitted_at)
+                    if not self.time.in_time(at):
+                        return False
+                    req.last_at = max(req.last_at, at)
+                    answer.thinking_chars += len(event.text)
+                    self.core.seen_thinking = True
+                    self._first_token(req, at)
+                    self.emit(
+                        ThinkingReceived(
+                            self.round.round_id, self.round.squad, req.request_id, event.text, at
+                        )
+                    )
                 elif isinstance(event, Usage):
                     answer.usage = event
-                    state.tokens["prompt"] += event.prompt_tokens
-                    state.tokens["cached"] += event.cached_tokens
-                    state.tokens["completion"] += event.completion_tokens
+                    state.usage_reported += 1
+                    state.tokens["prompt"] += event.prompt_tokens or 0
+                    state.tokens["cached"] += event.cached_tokens or 0
+                    state.tokens["completion"] += event.completion_tokens or 0
                 elif isinstance(event, Finished):
                     answer.finish_reason = event.reason
         return True
@@ -345,7 +379,7 @@ class RequestRunner:
         """The round's deadline ended this request. A server that delivered nothing by then
         failed (the breaker sees it; never retried: the round is over); one that delivered
         some plans is slow, and only its other agents are late."""
-        self._late(req)
+        self._late(req, answer)
         if self._delivered_some(expected):
             # Ended when the deadline cut it (virtual time: the deadline, not its last
             # chunk; a match ending meanwhile must not show the cut before it happened).
@@ -378,13 +412,15 @@ class RequestRunner:
         request's deliveries say nothing about this one.)"""
         return any(agent_id not in self.state.pending for agent_id in expected)
 
-    def _late(self, req: SentRequest) -> None:
+    def _late(self, req: SentRequest, answer: Answer) -> None:
+        cause: tuple[Cause, str] = (
+            ("thinking_over_budget", "still thinking at the round deadline, no plan text")
+            if answer.only_thought
+            else ("deadline", "plan would arrive after the round deadline")
+        )
         for agent_id in req.snaps:
             if agent_id in self.state.pending:
-                self.state.causes[agent_id] = (
-                    "deadline",
-                    "plan would arrive after the round deadline",
-                )
+                self.state.causes[agent_id] = cause
         self.time.reach_deadline()
 
     def _first_token(self, req: SentRequest, at: float) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from planner.backends.base import DEFAULT_MAX_RESPONSE_CHARS, Capabilities
+from planner.backends.base import DEFAULT_MAX_RESPONSE_CHARS, THINK_CHOICES, Capabilities, Think
 from planner.cache import SituationBuckets
 from planner.events import MODES, Mode
 from planner.fallback import Tier
@@ -45,6 +45,12 @@ class PlannerSettings:
     intent: bool = True
     """Ask each plan for a short intent (schema, prompt) and deliver it (`--no-intent`:
     neither asked for nor kept)."""
+    think: Think = "auto"
+    """A reasoning model's thinking: auto (the server's default), on, or off, sent where
+    the server has a switch for it (planner/backends/profiles.py)."""
+    think_tokens: int = 1024
+    """Output tokens added to a request's budget for thinking: with think on, or auto
+    once the server has been seen thinking (never with off)."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -52,8 +58,12 @@ class PlannerSettings:
         if self.plan_format not in PLAN_FORMAT_SETTINGS:
             choices = ", ".join(PLAN_FORMAT_SETTINGS)
             raise ValueError(f"unknown plan format {self.plan_format!r}; choose from {choices}")
+        if self.think not in THINK_CHOICES:
+            raise ValueError(f"unknown think setting {self.think!r}; choose from auto, on, off")
         if self.budget_ms <= 0:
             raise ValueError("budget_ms must be positive")
+        if self.think_tokens < 0:
+            raise ValueError("think_tokens must not be negative")
         if self.concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         if min(self.situation_offset, self.situation_hp_bands) < 1:

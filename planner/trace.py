@@ -12,6 +12,7 @@ from typing import Any
 
 from planner.errors import Cause
 from planner.events import (
+    ChunkReceived,
     FirstToken,
     Mode,
     PlanDelivered,
@@ -22,6 +23,7 @@ from planner.events import (
     RoundScheduled,
     RoundStarted,
     RoundStats,
+    ThinkingReceived,
 )
 from planner.fallback import Tier
 
@@ -41,7 +43,12 @@ class AgentTrace:
     requested_ms: float | None = None
     """The first request that asked for this agent left (a re-request keeps the first)."""
     first_token_ms: float | None = None
-    """The first text of a request that asked for this agent arrived."""
+    """The first token (thinking or text) of a request that asked for this agent arrived."""
+    thinking_ms: float | None = None
+    """A reasoning model began thinking for this agent's request (None: it did not think)."""
+    first_content_ms: float | None = None
+    """The first plan text (not thinking) of its request arrived: apart from ttft, which a
+    thinking model reaches long before it writes a plan."""
     plan_wait_ms: float | None = None
     """Its plan was delivered, any tier (round start -> plan)."""
     overhead_ms: float | None = None
@@ -154,6 +161,18 @@ class RoundTrace:
                     heard = self.agent(agent_id)
                     if heard.first_token_ms is None:
                         heard.first_token_ms = at
+            case ThinkingReceived():
+                at = self.ms(event.at)
+                for agent_id in self.requests.get(event.request_id, ()):
+                    thinker = self.agent(agent_id)
+                    if thinker.thinking_ms is None:
+                        thinker.thinking_ms = at
+            case ChunkReceived():
+                at = self.ms(event.at)
+                for agent_id in self.requests.get(event.request_id, ()):
+                    reader = self.agent(agent_id)
+                    if reader.first_content_ms is None:
+                        reader.first_content_ms = at
             case PlanDelivered():
                 self.agent(event.outcome.agent_id).deliver(event)
             case RoundScheduled():
@@ -240,6 +259,20 @@ def to_chrome_trace(rounds: Iterable[RoundTrace]) -> list[dict[str, Any]]:
                         "ts": _us(offset_ms + begin),
                         "dur": _us(a.plan_wait_ms - begin),
                         "args": args,
+                    }
+                )
+            if a.thinking_ms is not None:
+                think_end = a.first_content_ms if a.first_content_ms is not None else end
+                events.append(
+                    {
+                        "name": "thinking",
+                        "cat": "thinking",
+                        "ph": "X",
+                        "pid": pid,
+                        "tid": tid,
+                        "ts": _us(offset_ms + a.thinking_ms),
+                        "dur": _us(max(0.0, think_end - a.thinking_ms)),
+                        "args": {"round": r.round_id},
                     }
                 )
             if a.first_token_ms is not None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import NoReturn, TypeVar
 
 from game.match.controllers import Controller, HeuristicController, RandomController
+from planner.backends.base import THINK_CHOICES
 from planner.backends.profiles import PROFILES
 from planner.events import MODES
 from planner.settings import PLAN_FORMAT_SETTINGS
@@ -78,6 +79,7 @@ def _bounded_float(low: float, high: float) -> Callable[[str], float]:
 
 MAX_NUM_PARALLEL = 1024
 MAX_CONCURRENCY = 1024
+MAX_THINK_TOKENS = 65_536
 MAX_BUDGET_MS = 600_000.0
 """Ten minutes: a round's deadline longer than that is a typo."""
 MAX_TURNS = 100_000
@@ -292,6 +294,22 @@ def build_parser() -> OneLineParser:
         "LM Studio and the sim, verbose for OpenAI and unknown servers (default: auto)",
     )
     plan.add_argument(
+        "--think",
+        choices=THINK_CHOICES,
+        default="auto",
+        help="a reasoning model's thinking: on or off where the server has a switch for "
+        "it (Ollama think, chat_template_kwargs enable_thinking, OpenAI reasoning_effort); "
+        "auto sends nothing (default: auto)",
+    )
+    plan.add_argument(
+        "--think-budget",
+        type=_bounded_int(0, MAX_THINK_TOKENS),
+        default=1024,
+        metavar="N",
+        help="output tokens added to each request for thinking, with --think on (or auto "
+        "once the server has been seen thinking) (default: 1024)",
+    )
+    plan.add_argument(
         "--no-interim",
         action="store_true",
         help="no interim plans: an LLM agent waiting for its plan holds or finishes what is "
@@ -332,6 +350,13 @@ def build_parser() -> OneLineParser:
     )
 
     rec = p.add_argument_group("record and replay")
+    rec.add_argument(
+        "--otel",
+        action="store_true",
+        help="export planning rounds as OpenTelemetry spans and metrics over OTLP/HTTP "
+        "(GenAI semantic conventions; endpoint from OTEL_EXPORTER_OTLP_ENDPOINT; needs the "
+        "otel extra)",
+    )
     rec.add_argument(
         "--record",
         type=_output_file(),

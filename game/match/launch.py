@@ -19,6 +19,7 @@ import anyio
 
 from game.match.cli import CONTROLLERS, LLM, PROG, fail
 from game.match.controllers import Controller, controller_rng
+from game.match.otel import otlp_observer
 from game.match.pacing import Pacing
 from game.match.planlog import KEY_REFUSED_STATUSES, key_refused_line
 from game.match.record import (
@@ -85,6 +86,8 @@ def planner_settings(args: argparse.Namespace) -> PlannerSettings:
         situation_allies=args.situation_buckets[3],
         plan_format=args.plan_format,
         intent=not args.no_intent,
+        think=args.think,
+        think_tokens=args.think_budget,
     )
 
 
@@ -246,6 +249,18 @@ def _recording(
     return (recorder,)
 
 
+def _otel(args: argparse.Namespace, backend: Backend) -> tuple[MatchObserver, ...]:
+    """`--otel`: the OpenTelemetry observer (exit 2 naming the extra when missing)."""
+    if not getattr(args, "otel", False):
+        return ()
+    profile = getattr(backend, "profile", None)
+    provider = profile.name if profile is not None else backend.name
+    try:
+        return (otlp_observer(provider, backend.model),)
+    except ConfigError as exc:
+        fail(exc.message)
+
+
 def build_replay(args: argparse.Namespace, *, window: bool) -> Launch:
     """A session that plays a record again: recorded streams stand in for the server."""
     try:
@@ -362,11 +377,12 @@ def build(args: argparse.Namespace, scenario: Scenario, *, window: bool) -> Laun
         load_into(cache, read_cache(args.cache_load))
     # a server may refuse the key; the built-in sim never does
     notice = () if isinstance(backend, SimBackend) else (KeyRefusedNotice(),)
+    exported = _otel(args, backend)
     session = Session(
         config,
         controllers,
         Planning(planner, virtual_clock, fault_control(backend)),
-        observers=(*recording, *notice),
+        observers=(*recording, *notice, *exported),
         pacing=pacing(args),
     )
     if args.faults:

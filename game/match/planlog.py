@@ -22,6 +22,7 @@ from planner.events import (
     RoundDone,
     RoundStarted,
     RoundStats,
+    ThinkingReceived,
 )
 from planner.fallback import Tier
 from planner.trace import AgentTrace as AgentTrace  # re-exported: the UI reads these
@@ -29,6 +30,8 @@ from planner.trace import RoundTrace as RoundTrace
 from planner.validate import DroppedStep
 
 ROUNDS_KEPT = 6
+THINKING_KEPT = 4000
+"""Characters of a request's thinking kept for the inspector (the latest ones)."""
 
 HISTORY_KEPT = 12
 SAMPLES_KEPT = 500
@@ -52,6 +55,8 @@ class AgentPlanState:
     """Its latest delivered plan's timing record (tier, cause, cache, plan_wait...)."""
     prompt_block: str = ""
     raw: str = ""
+    thinking: str = ""
+    """A reasoning model's thinking for its latest plan's request ('' when none)."""
     request_id: int | None = None
     steps: tuple[object, ...] = ()
     dropped: tuple[DroppedStep, ...] = ()
@@ -101,6 +106,14 @@ class PlanningLog:
         self._by_id: dict[int, RoundTrace] = {}
         self.tier_counts: Counter[str] = Counter()
         self.cause_counts: Counter[str] = Counter()
+        """Per event: every fallback, re-requests included."""
+        self.final_causes: Counter[str] = Counter()
+        """Per agent and round: the cause its delivered plan ended with (None not counted)."""
+        self.cache_only_rounds = 0
+        """Rounds that sent no request (every plan from the cache or a rule tier): their
+        ttfp is kept apart, not mixed into the request rounds' figures."""
+        self._thinking: dict[int, str] = {}
+        """Thinking text by request id (the rounds still kept)."""
         self.cache_hits = 0
         self.cache_misses = 0
         self.cache_adapted = 0
@@ -109,7 +122,16 @@ class PlanningLog:
         """Situation hits that failed validation for their agent (within cache_misses)."""
         self.samples: dict[str, deque[float]] = {
             name: deque(maxlen=SAMPLES_KEPT)
-            for name in ("ttft", "ttfp", "time_to_all", "plan_wait", "overhead", "act_wait")
+            for name in (
+                "ttft",
+                "ttfp",
+                "ttfp_cache_only",
+                "time_to_all",
+                "plan_wait",
+                "overhead",
+                "first_content",
+                "act_wait",
+            )
         }
         self.last_stats: RoundStats | None = None
         self.round_numbers: dict[int, int] = {}
@@ -152,6 +174,9 @@ class PlanningLog:
                 self._delivered(event, trace)
             case AgentFellBack():
                 self.cause_counts[event.cause] += 1
+            case ThinkingReceived():
+                kept = self._thinking.get(event.request_id, "") + event.text
+                self._thinking[event.request_id] = kept[-THINKING_KEPT:]
             case ResponseEnded():
                 if event.error_status in KEY_REFUSED_STATUSES:
                     self.key_refused = event.error_status
@@ -162,9 +187,11 @@ class PlanningLog:
                 self.cache_misses += event.stats.cache_misses
                 self.cache_adapted += event.stats.cache_adapted
                 self.cache_rejected += event.stats.cache_rejected
+                sent = event.stats.requests > 0
+                self.cache_only_rounds += int(not sent)
                 for name, value in (
                     ("ttft", event.stats.ttft_ms),
-                    ("ttfp", event.stats.ttfp_ms),
+                    ("ttfp" if sent else "ttfp_cache_only", event.stats.ttfp_ms),
                     ("time_to_all", event.stats.time_to_all_ms),
                 ):
                     if value is not None:
@@ -191,7 +218,9 @@ class PlanningLog:
         self.round_numbers.setdefault(event.round_id, len(self.round_numbers) + 1)
         trace = RoundTrace.started(event)
         if len(self.rounds) == self.rounds.maxlen:
-            self._by_id.pop(self.rounds[0].round_id, None)
+            oldest = self._by_id.pop(self.rounds[0].round_id, None)
+            for request_id in oldest.requests if oldest is not None else ():
+                self._thinking.pop(request_id, None)
         self.rounds.append(trace)
         self._by_id[event.round_id] = trace
         for agent_id in event.agent_ids:
@@ -209,6 +238,9 @@ class PlanningLog:
         state.timing = timing
         state.prompt_block = event.prompt_block
         state.raw = event.raw
+        state.thinking = (
+            "" if event.request_id is None else self._thinking.get(event.request_id, "")
+        )
         state.request_id = event.request_id
         state.steps = outcome.steps
         state.dropped = outcome.dropped
@@ -220,11 +252,49 @@ class PlanningLog:
             )
         )
         self.tier_counts[outcome.tier.value] += 1
+        if outcome.cause is not None:
+            self.final_causes[outcome.cause] += 1
         self.cache_hits += int(outcome.from_cache)
         if timing.plan_wait_ms is not None:
             self.samples["plan_wait"].append(timing.plan_wait_ms)
         if timing.overhead_ms is not None:
             self.samples["overhead"].append(timing.overhead_ms)
+        if timing.first_content_ms is not None and timing.requested_ms is not None:
+            self.samples["first_content"].append(timing.first_content_ms - timing.requested_ms)
+
+    def honest_figures(self, stats: Iterable[RoundStats]) -> dict[str, object]:
+        """The report's figures that must not mislead: causes per agent and per event, both
+        named; ttfp over rounds that sent a request, cache-only rounds apart; tokens None
+        ("unknown") when no answer reported usage, not 0."""
+        stats = list(stats)
+        requests = sum(s.requests for s in stats)
+        reported = sum(s.usage_reported for s in stats)
+
+        def tokens(total: int) -> int | None:
+            return total if reported or not requests else None
+
+        def pct(name: str, q: float) -> float | None:
+            value = self.p(name, q)
+            return None if value is None else round(value, 3)
+
+        return {
+            "fallback_causes_by_agent": dict(sorted(self.final_causes.items())),
+            "fallback_events": dict(sorted(self.cause_counts.items())),
+            "prompt_tokens": tokens(sum(s.prompt_tokens for s in stats)),
+            "cached_tokens": tokens(sum(s.cached_tokens for s in stats)),
+            "completion_tokens": tokens(sum(s.completion_tokens for s in stats)),
+            "requests_without_usage": max(0, requests - reported),
+            "ttfp_request_rounds": {
+                "rounds": len(stats) - self.cache_only_rounds,
+                "p50": pct("ttfp", 50),
+                "p95": pct("ttfp", 95),
+            },
+            "ttfp_cache_only_rounds": {
+                "rounds": self.cache_only_rounds,
+                "p50": pct("ttfp_cache_only", 50),
+            },
+            "time_to_first_content_ms_p50": pct("first_content", 50),
+        }
 
     def acted(self, wait_ms: float) -> None:
         """An agent started acting on an LLM plan `wait_ms` after its turn started (the

@@ -464,6 +464,11 @@ def _int(data: dict[str, Any], key: str, low: int = 0, high: int = 2**63) -> int
     return value
 
 
+def _opt_int(data: dict[str, Any], key: str) -> int | None:
+    """An integer, or None where the server did not say (unknown usage)."""
+    return None if data[key] is None else _int(data, key)
+
+
 def _seconds(data: dict[str, Any], key: str) -> float:
     value = data[key]
     if type(value) not in (int, float) or not (
@@ -553,9 +558,9 @@ def _collect(
                     retry_after=None if retry_after is None else _seconds(data, "retry_after"),
                     end_offset_s=_offset(_seconds(data, "at"), start, "end at"),
                     usage=(
-                        _int(data, "prompt_tokens"),
-                        _int(data, "cached_tokens"),
-                        _int(data, "completion_tokens"),
+                        _opt_int(data, "prompt_tokens"),
+                        _opt_int(data, "cached_tokens"),
+                        _opt_int(data, "completion_tokens"),
                     ),
                     request_id=request_id,
                     attempt=req["attempt"],

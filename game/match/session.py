@@ -613,7 +613,8 @@ class Session:
             value = log.p(name, q)
             return None if value is None else round(value, 3)
 
-        completion = sum(s.completion_tokens for s in stats)
+        honest = log.honest_figures(stats)
+        completion = honest["completion_tokens"]
         ahead = percentile(self.ahead_leads_ms, 50)
         by_size: dict[int, list[float]] = {}
         for st in stats:
@@ -628,15 +629,16 @@ class Session:
             "plans_by_tier": tiers,
             "llm_plan_share": round(llm_plans / plans, 4) if plans else None,
             "fallback_rate": round(1 - llm_plans / plans, 4) if plans else None,
-            "fallback_causes": dict(sorted(log.cause_counts.items())),
             "cache_hits": log.cache_hits,
             "cache_misses": sum(s.cache_misses for s in stats),
             "llm_requests": sum(s.requests for s in stats),
             "retries": sum(s.retries for s in stats),
-            "prompt_tokens": sum(s.prompt_tokens for s in stats),
-            "cached_tokens": sum(s.cached_tokens for s in stats),
-            "completion_tokens": completion,
-            "output_tokens_per_plan": round(completion / llm_plans, 1) if llm_plans else None,
+            **honest,
+            "output_tokens_per_plan": (
+                round(completion / llm_plans, 1)
+                if llm_plans and isinstance(completion, int)
+                else None
+            ),
             "over_budget": log.cause_counts.get("over_budget", 0),
             "late_dropped_steps": dict(sorted(self.late_drops.items())),
             "cache_adapted": sum(s.cache_adapted for s in stats),

@@ -111,6 +111,17 @@ def inspector_lines(
         )
     )
 
+    thinking = state.thinking if state is not None else ""
+    if thinking:  # a reasoning model's thinking: its own block, never the plan's text
+        timing = state.timing if state is not None else None
+        took = ""
+        thought = None if timing is None else timing.thinking_ms
+        text_at = None if timing is None else timing.first_content_ms
+        if thought is not None and text_at is not None:
+            took = f", {text_at - thought:.0f} ms to first text"
+        lines.append(Line(f"Thinking ({len(thinking)} chars{took})", kind="head", gap_before=6))
+        lines.append(Line(thinking, theme.TEXT_DIM))
+
     raw = state.raw if state is not None else ""
     lines.append(Line(f"Raw streamed text ({len(raw)} chars)", kind="head", gap_before=6))
     lines.append(Line(raw or "(none)", theme.TEXT if raw else theme.TEXT_DIM))
@@ -263,6 +274,7 @@ def _state_key(state: AgentPlanState) -> tuple[object, ...]:
         None if timing is None else dataclasses.astuple(timing),
         state.prompt_block,
         state.intent,
+        state.thinking,
         state.raw,
         state.steps,
         state.dropped,

@@ -3,7 +3,8 @@
 Waterfall: the last few planning rounds side by side, one row per agent. Each row runs
 from round start to the agent's plan: a thin dim line while it waits for its request to
 leave, a pale segment while the server reads the prompt (prefill: request -> first
-token), a slot for reasoning models' thinking, and a solid segment in the tier's colour
+token), a violet segment while a reasoning model thinks (to its
+first plan text), and a solid segment in the tier's colour
 while the plan is decoded, ending where the plan landed; a pink underline marks an
 agent running an interim rule plan while it waits. A green "C" marks a cache hit, a red
 "!" a fallback (with its cause). All rounds share one ms axis whose tick step is chosen
@@ -89,6 +90,17 @@ def round_label(view: RoundTrace, number: int | None = None) -> str:
     return f"round {n} · {view.mode}{shape} · {stream}"
 
 
+def thinking_span(bar: AgentTrace, end_ms: float | None) -> tuple[float, float] | None:
+    """Where the bar's thinking segment runs (ms): from thinking's start to the first
+    plan text, or to the bar's end while no text has come; None if it did not think."""
+    if bar.thinking_ms is None:
+        return None
+    stop = bar.first_content_ms if bar.first_content_ms is not None else end_ms
+    if stop is None:
+        return None
+    return bar.thinking_ms, max(bar.thinking_ms, stop)
+
+
 def bar_marks(bar: AgentTrace) -> str:
     """Text marks after a bar: C for a cache hit, ! and the cause for a fallback."""
     marks = []
@@ -97,19 +109,6 @@ def bar_marks(bar: AgentTrace) -> str:
     if bar.cause is not None:
         marks.append(f"! {bar.cause}")
     return " ".join(marks)
-
-
-def thinking_span(bar: AgentTrace) -> tuple[float, float] | None:
-    """A reasoning model's thinking (ms from round start), where the trace records it.
-
-    The real-engines work adds the thinking timing to `AgentTrace`; until it lands the
-    record has no such fields and nothing is drawn. Wire the field names here on merge.
-    """
-    start = getattr(bar, "thinking_start_ms", None)
-    end = getattr(bar, "thinking_end_ms", None)
-    if isinstance(start, int | float) and isinstance(end, int | float) and end > start:
-        return float(start), float(end)
-    return None
 
 
 class Waterfall:
@@ -299,7 +298,7 @@ class Waterfall:
                 surf, theme.PREFILL, (px(start), top + 2, px(first) - px(start), h - 4)
             )
             decode_from = first
-        thinking = thinking_span(bar)
+        thinking = thinking_span(bar, end)
         if thinking is not None:
             t0, t1 = thinking
             pygame.draw.rect(

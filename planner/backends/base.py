@@ -1,7 +1,8 @@
 """The one narrow seam every backend implements.
 
 `stream(request)` yields `StreamEvent`s: text deltas as they arrive, then at most one
-`Usage` and one `Finished`. With `request.stream` false the backend asks the server
+`Usage` and one `Finished`. A reasoning model's thinking comes as `ThinkingDelta`s (never
+text: it must not reach the plan parser). With `request.stream` false the backend asks the server
 for a whole answer and yields it as a single delta, so every layer above is the same.
 Backends raise only `planner.errors.BackendError` subclasses.
 
@@ -14,13 +15,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from planner.errors import ResponseTooLarge
 from planner.schema import PlanFormat
 
 DEFAULT_MAX_RESPONSE_CHARS = 256 * 1024
 """Default bound on the model's generated text per response (`PlannerSettings` uses it)."""
+
+Think = Literal["auto", "on", "off"]
+THINK_CHOICES: tuple[Think, ...] = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,9 @@ class LLMRequest:
     On the wall clock a request leaves when it is made, and backends ignore this."""
     max_response_chars: int = DEFAULT_MAX_RESPONSE_CHARS
     """Bound on the generated text of the answer; the backend cuts it past this."""
+    think: Think = "auto"
+    """Reasoning switch: `auto` sends nothing (the server's default); `on`/`off` send the
+    profile's own field for it where the server has one (planner/backends/profiles.py)."""
 
 
 @dataclass(frozen=True)
@@ -77,10 +84,21 @@ class TextDelta:
 
 
 @dataclass(frozen=True)
+class ThinkingDelta:
+    """A reasoning model's thinking text (`reasoning_content`/`reasoning` in OpenAI-style
+    SSE, `message.thinking` in Ollama's NDJSON): kept for the inspector, never parsed."""
+
+    text: str
+    emitted_at: float | None = None
+
+
+@dataclass(frozen=True)
 class Usage:
-    prompt_tokens: int = 0
-    cached_tokens: int = 0
-    completion_tokens: int = 0
+    """What the server said the answer cost; None where it did not say (unknown, not 0)."""
+
+    prompt_tokens: int | None = None
+    cached_tokens: int | None = None
+    completion_tokens: int | None = None
     server_timings: dict[str, float] = field(default_factory=dict)
     """Server-side durations in ms when the server reports them (prompt_ms, predicted_ms...)."""
 
@@ -91,7 +109,7 @@ class Finished:
     """stop | length (truncated) | cancelled (server cut the stream) | ..."""
 
 
-StreamEvent = TextDelta | Usage | Finished
+StreamEvent = TextDelta | ThinkingDelta | Usage | Finished
 
 
 class TextBudget:

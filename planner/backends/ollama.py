@@ -15,6 +15,7 @@ from planner.backends.base import (
     StreamEvent,
     TextBudget,
     TextDelta,
+    ThinkingDelta,
     Usage,
 )
 from planner.backends.framing import NDJSONDecoder
@@ -55,8 +56,8 @@ def usage_of(chunk: OllamaChunk) -> Usage:
         if value is not None:
             timings[key] = value / NS_PER_MS
     return Usage(
-        prompt_tokens=chunk.prompt_eval_count or 0,
-        completion_tokens=chunk.eval_count or 0,
+        prompt_tokens=chunk.prompt_eval_count,
+        completion_tokens=chunk.eval_count,
         server_timings=timings,
     )
 
@@ -77,7 +78,8 @@ class OllamaBackend:
         self._edge = HttpEdge(url, timeout=timeout, transport=transport)
         self.url = self._edge.base_url
         self.model = model
-        self.capabilities: Capabilities = get_profile("ollama").capabilities
+        self.profile = get_profile("ollama")
+        self.capabilities: Capabilities = self.profile.capabilities
         self.keep_alive = keep_alive
         self.num_ctx = num_ctx
 
@@ -116,7 +118,9 @@ class OllamaBackend:
             keep_alive=self.keep_alive,
             format=self._schema_for(request),
         )
-        return body.model_dump(mode="json", exclude_none=True)
+        payload = body.model_dump(mode="json", exclude_none=True)
+        payload.update(self.profile.think_fields(request.think, body.format is not None))
+        return payload
 
     def _schema_for(self, request: LLMRequest) -> dict[str, Any] | None:
         if not self.capabilities.json_schema:
@@ -152,6 +156,10 @@ class OllamaBackend:
 
 def _events(chunk: OllamaChunk, budget: TextBudget, *, final: bool) -> list[StreamEvent]:
     events: list[StreamEvent] = []
+    thinking = chunk.message.thinking if chunk.message else None
+    if thinking:
+        budget.spend(thinking)
+        events.append(ThinkingDelta(thinking))
     content = chunk.message.content if chunk.message else None
     if content:
         budget.spend(content)

@@ -23,6 +23,7 @@ from planner.backends.base import (
     StreamEvent,
     TextBudget,
     TextDelta,
+    ThinkingDelta,
     Usage,
 )
 from planner.backends.framing import SSEDecoder
@@ -103,10 +104,11 @@ class UsageAccumulator:
                 self.timings["predicted_ms"] = t.predicted_ms
 
     def usage(self) -> Usage:
+        # what the server did not say stays None: unknown, not 0
         return Usage(
-            prompt_tokens=self.prompt_tokens or 0,
-            cached_tokens=self.cached_tokens or 0,
-            completion_tokens=self.completion_tokens or 0,
+            prompt_tokens=self.prompt_tokens,
+            cached_tokens=self.cached_tokens,
+            completion_tokens=self.completion_tokens,
             server_timings=dict(self.timings),
         )
 
@@ -217,7 +219,9 @@ class OpenAIBackend:
             temperature=request.temperature,
             seed=request.seed if self.capabilities.seed else None,
         )
-        return body.model_dump(mode="json", by_alias=True, exclude_none=True)
+        payload = body.model_dump(mode="json", by_alias=True, exclude_none=True)
+        payload.update(self.profile.think_fields(request.think, response_format is not None))
+        return payload
 
     def _schema_for(self, request: LLMRequest) -> dict[str, Any] | None:
         if self.capabilities.schema_outside_prompt_cache and request.pinned_schema is not None:
@@ -310,6 +314,10 @@ class OpenAIBackend:
                 for choice in chunk.choices:
                     if choice.index != 0:
                         continue
+                    thinking = choice.delta.thinking() if choice.delta else ""
+                    if thinking:
+                        budget.spend(thinking)
+                        yield ThinkingDelta(thinking)
                     content = choice.delta.content if choice.delta else None
                     if content:
                         budget.spend(content)
@@ -337,6 +345,10 @@ class OpenAIBackend:
         usage = UsageAccumulator()
         usage.add(chunk)
         choice = next((c for c in chunk.choices if c.index == 0), None)
+        thinking = choice.message.thinking() if choice and choice.message else ""
+        if thinking:
+            budget.spend(thinking)
+            yield ThinkingDelta(thinking)
         content = choice.message.content if choice and choice.message else None
         if content:
             budget.spend(content)

@@ -11,6 +11,14 @@ converters, llama-server's and llama-cpp-python's, compile a `prefixItems` array
 no `items` as a fixed tuple); OpenAI (strict mode refuses `prefixItems`) and unknown
 servers get verbose.
 
+`think`: the body fields that switch a reasoning model's thinking on or off, where the
+server has them (nothing is sent for `auto`): Ollama's `think`, `chat_template_kwargs:
+{"enable_thinking": ...}` for vLLM, SGLang and llama-server (Qwen3-style templates), and
+OpenAI's `reasoning_effort`. Ollama silently ignores `format` when `think: false` is sent
+to some thinking models (ollama/ollama#14645, #15260; omitting `think` keeps the format
+working), so with a schema its `off` is left out (`think_off_with_schema`): the thinking
+that may then come is kept apart from the plan text anyway.
+
 `response_formats`: how the schema is sent, tried in order until the server accepts
 one (then remembered): llama-cpp-python answers HTTP 500 to `json_schema` and takes
 `{"type": "json_object", "schema": ...}`; LM Studio refuses `json_object`.
@@ -18,13 +26,13 @@ one (then remembered): llama-cpp-python answers HTTP 500 to `json_schema` and ta
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import httpx
 
-from planner.backends.base import Capabilities
+from planner.backends.base import Capabilities, Think
 from planner.errors import ConfigError
 
 ResponseFormat = Literal["json_schema", "json_object_schema", "json_object", "none"]
@@ -49,6 +57,26 @@ class Profile:
     """OpenAI itself deprecated `max_tokens` in favour of `max_completion_tokens`."""
     response_formats: tuple[ResponseFormat, ...] = FORMAT_CHAIN
     """The `response_format`s to try, best first; the first one accepted is kept."""
+    think: Mapping[Think, Mapping[str, Any]] = field(default_factory=dict)
+    """Body fields for `--think on` / `off` (none: the server has no switch)."""
+    think_off_with_schema: bool = True
+    """False where sending `off` together with a schema makes the server drop the schema."""
+
+    def think_fields(self, think: Think, with_schema: bool) -> dict[str, Any]:
+        """The body fields that ask for `think` (empty for auto or where unsupported)."""
+        if think == "off" and with_schema and not self.think_off_with_schema:
+            return {}
+        return dict(self.think.get(think, {}))
+
+
+def _template_thinking(on: bool) -> dict[str, Any]:
+    return {"chat_template_kwargs": {"enable_thinking": on}}
+
+
+TEMPLATE_THINK: dict[Think, dict[str, Any]] = {
+    "on": _template_thinking(True),
+    "off": _template_thinking(False),
+}
 
 
 PROFILES: dict[str, Profile] = {
@@ -64,6 +92,8 @@ PROFILES: dict[str, Profile] = {
                 plan_format="compact",
                 grammar_whitespace=22,  # llama.cpp's converter
             ),
+            think={"on": {"think": True}, "off": {"think": False}},
+            think_off_with_schema=False,
         ),
         Profile(
             "llamacpp",
@@ -76,6 +106,7 @@ PROFILES: dict[str, Profile] = {
                 plan_format="compact",
                 grammar_whitespace=22,
             ),
+            think=TEMPLATE_THINK,
         ),
         Profile(
             "llamacpp_python",
@@ -101,6 +132,19 @@ PROFILES: dict[str, Profile] = {
                 cached_tokens=True,
                 plan_format="compact",
             ),
+            think=TEMPLATE_THINK,
+        ),
+        Profile(
+            "sglang",
+            "SGLang",
+            # reasoning as reasoning_content; xgrammar or llguidance behind json_schema
+            Capabilities(
+                json_schema=True,
+                schema_outside_prompt_cache=True,
+                cached_tokens=True,
+                plan_format="compact",
+            ),
+            think=TEMPLATE_THINK,
         ),
         Profile(
             "lmstudio",
@@ -125,6 +169,7 @@ PROFILES: dict[str, Profile] = {
             ),
             max_tokens_field="max_completion_tokens",
             response_formats=("json_schema", "json_object", "none"),
+            think={"on": {"reasoning_effort": "medium"}, "off": {"reasoning_effort": "minimal"}},
         ),
         Profile(
             "generic",
@@ -140,7 +185,12 @@ PROFILES: dict[str, Profile] = {
     )
 }
 
-OWNED_BY_PROFILE: dict[str, str] = {"llamacpp": "llamacpp", "vllm": "vllm", "me": "llamacpp_python"}
+OWNED_BY_PROFILE: dict[str, str] = {
+    "llamacpp": "llamacpp",
+    "vllm": "vllm",
+    "sglang": "sglang",
+    "me": "llamacpp_python",
+}
 """`/v1/models` `owned_by` values that identify the engine."""
 HOST_PROFILE: dict[str, str] = {"api.openai.com": "openai"}
 

@@ -61,7 +61,7 @@ class RecordedResponse:
     error_status: int
     retry_after: float | None
     end_offset_s: float
-    usage: tuple[int, int, int]
+    usage: tuple[int | None, int | None, int | None]
     ended: bool = True
     """False: the original never heard this attempt end (its round was superseded or the
     match ended first); after its chunks nothing more arrives."""
@@ -208,7 +208,8 @@ class ReplayBackend:
             error.at = start + response.end_offset_s
             raise error
         prompt, cached, completion = response.usage
-        yield Usage(prompt_tokens=prompt, cached_tokens=cached, completion_tokens=completion)
+        if response.usage != (None, None, None):  # a server that said nothing: unknown
+            yield Usage(prompt_tokens=prompt, cached_tokens=cached, completion_tokens=completion)
         yield Finished(response.finish_reason)
 
     async def aclose(self) -> None:

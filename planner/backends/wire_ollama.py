@@ -42,6 +42,8 @@ class OllamaChatRequest(Lenient):
     keep_alive: Any = None
     format: Any = None
     """A JSON schema (Ollama compiles it into a grammar), or "json"."""
+    think: bool | str | None = None
+    """Thinking on or off (gpt-oss takes low | medium | high); left out: the model's default."""
 
 
 class OllamaGenerateRequest(Lenient):
@@ -58,9 +60,10 @@ class OllamaGenerateRequest(Lenient):
 
 
 class OllamaReplyMessage(Lenient):
-    """The message in an answer line: only its text is read."""
+    """The message in an answer line: its text, and a thinking model's `thinking`."""
 
     content: str | None = None
+    thinking: str | None = None
 
 
 class OllamaChunk(Lenient):

@@ -63,6 +63,11 @@ class OpenAIChatRequest(Lenient):
     max_completion_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0, le=2)
     seed: int | None = None
+    reasoning_effort: str | None = None
+    """OpenAI's reasoning switch (o-series, gpt-5: minimal | low | medium | high)."""
+    chat_template_kwargs: dict[str, Any] | None = None
+    """vLLM, SGLang and llama-server: `{"enable_thinking": false}` turns Qwen3-style
+    thinking off in the chat template."""
 
 
 # --- responses (server -> client) ---------------------------------------------------
@@ -75,9 +80,17 @@ class OpenAIErrorBody(Lenient):
 
 
 class OpenAIDelta(Lenient):
-    """A choice's `delta` (streamed) or `message` (whole): only its text is read."""
+    """A choice's `delta` (streamed) or `message` (whole): its text, and a reasoning
+    model's thinking, which servers name `reasoning_content` (SGLang, llama-server with
+    a reasoning format, older vLLM) or `reasoning` (vLLM since 0.11)."""
 
     content: str | None = None
+    reasoning_content: str | None = None
+    reasoning: str | None = None
+
+    def thinking(self) -> str:
+        # one of the two: a server in transition may send the same text under both names
+        return self.reasoning or self.reasoning_content or ""
 
 
 class OpenAIChoice(Lenient):

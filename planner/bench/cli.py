@@ -5,6 +5,7 @@
     python -m planner.bench --frames [N]
     python -m planner.bench --stress --agents 100 --duration 30 --hit-rate 0.7 --budget-ms 50
     python -m planner.bench --scale         # every mode, auto and the ideal, 2-200 agents
+    python -m planner.bench --backend openai|ollama --url URL --model M   # your server
 
 The default run prints the mode table (every dispatch mode, streaming on and off, on a
 server like a default Ollama and one like vLLM, against the sim's physical limit) and
@@ -21,17 +22,26 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import anyio
+
+from planner.backends.base import THINK_CHOICES, Backend
+from planner.backends.ollama import OllamaBackend
+from planner.backends.openai import OpenAIBackend
+from planner.backends.profiles import PROFILES
+from planner.backends.select import choose_backend
 from planner.bench import frames as bench_frames
 from planner.bench import micro as bench_micro
 from planner.bench import modes as bench_modes
 from planner.bench import scale as bench_scale
 from planner.bench import stress as bench_stress
 from planner.bench.stats import fmt, percentile, table
+from planner.errors import ConfigError
 from planner.events import MODES
+from planner.settings import PlannerSettings
 from planner.sim.model import PRESETS
 
 DEFAULT_ROUNDS = 3
@@ -83,6 +93,26 @@ def build_parser() -> argparse.ArgumentParser:
         "with the planner's for the GIL; the default is a child process, like a real server)",
     )
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--backend",
+        choices=("openai", "ollama"),
+        default=None,
+        help="run the mode table against your own server instead of the sim",
+    )
+    p.add_argument("--url", default=None, help="your server's URL (with --backend)")
+    p.add_argument("--model", default=None, help="the model to ask (with --backend)")
+    p.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default=None,
+        help="what your OpenAI-compatible server is, instead of detecting it",
+    )
+    p.add_argument(
+        "--think",
+        choices=THINK_CHOICES,
+        default="auto",
+        help="a reasoning model's thinking on or off, where the server has a switch",
+    )
     return p
 
 
@@ -168,6 +198,8 @@ def micro_targets(micro: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]
 
 
 def render_targets(targets: list[dict[str, Any]]) -> str:
+    if not targets:
+        return "Targets: none measured"
     rows = [
         [
             t["target"],
@@ -197,10 +229,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.budget_ms <= 0 or args.duration <= 0:
         parser.error("--budget-ms and --duration must be positive")
 
+    if args.backend is None and (args.url or args.model or args.profile):
+        parser.error("--url, --model and --profile go with --backend openai|ollama")
     report: dict[str, Any] = {"machine": machine(), "argv": list(argv or sys.argv[1:])}
     targets: list[dict[str, Any]] = []
     started = time.perf_counter()
-    if args.stress:
+    if args.backend is not None:
+        try:
+            make_backend, described = user_backend(args)
+        except ConfigError as exc:
+            print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+            return 2
+        rounds = args.rounds or (QUICK_ROUNDS if args.quick else DEFAULT_ROUNDS)
+        agents = args.agents or 10
+        _progress(f"mode table against {described}: {agents} agents, {rounds} round(s) each")
+        results = bench_modes.run_user_table(
+            make_backend,
+            agents=agents,
+            rounds=rounds,
+            progress=_progress,
+            settings=PlannerSettings(think=args.think),
+        )
+        report["modes"] = [r.summary() for r in results]
+        print(
+            f"Modes against {described}: {agents} agents, {rounds} round(s) each, cache off"
+            " (times in ms; no limit: only the sim says when it sent each plan; overhead:"
+            " delivery minus the arrival of the chunk that closed the plan)"
+        )
+        print(bench_modes.render(results), end="\n\n")
+        fallbacks = ", ".join(
+            f"{r.config.label} {sum(m.fallbacks for m in r.rounds)}" for r in results
+        )
+        print(f"Agents without an LLM plan: {fallbacks}", end="\n\n")
+        overheads = {
+            stream: [o for r in results if r.config.stream == stream for o in r.overheads]
+            for stream in (True, False)
+        }
+        targets.extend(mode_targets([], overheads))  # the planner's own overhead only
+    elif args.stress:
         stress = bench_stress.run_stress(
             preset=args.preset,
             agents=args.agents or 100,
@@ -279,6 +345,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         _progress(f"wrote {path}")
     _progress(f"done in {report['seconds']:.0f} s")
     return 0
+
+
+def user_backend(args: argparse.Namespace) -> tuple[Callable[[], Backend], str]:
+    """A factory of backends for the user's server, once it has answered (else a
+    ConfigError naming why: unreachable, refused key, no such model)."""
+
+    def no_sim() -> Backend:
+        raise ConfigError("the sim is not a choice here")
+
+    async def check() -> tuple[Backend, str]:
+        return await choose_backend(
+            args.backend, args.url, args.model, os.environ, make_sim=no_sim, profile=args.profile
+        )
+
+    probe, _ = anyio.run(check)
+    anyio.run(probe.aclose)
+    if isinstance(probe, OpenAIBackend):
+        url, model, profile = probe.url, probe.model, probe.profile.name
+        return lambda: OpenAIBackend(url, model, profile=profile), probe.describe()
+    if isinstance(probe, OllamaBackend):
+        base, name = probe.url, probe.model
+        return lambda: OllamaBackend(base, name), probe.describe()
+    raise ConfigError(f"unexpected backend {probe.describe()}")
 
 
 def run_scale(report: dict[str, Any], preset: str, *, quick: bool) -> list[dict[str, Any]]:

@@ -11,6 +11,11 @@ clock. The sim records the instant each plan's closing brace left the server
 
 The prompt cache is off (later rounds would be free) and every round has a new turn
 number, so no round's prompt repeats an earlier one past the static system prefix.
+
+`run_user_table` plays the same table against the user's own server (`--backend openai|
+ollama --url URL --model M`): no emission instants there, so no limit; overhead is the
+runner's own (delivery minus the arrival of the chunk that closed the plan), and tokens a
+server did not report are unknown, not 0.
 """
 
 from __future__ import annotations
@@ -21,12 +26,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from planner.backends.base import Backend
 from planner.backends.openai import OpenAIBackend
 from planner.bench import data as bench_data
 from planner.bench.rounds import delivered, done_of, run_round
 from planner.bench.server import BenchServer, ChildSimServer, InProcessSimServer
 from planner.bench.stats import fmt, mean, percentile, table
 from planner.events import MODES, Mode, PlanEvent, RoundStarted
+from planner.fallback import is_llm_tier
 from planner.service import PlannerService
 from planner.settings import PlannerSettings
 
@@ -44,10 +51,12 @@ class ModeConfig:
     mode: Mode
     stream: bool
     num_parallel: int
+    """The sim server's concurrency; 0: the user's own server (unknown)."""
 
     @property
     def label(self) -> str:
-        return f"{self.mode} {'stream' if self.stream else 'whole'} np={self.num_parallel}"
+        np = f"np={self.num_parallel}" if self.num_parallel else "your server"
+        return f"{self.mode} {'stream' if self.stream else 'whole'} {np}"
 
 
 @dataclass(frozen=True)
@@ -60,9 +69,10 @@ class RoundMeasure:
     plan_waits_ms: tuple[float, ...]
     overheads_ms: tuple[float, ...]
     requests: int
-    prompt_tokens: int
-    cached_tokens: int
-    completion_tokens: int
+    prompt_tokens: int | None
+    """None (and the two below): no answer of the round reported usage (unknown)."""
+    cached_tokens: int | None
+    completion_tokens: int | None
     fallbacks: int
     """Agents that did not get an LLM plan (should be 0: no faults, no deadline)."""
 
@@ -228,6 +238,67 @@ def run_table(
     return results
 
 
+def measure_user(events: Sequence[PlanEvent]) -> RoundMeasure:
+    """A round against the user's server: its figures as the planner saw them."""
+    stats = done_of(events).stats
+    plans = delivered(events)
+    from_llm = [p for p in plans if p.request_id is not None]
+    known = stats.usage_reported > 0 or stats.requests == 0
+    return RoundMeasure(
+        ttft_ms=stats.ttft_ms,
+        ttfp_ms=stats.ttfp_ms,
+        time_to_all_ms=stats.time_to_all_ms,
+        ttfp_limit_ms=None,
+        all_limit_ms=None,
+        plan_waits_ms=tuple(p.plan_wait_ms for p in plans),
+        overheads_ms=tuple(p.overhead_ms for p in from_llm if p.overhead_ms is not None),
+        requests=stats.requests,
+        prompt_tokens=stats.prompt_tokens if known else None,
+        cached_tokens=stats.cached_tokens if known else None,
+        completion_tokens=stats.completion_tokens if known else None,
+        fallbacks=sum(1 for p in plans if not is_llm_tier(p.outcome.tier)),
+    )
+
+
+def run_user_table(
+    make_backend: Callable[[], Backend],
+    *,
+    agents: int,
+    rounds: int,
+    progress: Progress,
+    modes: Sequence[Mode] = MODES,
+    budget_ms: float = BUDGET_MS,
+    settings: PlannerSettings | None = None,
+) -> list[ModeResult]:
+    """Every mode, streaming on and off, against the user's server (a fresh backend per
+    configuration, so format discovery and connections start the same way each time)."""
+    results: list[ModeResult] = []
+    turns = itertools.count(1)
+    base = settings or PlannerSettings()
+    for config in configs(modes, (0,)):
+        planner_settings = base.with_(
+            mode=config.mode,
+            stream=config.stream,
+            cache=False,
+            budget_ms=budget_ms,
+            concurrency=max(1, agents),
+        )
+        result = ModeResult(config, agents)
+        env = {"LLM_TIMEOUT_MS": str(budget_ms)}
+        with PlannerService(make_backend(), planner_settings, seed=0, env=env) as service:
+            run_round(service, 0, bench_data.agents(1, turn=next(turns)))  # warm-up
+            for r in range(1, rounds + 1):
+                events = run_round(service, r, bench_data.agents(agents, turn=next(turns)))
+                m = measure_user(events)
+                result.rounds.append(m)
+                progress(
+                    f"  {config.label:<26} round {r}/{rounds}: ttfp {fmt(m.ttfp_ms)} ms,"
+                    f" all {fmt(m.time_to_all_ms)} ms, {m.fallbacks} without an LLM plan"
+                )
+        results.append(result)
+    return results
+
+
 COLUMNS = (
     "mode",
     "stream",
@@ -256,7 +327,7 @@ def render(results: Sequence[ModeResult]) -> str:
             [
                 s["mode"],
                 "on" if s["stream"] else "off",
-                str(s["num_parallel"]),
+                str(s["num_parallel"] or "-"),
                 fmt(s["ttft_ms"], 0),
                 fmt(s["ttfp_ms"], 0),
                 fmt(s["ttfp_limit_ms"], 0),

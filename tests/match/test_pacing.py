@@ -298,7 +298,7 @@ def test_the_report_fields_exist_and_add_up(tmp_path: Path, preset: str) -> None
     for key in ("idle_ticks", "interim_plans", "interim_steps"):
         assert set(report[key]) == {"blue", "red"}, key
     assert report["interim_steps"]["red"] >= report["interim_plans"]["red"] > 0
-    assert report["over_budget"] == report["fallback_causes"].get("over_budget", 0)
+    assert report["over_budget"] == report["fallback_events"].get("over_budget", 0)
     tiers = report["plans_by_tier"]
     llm_plans = tiers["full_llm"] + tiers["simplified_llm"]
     per_plan = report["output_tokens_per_plan"]

@@ -37,6 +37,7 @@ def test_local_engines_and_the_sim_get_compact_openai_and_unknown_servers_verbos
         "llamacpp": "compact",
         "llamacpp_python": "compact",
         "vllm": "compact",
+        "sglang": "compact",
         "lmstudio": "compact",
         "openai": "verbose",
         "generic": "verbose",

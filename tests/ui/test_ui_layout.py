@@ -206,6 +206,6 @@ def test_a_thinking_segment_is_drawn_where_the_trace_has_one() -> None:
     assert rect is not None
     legend_only = colour_count(screen, rect, theme.THINKING)  # its swatch in the legend
     bar = next(iter(ui.session.log.rounds[-1].bars.values()))
-    bar.thinking_start_ms, bar.thinking_end_ms = 20.0, 120.0  # type: ignore[attr-defined]
+    bar.thinking_ms, bar.first_content_ms = 20.0, 120.0
     screen = draw_at(ui, (1280, 800))
     assert colour_count(screen, rect, theme.THINKING) > legend_only + 20

@@ -113,11 +113,12 @@ def test_profiles_as_data() -> None:
         "llamacpp",
         "llamacpp_python",
         "vllm",
+        "sglang",
         "lmstudio",
         "openai",
         "generic",
     }
-    local = ("ollama", "llamacpp", "llamacpp_python", "vllm", "lmstudio")
+    local = ("ollama", "llamacpp", "llamacpp_python", "vllm", "sglang", "lmstudio")
     assert all(PROFILES[n].capabilities.schema_outside_prompt_cache for n in local)
     assert not PROFILES["openai"].capabilities.schema_outside_prompt_cache
     assert PROFILES["openai"].capabilities.cached_tokens
