@@ -8,11 +8,11 @@ options, per-agent prompt block). The caller puts anything else the answer depen
 (the scenario, temperature, seed...) into `options`.
 
 Situation index: a second index keyed on what a plan depends on for the agent rather
-than on the prompt text (`situation_key`: role, hp and ammo bands, the bucketed offsets of
-the nearest enemies, allies, cover and objective), so the same tactical situation hits
-in another turn, at another place or for another agent of the same role. Such a plan was
-made for someone else: the caller adapts it (`adapt_steps`: own tiles, target slots) and
-validates it against its agent's snapshot, and a plan that does not survive is a rejected
+than on the prompt text (`situation_key`: role, hp band, ammo, enemies seen, how far the
+nearest is, allies near), so the same tactical situation hits in another turn, at
+another place or for another agent of the same role. Such a plan was made for someone
+else: the caller adapts it (`adapt_steps`: own tiles, turned to face its nearest enemy,
+target slots; planner/adapt.py) and validates it against its agent's snapshot, and a plan that does not survive is a rejected
 hit, counted as a miss. The cache keeps no switch for it: a call uses the index when the
 caller passes a situation key, which the planner does when the round's settings say so
 (`PlannerSettings.similarity`, on by default, is the one copy of that flag).
