@@ -13,9 +13,10 @@ nearest is, allies near), so the same tactical situation hits in another turn, a
 another place or for another agent of the same role. Such a plan was made for someone
 else: the caller adapts it (`adapt_steps`: own tiles, turned to face its nearest enemy,
 target slots; planner/adapt.py) and validates it against its agent's snapshot, and a
-plan that does not survive is a rejected hit, counted as a miss. The cache keeps no switch for it: a call uses the index when the
-caller passes a situation key, which the planner does when the round's settings say so
-(`PlannerSettings.similarity`, on by default, is the one copy of that flag).
+plan that does not survive is a rejected hit, counted as a miss. The cache keeps no
+switch for it: a call uses the index when the caller passes a situation key, which the
+planner does when the round's settings say so (`PlannerSettings.similarity`, on by
+default, is the one copy of that flag).
 """
 
 from __future__ import annotations
