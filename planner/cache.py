@@ -8,20 +8,22 @@ options, per-agent prompt block). The caller puts anything else the answer depen
 (the scenario, temperature, seed...) into `options`.
 
 Situation index: a second index keyed on what a plan depends on for the agent rather
-than on the prompt text (`situation_key`: role, hp and ammo bands, the bucketed offsets of
-the nearest enemies, allies, cover and objective), so the same tactical situation hits
-in another turn, at another place or for another agent of the same role. Such a plan was
-made for someone else: the caller adapts it (`adapt_steps`: own tiles, target slots) and
-validates it against its agent's snapshot, and a plan that does not survive is a rejected
-hit, counted as a miss. The cache keeps no switch for it: a call uses the index when the
-caller passes a situation key, which the planner does when the round's settings say so
-(`PlannerSettings.similarity`, on by default, is the one copy of that flag).
+than on the prompt text (`situation_key`: role, hp band, ammo, enemies seen, how far the
+nearest is, allies near), so the same tactical situation hits in another turn, at
+another place or for another agent of the same role. Such a plan was made for someone
+else: the caller adapts it (`adapt_steps`: own tiles, turned to face its nearest enemy,
+target slots; planner/adapt.py) and validates it against its agent's snapshot, and a
+plan that does not survive is a rejected hit, counted as a miss. The cache keeps no
+switch for it: a call uses the index when the caller passes a situation key, which the
+planner does when the round's settings say so (`PlannerSettings.similarity`, on by
+default, is the one copy of that flag).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -62,16 +64,18 @@ def cache_key(
 class SituationBuckets:
     """How coarsely the situation key sees a snapshot (PlannerSettings carries these):
     coarser buckets hit more often, and adapted plans fit their new situation less well
-    (every one is validated against the agent's snapshot before it is used)."""
+    (every one is validated against the agent's snapshot before it is used). The defaults
+    are coarse enough that situations repeat within one match (issue 17: an empty cache
+    at match start should hit); the ladder checks the squad does not play worse."""
 
-    offset: int = 3
-    """Relative offsets (enemies, allies, cover, objective) in offset x offset tiles."""
+    offset: int = 6
+    """The nearest enemy's distance in bands of this many tiles (near, far)."""
     hp: int = 4
     """Own hp in this many bands of max hp."""
-    enemies: int = 2
-    """The nearest enemies that count (they are the plan's target slots)."""
+    enemies: int = 3
+    """Visible enemies counted up to this many."""
     allies: int = 1
-    """The nearest allies that count."""
+    """Allies within `offset` tiles counted up to this many (0: allies do not count)."""
 
 
 def _nearest(units: tuple[UnitView, ...], me: UnitView) -> list[UnitView]:
@@ -79,8 +83,8 @@ def _nearest(units: tuple[UnitView, ...], me: UnitView) -> list[UnitView]:
     return sorted(units, key=lambda u: (max(abs(u.x - me.x), abs(u.y - me.y)), u.id))
 
 
-def _bucket(dx: int, dy: int, size: int) -> list[int]:
-    return [dx // size, dy // size]
+def _distance(u: UnitView, me: UnitView) -> int:
+    return max(abs(u.x - me.x), abs(u.y - me.y))
 
 
 def situation_key(
@@ -93,30 +97,24 @@ def situation_key(
     buckets: SituationBuckets = SituationBuckets(),
 ) -> str:
     """Key on what a plan depends on for this agent, not where or who it is: its role,
-    hp and ammo in bands, grenades or not, and the bucketed offsets of its nearest enemies,
-    allies, cover tile and the objective (for the same model, tier, tools, schema, plan
-    format and options). The same tactical situation shares it in another turn, at another
-    place on the map, or for another agent of the same role."""
+    hp in bands, whether it has ammo, how many enemies it sees, how far the nearest one
+    is (in bands) and how many allies are near (for the same model, tier, tools, schema,
+    plan format and options). Not the enemy's direction: `adapt_steps` turns a stored
+    plan to face this agent's nearest enemy. Coarse on purpose, so situations repeat
+    within a match (another turn, place, or agent of the same role); adapting and
+    re-validating keep each hit legal for its agent."""
     me = snap.me
-    size = max(1, buckets.offset)
+    band = max(1, buckets.offset)
     hp_q = min(buckets.hp - 1, me.hp * buckets.hp // me.max_hp) if me.max_hp > 0 else 0
-    ammo_q = 0 if me.ammo <= 0 else (1 if me.ammo * 2 < me.max_ammo else 2)
-    enemies = _nearest(snap.enemies, me)[: buckets.enemies]
-    allies = _nearest(snap.allies, me)[: buckets.allies]
-    cover = snap.cover[0] if snap.cover else None
-    objective = snap.objective
+    enemies = _nearest(snap.enemies, me)
+    near_allies = sum(1 for u in snap.allies if _distance(u, me) < band)
     situation = {
         "role": me.role,
         "hp": hp_q,
-        "ammo": ammo_q,
-        "grenades": me.grenades > 0,
-        "enemies": [_bucket(u.x - me.x, u.y - me.y, size) for u in enemies],
-        "n_enemies": min(len(snap.enemies), buckets.enemies + 1),
-        "allies": [_bucket(u.x - me.x, u.y - me.y, size) for u in allies],
-        "cover": None if cover is None else _bucket(cover[0] - me.x, cover[1] - me.y, size),
-        "objective": None
-        if objective is None
-        else _bucket(objective[0] - me.x, objective[1] - me.y, size),
+        "ammo": me.ammo > 0,
+        "n_enemies": min(len(enemies), buckets.enemies),
+        "enemy_band": min(1, _distance(enemies[0], me) // band) if enemies else None,
+        "allies": min(near_allies, buckets.allies),
     }
     payload = ["situation", model, str(tier), SCHEMA_VERSION, fmt, dict(options), situation]
     return hashlib.sha256(_canonical(payload)).hexdigest()
@@ -132,34 +130,80 @@ class Anchor:
     """Enemy ids nearest first: the target slots."""
     allies: tuple[int, ...]
     """Ally ids nearest first."""
+    facing: tuple[int, int] | None = None
+    """What the plan faced: the offset to the nearest enemy when it was made, else to the
+    objective (None: neither)."""
+
+
+def _facing(snap: Snapshot, enemies: list[UnitView]) -> tuple[int, int] | None:
+    """The offset a plan is turned by: to the nearest enemy, else to the objective."""
+    me = snap.me
+    if enemies:
+        return (enemies[0].x - me.x, enemies[0].y - me.y)
+    if snap.objective is not None and snap.objective != (me.x, me.y):
+        return (snap.objective[0] - me.x, snap.objective[1] - me.y)
+    return None
 
 
 def anchor_of(snap: Snapshot) -> Anchor:
     me = snap.me
+    enemies = _nearest(snap.enemies, me)
     return Anchor(
         me.x,
         me.y,
-        tuple(u.id for u in _nearest(snap.enemies, me)),
+        tuple(u.id for u in enemies),
         tuple(u.id for u in _nearest(snap.allies, me)),
+        _facing(snap, enemies),
     )
 
 
+_Turn = Callable[[int, int], tuple[int, int]]
+_SYMMETRIES: tuple[_Turn, ...] = (
+    lambda x, y: (x, y),
+    lambda x, y: (-y, x),
+    lambda x, y: (-x, -y),
+    lambda x, y: (y, -x),
+    lambda x, y: (-x, y),
+    lambda x, y: (x, -y),
+    lambda x, y: (y, x),
+    lambda x, y: (-y, -x),
+)
+"""The grid's eight symmetries (four turns, four mirrors)."""
+
+
+def _turn_towards(was: tuple[int, int] | None, now: tuple[int, int] | None) -> _Turn:
+    """The symmetry that turns the stored plan's enemy direction closest to this agent's
+    (identity first on ties, and when either saw no enemy)."""
+    if was is None or now is None:
+        return _SYMMETRIES[0]
+
+    def misfit(turn: _Turn) -> float:
+        tx, ty = turn(*was)
+        return -(tx * now[0] + ty * now[1]) / (math.hypot(tx, ty) * math.hypot(*now) or 1.0)
+
+    return min(_SYMMETRIES, key=misfit)
+
+
 def adapt_steps(steps: tuple[Step, ...], anchor: Anchor, snap: Snapshot) -> tuple[Step, ...]:
-    """A stored plan moved to this agent: tiles shifted by its offset from the anchor,
+    """A stored plan moved to this agent: tiles taken relative to where the plan's agent
+    stood, turned (one of the grid's symmetries) so the plan faces this agent's nearest
+    enemy (none seen: the objective) as it faced its own, and placed around this agent;
     targets mapped slot for slot (the stored plan's n-th nearest enemy becomes this
     agent's n-th nearest visible enemy; allies likewise). A step whose target has no
     counterpart here is left out. The result still has to pass validation."""
     me = snap.me
-    dx, dy = me.x - anchor.x, me.y - anchor.y
+    enemies = _nearest(snap.enemies, me)
+    turn = _turn_towards(anchor.facing, _facing(snap, enemies))
     slots: dict[int, int] = {}
-    for old, new in zip(anchor.enemies, _nearest(snap.enemies, me), strict=False):
+    for old, new in zip(anchor.enemies, enemies, strict=False):
         slots[old] = new.id
     for old, new in zip(anchor.allies, _nearest(snap.allies, me), strict=False):
         slots[old] = new.id
     adapted: list[Step] = []
     for step in steps:
         if isinstance(step, POSITION_ACTS):
-            adapted.append(step.model_copy(update={"x": step.x + dx, "y": step.y + dy}))
+            dx, dy = turn(step.x - anchor.x, step.y - anchor.y)
+            adapted.append(step.model_copy(update={"x": me.x + dx, "y": me.y + dy}))
         elif isinstance(step, TARGET_ACTS):
             target = slots.get(step.target_id)
             if target is not None:

@@ -43,6 +43,7 @@ class AnchorModel(_Strict):
     y: Coord
     enemies: tuple[UnitId, ...] = Field(max_length=256)
     allies: tuple[UnitId, ...] = Field(max_length=256)
+    facing: tuple[Coord, Coord] | None = None
 
 
 class EntryModel(_Strict):

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 
 from game.rules.grid import Grid
 from game.rules.snapshot import Snapshot
+from planner.adapt import adapted_plan
 from planner.cache import anchor_of, cache_key, situation_key
 from planner.core import CachedPlan, PlannerCore, PlanningRound
 from planner.events import AgentFellBack, PlanDelivered, PlanEvent
@@ -74,6 +75,9 @@ class Delivery:
         self.emit = emit
         self.time = time
         self.state = state
+        self.missed: dict[int, str] = {}
+        """Agents whose cache lookup missed this round, by situation key: when another
+        agent's LLM plan of the same situation lands, they are served from it."""
 
     def on_result(
         self,
@@ -118,9 +122,32 @@ class Delivery:
             key, similar = cache_keys(
                 self.core, self.settings, snap, start_tier, block, req.fmt, self.round.grid
             )
-            self.core.cache.put(
-                key, CachedPlan(checked.steps, req.tier, anchor_of(snap), outcome.intent), similar
-            )
+            plan = CachedPlan(checked.steps, req.tier, anchor_of(snap), outcome.intent)
+            self.core.cache.put(key, plan, similar)
+            if similar is not None:
+                self._share(plan, similar, at)
+
+    def _share(self, plan: CachedPlan, similar: str, at: float) -> None:
+        """Batch-aware hits: every agent of this round still waiting whose lookup missed on
+        the same situation gets this plan adapted to it, if it validates there (its
+        request, if not sent yet, then leaves it out). Its miss becomes an adapted hit."""
+        state = self.state
+        for agent_id, situation in list(self.missed.items()):
+            snap = state.pending.get(agent_id)
+            if situation != similar or snap is None:
+                continue
+            adapted = adapted_plan(plan, snap, self.round.grid)
+            if adapted is None:
+                continue
+            del self.missed[agent_id]
+            telemetry = self.core.telemetry
+            telemetry.incr("cache_misses", -1)
+            telemetry.incr("cache_hits")
+            state.cache_misses -= 1
+            state.cache_hits += 1
+            state.cache_adapted += 1
+            outcome = AgentOutcome(agent_id, adapted.steps, adapted.tier, from_cache=True)
+            self.deliver(outcome, request=None, raw="", emitted_at=None, at=at)
 
     def deliver(
         self,

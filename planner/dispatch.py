@@ -27,11 +27,9 @@ from dataclasses import replace
 
 import anyio
 
-from game.rules.grid import Grid
-from game.rules.pathfinding import reachable
 from game.rules.snapshot import Snapshot
-from game.rules.steps import MoveTo, Step, TakeCover
-from planner.cache import adapt_steps, anchor_of
+from game.rules.steps import Step
+from planner.adapt import adapted_plan
 from planner.core import CachedPlan, PlannerCore, PlanningRound, validate_plan_steps
 from planner.delivery import Delivery, cache_keys, plan_format
 from planner.errors import Cause
@@ -129,6 +127,8 @@ class RoundRun:
             if not checked:
                 self.core.telemetry.incr("cache_misses")
                 state.cache_misses += 1
+                if similar is not None:
+                    self.delivery.missed[agent_id] = similar
                 continue
             assert hit is not None
             self.core.telemetry.incr("cache_hits")
@@ -330,24 +330,6 @@ class RoundRun:
         )
         self.emit(RoundDone(self.round.round_id, self.round.squad, stats, state.last_plan_at))
         return stats
-
-
-def adapted_plan(plan: CachedPlan, snap: Snapshot, grid: Grid) -> CachedPlan | None:
-    """A situation hit moved to this agent (planner/cache.py's `adapt_steps`) and validated
-    on its snapshot, or None (a rejected hit). Stricter than an LLM's answer: every tile
-    the adapted plan moves to must be reachable from where the agent stands, since it was
-    chosen for someone else's ground."""
-    if plan.anchor is None:
-        return None
-    moved = adapt_steps(plan.steps, plan.anchor, snap)
-    here = (snap.me.x, snap.me.y)
-    if not moved or any(
-        isinstance(step, MoveTo | TakeCover) and not reachable(grid, here, (step.x, step.y))
-        for step in moved
-    ):
-        return None
-    checked = validate_plan_steps(moved, snap, grid, plan.tier)
-    return CachedPlan(checked, plan.tier, anchor_of(snap)) if checked else None
 
 
 def _still_waiting(schedule: Schedule, waiting: set[int]) -> Schedule:

@@ -29,14 +29,14 @@ class PlannerSettings:
     """The same tactical situation hits the cache (planner/cache.py's situation key): the
     stored plan is adapted to the agent and used only if it validates. The one copy of
     this flag: each round's lookups and stores follow the round's settings."""
-    situation_offset: int = 3
-    """Situation key: relative offsets in tiles per bucket."""
+    situation_offset: int = 6
+    """Situation key: the nearest enemy's distance in bands of this many tiles."""
     situation_hp_bands: int = 4
     """Situation key: own hp in this many bands."""
-    situation_enemies: int = 2
-    """Situation key: the nearest enemies that count."""
+    situation_enemies: int = 3
+    """Situation key: visible enemies counted up to this many."""
     situation_allies: int = 1
-    """Situation key: the nearest allies that count."""
+    """Situation key: allies within the band counted up to this many (0: not at all)."""
     max_response_chars: int = DEFAULT_MAX_RESPONSE_CHARS
     """Bound on each answer's generated text, sent with every request: the backend cuts
     the answer past it (cause oversize)."""

@@ -259,10 +259,11 @@ def build_parser() -> OneLineParser:
     plan.add_argument(
         "--situation-buckets",
         type=_situation_buckets,
-        default=(3, 4, 2, 1),
+        default=(6, 4, 3, 1),
         metavar="O,H,E,A",
-        help="how coarsely the cache's situation key sees an agent: offsets in O-tile "
-        "buckets, hp in H bands, the nearest E enemies and A allies (default: 3,4,2,1)",
+        help="how coarsely the cache's situation key sees an agent: the nearest enemy's "
+        "distance in O-tile bands, hp in H bands, up to E enemies and A near allies "
+        "counted (default: 6,4,3,1)",
     )
     plan.add_argument(
         "--cache-load",
@@ -318,10 +319,10 @@ def build_parser() -> OneLineParser:
     plan.add_argument(
         "--plan-ahead",
         action=argparse.BooleanOptionalAction,
-        default=False,
+        default=True,
         help="submit each round before its turn starts, by the lead learned from recent "
-        "rounds (hotkey P; default: off, each round at its turn's start: on the sim a plan "
-        "made ahead is staler when it lands, and more of them fail validation)",
+        "rounds; a plan that lands early is held and checked against the world as its "
+        "turn starts (hotkey P; default: on, --no-plan-ahead: each round at its turn's start)",
     )
     plan.add_argument(
         "--concurrency",

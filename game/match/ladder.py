@@ -212,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     todo = entries(args.scenarios, range(args.seeds), args.tiers, args.presets, flags, args.turns)
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         outcomes = list(pool.map(play, todo, chunksize=4))
-    pacing = " ".join(flags) or "interim on, plan ahead off (the defaults)"
+    pacing = " ".join(flags) or "interim on, plan ahead on (the defaults)"
     print(f"{len(outcomes)} matches, {args.seeds} seeds per map and cell; pacing: {pacing}")
     print(table(outcomes, args.presets))
     print(waits_line(outcomes))

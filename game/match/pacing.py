@@ -9,8 +9,9 @@ when the game asks and what an agent does meanwhile, never how the planner answe
   once (source "interim"); and an LLM agent that runs out of steps at any tick gets one
   too. The LLM's plan replaces an interim plan the moment it lands.
 - Planning ahead: a squad's round for the next turn is submitted before that turn starts,
-  by a lead learned from its recent rounds (`LeadTimer`: the typical round's median
-  plan_wait, at most half a turn), so its median agent's plan lands as the turn starts.
+  by a lead learned from its recent rounds (`LeadTimer`: the typical round's p90
+  plan_wait of the agents the LLM was asked for, at most half a turn), so nearly every
+  plan is in place as the turn starts. On by default.
 
 Pure: no clock, no I/O; every decision is a function of ticks and round statistics, so a
 match on the virtual clock stays deterministic.
@@ -34,6 +35,10 @@ LEAD_SAMPLES = 8
 """Recent rounds per squad the lead is learned from."""
 MAX_LEAD_TICKS = TICKS_PER_TURN // 2
 """A round starts at most half a turn early: its snapshots must still be about right."""
+ROUND_QUANTILE = 90.0
+"""Which of a round's plan_waits is its sample: nearly its slowest agent's, so nearly
+every plan is in place as the turn starts. The Session gives only the agents the LLM was
+asked for (a cache hit waits for nothing: counting it would shorten the lead)."""
 
 
 @dataclass(frozen=True)
@@ -42,11 +47,12 @@ class Pacing:
 
     interim: bool = True
     """Idle LLM agents get an interim rule plan until their LLM plan lands."""
-    plan_ahead: bool = False
-    """A round is submitted before its turn starts, by the learned lead. Off by default:
-    on the sim it made no measurable difference to win rates, and a plan made ahead is
-    staler when it lands (siege, seeds 1-6, np=16: 86-95% of red plans from the LLM with
-    it, 95-98% without; `python -m game --headless --red llm --scenario siege --plan-ahead`)."""
+    plan_ahead: bool = True
+    """A round is submitted before its turn starts, by the learned lead. On by default
+    since issue 17: with the lead learned from the agents the LLM was asked for, act_wait
+    fell from 366-409 ms to 116-133 ms on average at no cost in fallbacks or the ladder
+    (`python -m planner.bench.targets --cold` with and without `--flags=--no-plan-ahead`,
+    and the ladder with the cache on and off; docs/BENCHMARKS.md)."""
 
     def with_(self, **changes: Any) -> Pacing:
         return replace(self, **changes)
@@ -72,16 +78,18 @@ def idle(unit: Unit) -> bool:
 class LeadTimer:
     """How early each squad's next round should start, learned from its recent rounds.
 
-    A round's sample is the median plan_wait of its agents (every tier: a rule plan given
-    at once counts, and so does one given at the deadline); the lead is the p50 of the
-    squad's last `samples` rounds. Not time_to_all: that is the slowest agent's wait, and
-    a lead that long lands most plans well before their turn, cutting the running plans
-    short for plans made from older snapshots (on the sim it lost more matches).
+    A round's sample is the `quantile` (p90) of the plan_waits it is given (the Session
+    gives those of agents the LLM was asked for, any tier they ended in: a rule plan
+    given at the deadline counts); the lead is the p50 of the squad's last `samples`
+    rounds. Not the median agent's wait (before issue 17): with cache hits in a round that
+    median was ~0, so rounds started at their turn and most plans landed late. Not the
+    very slowest agent's either: one straggler should not make every snapshot staler.
     """
 
-    def __init__(self, samples: int = LEAD_SAMPLES) -> None:
+    def __init__(self, samples: int = LEAD_SAMPLES, quantile: float = ROUND_QUANTILE) -> None:
         self._samples: dict[str, deque[float]] = {}
         self._kept = samples
+        self._quantile = quantile
         self._waits: dict[int, list[float]] = {}
 
     def delivered(self, round_id: int, plan_wait_ms: float) -> None:
@@ -89,10 +97,10 @@ class LeadTimer:
         self._waits.setdefault(round_id, []).append(plan_wait_ms)
 
     def round_done(self, squad: str, round_id: int) -> None:
-        """The round is over: its median plan_wait becomes the squad's newest sample."""
-        median = percentile(self._waits.pop(round_id, ()), 50)
-        if median is not None:
-            self.observe(squad, median)
+        """The round is over: its p90 plan_wait becomes the squad's newest sample."""
+        sample = percentile(self._waits.pop(round_id, ()), self._quantile)
+        if sample is not None:
+            self.observe(squad, sample)
 
     def forget(self, round_id: int) -> None:
         """A round cancelled before its end teaches nothing."""

@@ -5,10 +5,10 @@ first submits the planning rounds that are due, drains the planner's events (nev
 blocking), applies the plans that arrived, keeps idle LLM agents busy, then advances the
 world. At the start of each turn the rule-controlled squads plan at once; each LLM squad
 submits a planning round at its turn's start, or earlier by a learned lead when planning
-ahead (`game.match.pacing`: the typical recent round's median plan_wait). An LLM agent
-starts its new plan on the first tick after that plan is delivered; until then it runs
-the rest of its previous plan if that is still legal, else an interim rule plan (source
-"interim"), when interim plans are on.
+ahead, the default (`game.match.pacing`: a typical recent round's p90 plan_wait of the
+agents the LLM was asked for). An LLM agent starts its new plan on the first tick after
+that plan is delivered; until then it runs the rest of its previous plan if that is
+still legal, else an interim rule plan (source "interim"), when interim plans are on.
 
 Two collaborators stand beside the loop, and the Session only asks or tells them:
 
@@ -237,6 +237,8 @@ class Session:
         self.act_waits_ms: list[float] = []
         """act_wait of every LLM plan applied: its turn's start -> the tick the agent
         starts acting on it (0 for a plan made ahead or a cache hit at the turn start)."""
+        self.act_wait_turns: list[int] = []
+        """The turn of each act_wait above (turn 0 cannot be planned ahead)."""
         self._ended = False
 
     # ------------------------------------------------------------------ properties
@@ -464,7 +466,8 @@ class Session:
         elif isinstance(event, RoundCancelled):
             self.lead.forget(event.round_id)
         elif isinstance(event, PlanDelivered):
-            self.lead.delivered(event.round_id, event.plan_wait_ms)
+            if not event.outcome.from_cache:  # a hit waits for nothing: no lead needed
+                self.lead.delivered(event.round_id, event.plan_wait_ms)
             if self._current_round.get(event.squad) == event.round_id:
                 self._awaiting.get(event.squad, set()).discard(event.outcome.agent_id)
                 if not self.plans.replaying:
@@ -481,6 +484,7 @@ class Session:
         ticks = max(0, self.world.tick - turn * TICKS_PER_TURN)
         wait = ticks * TICK_SECONDS * 1000
         self.act_waits_ms.append(wait)
+        self.act_wait_turns.append(turn)
         self.log.acted(wait)
 
     def _apply_plan(self, unit_id: int, steps: tuple[Step, ...]) -> None:

@@ -37,8 +37,7 @@ def test_a_saved_cache_starts_the_next_match_warm(
     assert main([*MATCH, "--seed", "2", "--cache-load", str(saved), "--report", str(report)]) == 0
     warm = json.loads(report.read_text("utf-8"))
     cold_summary = cold.result_summary()
-    assert cold_summary["cache_hits"] == 0  # nothing repeats in one short match
-    assert warm["cache_hits"] > 0
+    assert warm["cache_hits"] > cold_summary["cache_hits"]  # the opening repeats exactly
     assert warm["cache_hit_rate"] == round(
         warm["cache_hits"] / (warm["cache_hits"] + warm["cache_misses"]), 4
     )

@@ -73,25 +73,33 @@ def snap(x: int, y: int, hp: int = 100, ex: int = 10) -> Snapshot:
 
 def test_situation_key_is_the_same_situation_elsewhere_and_for_another_agent() -> None:
     key = situation_key("m", "simplified_llm", {}, snap(4, 4, 100))
-    # two tiles along, enemy and objective in the same relative buckets, another id
+    # elsewhere, another id and turn, the enemy as far but on another side (adapting
+    # turns the plan to face it), the objective elsewhere
     moved = snapshot(
-        unit(5, 6, 4, hp=90),
+        unit(5, 20, 14, hp=90),
         turn=7,
-        enemies=(unit(12, 12, 4, squad="blue"),),
-        objective=(17, 12),
+        enemies=(unit(12, 20, 6, squad="blue"),),
+        objective=(2, 2),
     )
     assert key == situation_key("m", "simplified_llm", {}, moved)
-    assert key != situation_key("m", "simplified_llm", {}, snap(4, 4, 100, ex=20))  # far enemy
+    assert key != situation_key("m", "simplified_llm", {}, snap(4, 4, 100, ex=7))  # near enemy
     assert key != situation_key("m", "simplified_llm", {}, snap(4, 4, 20))  # badly hurt
     assert key != situation_key("m", "full_llm", {}, snap(4, 4, 100))  # other tools
+    no_ammo = snapshot(
+        unit(1, 4, 4, ammo=0), enemies=(unit(9, 10, 4, squad="blue"),), objective=(15, 12)
+    )
+    assert key != situation_key("m", "simplified_llm", {}, no_ammo)
+    alone = snapshot(unit(1, 4, 4), objective=(15, 12))
+    assert key != situation_key("m", "simplified_llm", {}, alone)  # no enemy in sight
     medic = snapshot(
         unit(1, 4, 4, role="medic"), enemies=(unit(9, 10, 4, squad="blue"),), objective=(15, 12)
     )
     assert key != situation_key("m", "simplified_llm", {}, medic)
-    fine = SituationBuckets(offset=1)
-    assert situation_key("m", "t", {}, snap(4, 4), buckets=fine) != situation_key(
-        "m", "t", {}, snap(4, 4, ex=11), buckets=fine
+    wide = SituationBuckets(offset=8)  # 6 tiles is near in 8-tile bands, 9 is far
+    assert situation_key("m", "t", {}, snap(4, 4), buckets=wide) != situation_key(
+        "m", "t", {}, snap(4, 4, ex=13), buckets=wide
     )
+    assert situation_key("m", "t", {}, snap(4, 4)) == situation_key("m", "t", {}, snap(4, 4, ex=13))
 
 
 def test_situation_hit_is_adapted_or_rejected() -> None:

@@ -1,5 +1,7 @@
-"""Situation hits: a plan stored for one agent, adapted to another and re-validated; a
-batched round asks the server only for its misses; a saved cache loads back the same."""
+"""Situation hits: a plan stored for one agent, adapted to another (moved, turned) and
+re-validated; a batched round asks the server only for its misses; an agent of a round
+is served from a teammate's plan of the same situation; a saved cache loads back the
+same."""
 
 from __future__ import annotations
 
@@ -28,10 +30,10 @@ from game.rules.steps import (
     TakeCover,
 )
 from game.rules.world import World
-from planner.cache import PlanCache, anchor_of, situation_key
+from planner.adapt import adapted_plan
+from planner.cache import PlanCache, adapt_steps, anchor_of, situation_key
 from planner.cache_store import CacheFileError, dump_cache, load_into, parse_cache
 from planner.core import CachedPlan
-from planner.dispatch import adapted_plan
 from planner.events import PlanDelivered, RoundDone
 from planner.fallback import Tier
 from planner.settings import PlannerSettings
@@ -171,7 +173,8 @@ def test_a_batched_round_asks_only_for_its_misses_and_stores_each_agent_alone() 
     ids = sorted(s.me.id for s in planning.snapshots)
     backend = ScriptedBackend([_all_answers, _all_answers])
     core = make_core(backend)
-    batched = PlannerSettings(mode="batched")
+    # exact keys only: no agent is served from a teammate's plan of the same situation
+    batched = PlannerSettings(mode="batched", similarity=False)
     run_round(core, batched, planning)
     assert sorted(backend.requests[0].agent_ids) == ids
     assert len(core.cache) == len(ids)  # one entry per agent, not one per batch
@@ -263,3 +266,62 @@ def test_an_adapted_move_into_a_room_it_cannot_reach_is_rejected() -> None:
     assert adapted_plan(plan, here, WALLED) is not None
     across = replace(plan, steps=(Scan(), MoveTo(x=15, y=2)))  # walkable, other room
     assert adapted_plan(across, source, WALLED) is None
+
+
+def test_an_adapted_plan_is_turned_to_face_the_agents_own_nearest_enemy() -> None:
+    # Stored: the enemy 5 tiles east; move two tiles towards it, then attack it.
+    source = snapshot(unit(1, 5, 5), width=30, height=20, enemies=(unit(9, 10, 5, squad="blue"),))
+    steps = (MoveTo(x=7, y=5), Attack(target_id=9))
+    # Here the nearest enemy is 5 tiles north: the same situation, turned a quarter.
+    here = snapshot(unit(2, 20, 12), width=30, height=20, enemies=(unit(12, 20, 7, squad="blue"),))
+    assert situation_key("m", "t", {}, source) == situation_key("m", "t", {}, here)
+    assert adapt_steps(steps, anchor_of(source), here) == (
+        MoveTo(x=20, y=10),
+        Attack(target_id=12),
+    )
+    # No enemy in sight on either side: the plan faces the objective instead.
+    calm = snapshot(unit(1, 5, 5), width=30, height=20, objective=(5, 15))  # south
+    calm_here = snapshot(unit(2, 20, 12), width=30, height=20, objective=(10, 12))  # west
+    moved = adapt_steps((MoveTo(x=5, y=8),), anchor_of(calm), calm_here)
+    assert moved == (MoveTo(x=17, y=12),)
+
+
+def test_an_adapted_move_onto_a_wall_shifts_to_the_nearest_tile_it_can_reach() -> None:
+    source = snapshot(unit(1, 5, 2), width=20, height=16)
+    plan = CachedPlan((MoveTo(x=8, y=2),), Tier.simplified_llm, anchor_of(source))
+    here = snapshot(unit(4, 7, 2), width=20, height=16)  # 3 tiles east is the wall (x=10)
+    adapted = adapted_plan(plan, here, WALLED)
+    assert adapted is not None
+    (step,) = adapted.steps
+    assert isinstance(step, MoveTo) and (step.x, step.y) == (9, 1)  # one tile off, this side
+    assert reachable(WALLED, (7, 2), (step.x, step.y))
+
+
+def _first_agent_only(request: object) -> str:
+    first = request.agent_ids[0]  # type: ignore[attr-defined]
+    return '{"plans":[{"agent_id":' + str(first) + ',"steps":[{"act":"MoveTo","x":6,"y":6}]}]}'
+
+
+def test_a_teammate_in_the_same_situation_is_served_from_the_first_plan_of_the_round() -> None:
+    # Two riflemen, unhurt, no enemy in sight: one situation. The first plan to land serves
+    # the other (moved to it and validated), whose own request is then never sent.
+    grid = Grid.from_strings(["." * 20] * 16)
+    a = snapshot(unit(1, 4, 4), width=20, height=16, allies=(unit(2, 10, 10),))
+    b = snapshot(unit(2, 10, 10), width=20, height=16, allies=(unit(1, 4, 4),))
+    assert situation_key("m", "t", {}, a) == situation_key("m", "t", {}, b)
+    backend = ScriptedBackend([_first_agent_only, _first_agent_only])
+    core = make_core(backend)
+    planning = replace(planning_round(), snapshots=(a, b), grid=grid)
+    events = run_round(core, PlannerSettings(mode="sequential"), planning)
+    assert [r.agent_ids for r in backend.requests] == [(1,)]
+    delivered = {e.outcome.agent_id: e.outcome for e in events if isinstance(e, PlanDelivered)}
+    assert not delivered[1].from_cache and delivered[1].steps == (MoveTo(x=6, y=6),)
+    assert delivered[2].from_cache and delivered[2].steps == (MoveTo(x=12, y=12),)
+    stats = next(e.stats for e in events if isinstance(e, RoundDone))
+    assert (stats.cache_hits, stats.cache_misses, stats.cache_adapted) == (1, 1, 1)
+    # With the situation index off, each asks for itself.
+    backend = ScriptedBackend([_first_agent_only, _first_agent_only])
+    events = run_round(
+        make_core(backend), PlannerSettings(mode="sequential", similarity=False), planning
+    )
+    assert [r.agent_ids for r in backend.requests] == [(1,), (2,)]

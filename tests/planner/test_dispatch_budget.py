@@ -105,7 +105,9 @@ def test_an_answer_cut_by_length_re_requests_only_the_unfinished_agents_with_mor
     ids = sorted(s.me.id for s in planning.snapshots)
     done, rest = ids[:2], ids[2:]
     backend = Answers([(cut_after(*done), "length"), (plans(*rest), "stop")], GRAMMAR)
-    events = run_round(make_core(backend), PlannerSettings(mode="batched"), planning)
+    # no teammate served from the first answer's plans: every unfinished agent is re-asked
+    batched = PlannerSettings(mode="batched", similarity=False)
+    events = run_round(make_core(backend), batched, planning)
     first, again = backend.requests
     assert again.agent_ids == tuple(rest)
     fresh = max_answer_chars(again.pinned_schema or {}, len(rest), 1) + OUTPUT_SLACK
@@ -123,7 +125,9 @@ def test_cut_again_the_agents_fall_back_with_cause_truncated() -> None:
     planning = planning_round()
     ids = sorted(s.me.id for s in planning.snapshots)
     backend = Answers([(cut_after(ids[0]), "length"), (cut_after(), "length")], GRAMMAR)
-    events = run_round(make_core(backend), PlannerSettings(mode="batched"), planning)
+    events = run_round(
+        make_core(backend), PlannerSettings(mode="batched", similarity=False), planning
+    )
     outcomes = {e.outcome.agent_id: e.outcome for e in events if isinstance(e, PlanDelivered)}
     assert outcomes[ids[0]].tier == Tier.simplified_llm
     for agent_id in ids[1:]:
@@ -156,7 +160,8 @@ def test_overhead_is_measured_for_a_server_that_does_not_stamp_its_chunks() -> N
         rng=random.Random(0),
     )
     events: list[PlanEvent] = []
-    settings = PlannerSettings(mode="batched", budget_ms=60_000)
+    # every plan from the answer (a teammate's plan served to an agent has no chunk)
+    settings = PlannerSettings(mode="batched", budget_ms=60_000, similarity=False)
     anyio.run(RoundRun(core, settings, planning, events.append).run)
     overheads = [e.overhead_ms for e in events if isinstance(e, PlanDelivered)]
     assert len(overheads) == len(ids)

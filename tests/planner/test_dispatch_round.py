@@ -45,7 +45,11 @@ def test_each_plan_is_delivered_in_stream_order_the_moment_it_closes() -> None:
         if isinstance(event, PlanDelivered):
             seen_at[event.outcome.agent_id] = backend.yielded
 
-    anyio.run(RoundRun(make_core(backend), PlannerSettings(mode="batched"), planning, emit).run)
+    anyio.run(
+        RoundRun(
+            make_core(backend), PlannerSettings(mode="batched", similarity=False), planning, emit
+        ).run
+    )
     assert [e.outcome.agent_id for e in delivered(events)] == order
     total = backend.yielded
     # Streaming: the first plan landed long before the answer was complete.
@@ -94,7 +98,9 @@ def test_a_missing_agent_is_re_requested_alone() -> None:
     first = '{"plans":[' + ",".join(plan_json(i) for i in ids if i != missing) + "]}"
     second = '{"plans":[' + plan_json(missing) + "]}"
     backend = ScriptedBackend([first, second])
-    events = run_round(make_core(backend), PlannerSettings(mode="batched"), planning)
+    events = run_round(
+        make_core(backend), PlannerSettings(mode="batched", similarity=False), planning
+    )
     assert [r.agent_ids for r in backend.requests] == [tuple(ids), (missing,)]
     fell = [e for e in events if isinstance(e, AgentFellBack)]
     assert [(e.agent_id, e.cause) for e in fell] == [(missing, "missing_from_batch")]
@@ -107,7 +113,7 @@ def test_full_tier_failure_is_re_requested_at_the_simplified_tier() -> None:
     ids = sorted(s.me.id for s in planning.snapshots)
     replies = ["this is not json at all", '{"plans":[' + ",".join(map(plan_json, ids)) + "]}"]
     backend = ScriptedBackend(list(replies))
-    settings = PlannerSettings(mode="batched", start_tier=Tier.full_llm)
+    settings = PlannerSettings(mode="batched", start_tier=Tier.full_llm, similarity=False)
     events = run_round(make_core(backend), settings, planning)
     sent = [e for e in events if isinstance(e, RequestSent)]
     assert [e.tier for e in sent] == [Tier.full_llm, Tier.simplified_llm]

@@ -29,19 +29,20 @@ def line3(ui: GameUI) -> str:
 def test_n_and_p_switch_interim_plans_and_planning_ahead() -> None:
     session, _ = make_session()
     ui = GameUI(session, (1280, 800))
-    assert session.pacing == Pacing()  # interim on, planning ahead off
-    assert "interim on" in line3(ui) and "ahead off" in line3(ui)
+    assert session.pacing == Pacing()  # interim on, planning ahead on
+    assert "interim on" in line3(ui) and "ahead" in line3(ui) and "ahead off" not in line3(ui)
     press(ui, pygame.K_n)
     assert session.pacing == Pacing(interim=False)
     assert "interim plans off" in toasts(ui)[-1] and "interim off" in line3(ui)
     press(ui, pygame.K_p)
-    assert session.pacing == Pacing(interim=False, plan_ahead=True)
-    assert toasts(ui)[-1] == "planning ahead on (from next round)"
-    assert "ahead" in line3(ui) and "ahead off" not in line3(ui)
+    assert session.pacing == Pacing(interim=False, plan_ahead=False)
+    assert toasts(ui)[-1].startswith("planning ahead off")
+    assert "ahead off" in line3(ui)
     press(ui, pygame.K_n)
     press(ui, pygame.K_p)
     assert session.pacing == Pacing()
-    assert "interim plans on" in toasts(ui)[-2] and "planning ahead off" in toasts(ui)[-1]
+    assert "interim plans on" in toasts(ui)[-2]
+    assert toasts(ui)[-1] == "planning ahead on (from next round)"
     keys = {k for _, items in CONTROLS for k, _ in items}
     assert {"N", "P"} <= keys
 
@@ -54,10 +55,11 @@ def test_the_status_bar_shows_the_lead_in_effect() -> None:
     (first,) = planner.submitted
     events = round_events(tuple(s.me.id for s in first.snapshots), round_id=first.round_id)
     assert isinstance(events[-1], RoundDone)
-    # Plans waited 150, 0 (cache), 350, 450, 550 and 0 ms: the median, 150 ms, is a tick.
+    # Plans waited 150, 0 (cache), 350, 450, 550 and 0 ms: the p90 of those the LLM was
+    # asked for, 550 ms, is three ticks.
     planner.queued.extend(events)
     session.step_tick()
-    assert "ahead 250 ms" in line3(ui)
+    assert "ahead 750 ms" in line3(ui)
     segments = dict(status_lines(session)[2])
     assert segments["interim on"] == theme.INTERIM  # also the badges' legend
 
