@@ -13,6 +13,7 @@ from game.rules.snapshot import Snapshot
 from game.rules.steps import MoveTo, Step, TakeCover
 from planner.cache import adapt_steps, anchor_of
 from planner.core import CachedPlan, validate_plan_steps
+from planner.intents import intent_of
 
 
 def adapted_plan(plan: CachedPlan, snap: Snapshot, grid: Grid) -> CachedPlan | None:
@@ -35,7 +36,11 @@ def adapted_plan(plan: CachedPlan, snap: Snapshot, grid: Grid) -> CachedPlan | N
     if not moved:
         return None
     checked = validate_plan_steps(tuple(moved), snap, grid, plan.tier)
-    return CachedPlan(checked, plan.tier, anchor_of(snap)) if checked else None
+    if not checked:
+        return None
+    # the stored intent named the other agent's targets and tiles: say this plan's own
+    intent = intent_of(checked, snap) if plan.intent is not None else None
+    return CachedPlan(checked, plan.tier, anchor_of(snap), intent)
 
 
 SNAP_TILES = 2

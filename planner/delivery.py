@@ -146,7 +146,10 @@ class Delivery:
             state.cache_misses -= 1
             state.cache_hits += 1
             state.cache_adapted += 1
-            outcome = AgentOutcome(agent_id, adapted.steps, adapted.tier, from_cache=True)
+            intent = adapted.intent if self.settings.intent else None
+            outcome = AgentOutcome(
+                agent_id, adapted.steps, adapted.tier, from_cache=True, intent=intent
+            )
             self.deliver(outcome, request=None, raw="", emitted_at=None, at=at)
 
     def deliver(

@@ -67,6 +67,7 @@ PURE_PLANNER = [
     "planner/validate.py",
     "planner/schema.py",
     "planner/fallback.py",
+    "planner/intents.py",
     "planner/sim/model.py",
 ]
 """Pure planner cores besides every module of game/rules (which are all pure)."""

@@ -39,9 +39,10 @@ from game.rules.heuristic import plan as heuristic_plan
 from game.rules.sight import bresenham, dist2, in_range
 from game.rules.snapshot import Snapshot
 from game.rules.steps import FULL_TOOLS, MAX_STEPS, STEP_TYPES, Approach, Attack, MoveTo, Scan, Step
+from planner.intents import intent_of
 from planner.prompts import decode_agents
 from planner.schema import PlanFormat, step_fields
-from planner.sim.persona import intent_of, persona_plan, resolve
+from planner.sim.persona import persona_plan, resolve
 from planner.terrain import NO_TERRAIN, Terrain
 
 BATCH_SLOWDOWN = 0.05

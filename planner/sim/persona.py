@@ -184,34 +184,3 @@ PERSONA_PLANS: dict[str, Callable[[Snapshot, Terrain, random.Random], Planned]] 
 def persona_plan(persona: str, snap: Snapshot, terrain: Terrain, rng: random.Random) -> Planned:
     """The persona's plan for one agent, and its intent."""
     return PERSONA_PLANS[persona](snap, terrain, rng)
-
-
-def intent_of(steps: Sequence[Step], snap: Snapshot) -> str:
-    """What a plan is for, read off its steps (the sim's intent when it has no persona):
-    the first step that commits to something, in words."""
-    objective = snap.objective
-    for step in steps:
-        if isinstance(step, Attack):
-            return f"focus fire on #{step.target_id}"
-        if isinstance(step, ThrowExplosive):
-            return f"blast {step.x},{step.y}"
-        if isinstance(step, Heal):
-            return "patch up"
-        if isinstance(step, Retreat):
-            return f"fall back from #{step.target_id}"
-        if isinstance(step, TakeCover):
-            return f"take cover at {step.x},{step.y}"
-        if isinstance(step, ThrowSmoke):
-            return "smoke the approach"
-        if isinstance(step, Approach):
-            return f"close on #{step.target_id}"
-        if isinstance(step, MoveTo):
-            if (
-                objective is not None
-                and max(abs(step.x - objective[0]), abs(step.y - objective[1])) <= 2
-            ):
-                return "push to the objective"
-            return f"move to {step.x},{step.y}"
-        if isinstance(step, Block):
-            return "hold this ground"
-    return "look for enemies"

@@ -54,6 +54,7 @@ def units_of(scenario: str) -> tuple[Grid, tuple[UnitView, ...], tuple[UnitView,
 
 
 WALLED = Grid.from_strings(["..........#...+....."] * 8 + ["..~.......#........."] * 8)
+OPEN = Grid.from_strings(["." * 30] * 20)
 """Two rooms a wall apart: a tile that is walkable but cannot be reached from the other."""
 
 
@@ -325,3 +326,15 @@ def test_a_teammate_in_the_same_situation_is_served_from_the_first_plan_of_the_r
         make_core(backend), PlannerSettings(mode="sequential", similarity=False), planning
     )
     assert [r.agent_ids for r in backend.requests] == [(1,), (2,)]
+
+
+def test_an_adapted_hit_states_its_own_intent_not_the_stored_one() -> None:
+    # The stored intent named the other agent's target: the adapted plan says its own.
+    source = snapshot(unit(1, 5, 5), width=30, height=20, enemies=(unit(9, 10, 5, squad="blue"),))
+    here = snapshot(unit(2, 20, 12), width=30, height=20, enemies=(unit(12, 20, 7, squad="blue"),))
+    steps = (Attack(target_id=9),)
+    stored = CachedPlan(steps, Tier.simplified_llm, anchor_of(source), "focus fire on #9")
+    adapted = adapted_plan(stored, here, OPEN)
+    assert adapted is not None and adapted.intent == "focus fire on #12"
+    silent = adapted_plan(replace(stored, intent=None), here, OPEN)
+    assert silent is not None and silent.intent is None  # intents off: none made up
