@@ -142,16 +142,22 @@ def _ideal_round(
     agents: int, num_parallel: int, preset: str, seed: int, turn: int
 ) -> tuple[Cell, int]:
     snaps = bench_data.agents(agents, turn=turn)
+    # prompts as the rows' requests are built: the same terrain and the same intent ask
+    grid, intent = bench_data.grid_of(), PlannerSettings().intent
     budget_s = BUDGET_MS / 1000
     best: tuple[float, float, int] = (-1.0, math.inf, 1)
     for k in range(1, min(agents, 64) + 1):
         sim = SimModel(get_preset(preset), seed=seed, num_parallel=num_parallel)
         groups = [snaps[i::k] for i in range(k)]
-        warm = build_batch_prompt(groups[0][:1], Tier.simplified_llm, fmt=FORMAT)
+        warm = build_batch_prompt(
+            groups[0][:1], Tier.simplified_llm, fmt=FORMAT, grid=grid, intent=intent
+        )
         sim.respond(-100.0, [("system", warm.system), ("user", warm.user)])
         braces: list[float] = []
         for group in groups:
-            parts = build_batch_prompt(tuple(group), Tier.simplified_llm, fmt=FORMAT)
+            parts = build_batch_prompt(
+                tuple(group), Tier.simplified_llm, fmt=FORMAT, grid=grid, intent=intent
+            )
             r = sim.respond(0.0, [("system", parts.system), ("user", parts.user)])
             braces.extend(r.token_times[index] for _, index in r.plan_tokens)
         landed = [t for t in braces if t <= budget_s]
