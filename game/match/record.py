@@ -7,7 +7,10 @@ One JSON object per line, each with a `kind`:
 - `round`   a planning round submitted: tick, round id, squad, every agent's snapshot
 - `event`   a planner event as the game received it: the prompts (`RequestSent`), every
             raw chunk with its instant (`ChunkReceived`), how each answer ended
-            (`ResponseEnded`), deliveries with tier and cause, fallbacks, round stats
+            (`ResponseEnded`), deliveries with tier and cause, fallbacks, round stats;
+            `"heard": false` on one the game never drained (a virtual round superseded
+            before its instant had run to its end: its later answers still shaped the
+            planner, so only a replay's backend is fed them)
 - `applied` a plan the world was given: tick, unit, steps, source (llm | player | interim)
 - `end`     final tick, winner, state_hash
 

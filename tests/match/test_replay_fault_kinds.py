@@ -113,3 +113,20 @@ def test_a_replay_reproduces_every_agents_tier_cause_and_timing(
     assert replayed_hash == original_hash
     assert _outcomes(replayed) == _outcomes(original)
     assert _shown(replayed) == _shown(original)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_whole_match_under_every_fault_kind_at_once_replays_event_for_event(
+    tmp_path: Path, mode: str
+) -> None:
+    # Retries after a mid-stream failure: a retry leaves only once its failed attempt
+    # ended, so the record tells the attempts' chunks apart (seed 2 retried one
+    # before its failed attempt ended, on the virtual clock, in auto, sequential, parallel).
+    record = tmp_path / "match.jsonl"
+    argv = ["--headless", "--backend", "sim", "--scenario", "village", "--seed", "2"]
+    argv += ["--faults", "0.4", "--mode", mode, "--record", str(record)]
+    original, original_hash = _play(argv, replay=False)
+    replayed, replayed_hash = _play(["--headless", "--replay", str(record)], replay=True)
+    assert replayed_hash == original_hash
+    assert _outcomes(replayed) == _outcomes(original)
+    assert _shown(replayed) == _shown(original)
