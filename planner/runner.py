@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from dataclasses import replace
 
 import anyio
 
@@ -122,13 +123,22 @@ class RequestRunner:
             not_before=not_before,
         )
 
+        attempt_request = llm_request
+
         def on_retry(attempt: int, exc: PlannerError, wait: float) -> None:
+            nonlocal attempt_request
             state.retries += 1
             self.core.telemetry.incr("retries")
+            if self.time.virtual and exc.at is not None:
+                # A retry leaves once the failure was heard and its backoff is over (the
+                # shared clock alone could start it before its failed attempt ended: the
+                # attempts would overlap, and a record could not tell their chunks apart).
+                leaves = max(llm_request.not_before or exc.at, exc.at + wait)
+                attempt_request = replace(llm_request, not_before=leaves)
 
         try:
             await call_with_retry(
-                lambda: self._attempt(req, llm_request),
+                lambda: self._attempt(req, attempt_request),
                 self.core.retry,
                 self.core.breaker,
                 self.core.clock,
@@ -196,7 +206,11 @@ class RequestRunner:
             self._announce(req)
         expected = [i for i in req.snaps if i in state.pending]
         parser = PlanStreamParser(expected_ids=expected)
-        answer = Answer(started_at=self.time.now())
+        started = self.time.now()
+        if self.time.virtual and llm_request.not_before is not None:
+            # it leaves when its lane is free, or (a retry) once its failure was heard
+            started = max(started, llm_request.not_before)
+        answer = Answer(started_at=started)
         req.answer = answer
         limit = self.time.request_limit(self.core.timeouts)
         try:

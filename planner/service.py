@@ -215,10 +215,18 @@ class VirtualPlanner:
             recorded = schedules or {}
             self.core.recorded_schedules = {r: deque(s) for r, s in recorded.items()}
         self._scheduled: list[PlanEvent] = []
+        self.unheard: Callable[[PlanEvent], None] | None = None
+        """Told each event the game will never see: a superseded round's events still ahead
+        of the game's clock. The round ran to its end when it was submitted, so its later
+        answers already shaped the planner (the cache, the breaker, the round's stats): a
+        record keeps them, and a replay's planner is fed the same answers."""
 
     def submit(self, planning: PlanningRound) -> None:
         superseded = [e for e in self._scheduled if e.squad == planning.squad]
         if superseded:
+            if self.unheard is not None:
+                for event in superseded:
+                    self.unheard(event)
             self._scheduled = [e for e in self._scheduled if e.squad != planning.squad]
             self._scheduled.append(
                 RoundCancelled(superseded[0].round_id, planning.squad, self.clock.now())

@@ -366,6 +366,9 @@ def build(args: argparse.Namespace, scenario: Scenario, *, window: bool) -> Laun
             backend, settings, virtual_clock, seed=args.seed, config=env_config
         )
         planner, cache = virtual, virtual.core.cache
+        for observer in recording:
+            if isinstance(observer, Recorder):
+                virtual.unheard = observer.on_unheard
     else:
         virtual_clock = None
         service = PlannerService(

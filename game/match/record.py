@@ -7,7 +7,10 @@ One JSON object per line, each with a `kind`:
 - `round`   a planning round submitted: tick, round id, squad, every agent's snapshot
 - `event`   a planner event as the game received it: the prompts (`RequestSent`), every
             raw chunk with its instant (`ChunkReceived`), how each answer ended
-            (`ResponseEnded`), deliveries with tier and cause, fallbacks, round stats
+            (`ResponseEnded`), deliveries with tier and cause, fallbacks, round stats;
+            `"heard": false` on one the game never drained (a virtual round superseded
+            before its instant had run to its end: its later answers still shaped the
+            planner, so only a replay's backend is fed them)
 - `applied` a plan the world was given: tick, unit, steps, source (llm | player | interim)
 - `end`     final tick, winner, state_hash
 
@@ -100,6 +103,9 @@ class EventLine(_Line):
     kind: Literal["event"]
     type: str
     data: dict[str, Any]
+    heard: bool = True
+    """False: the planner produced it but the game never drained it (its round was
+    superseded first); only a replay's backend is fed it."""
 
 
 class AppliedLine(_Line):
@@ -144,6 +150,14 @@ SKIPPED_FIELDS = {"trace"}
 """Event fields a record leaves out (the trace repeats instants already recorded)."""
 
 
+def _data(event: PlanEvent) -> dict[str, Any]:
+    return {
+        f.name: _plain(getattr(event, f.name))
+        for f in dataclasses.fields(event)
+        if f.name not in SKIPPED_FIELDS
+    }
+
+
 class Recorder:
     """Writes a match record line by line, as one of the Session's observers: launch writes
     the header, the Session reports the rest. Flushed at each round (so a crash keeps most)
@@ -177,12 +191,13 @@ class Recorder:
             self._out.flush()
 
     def on_event(self, event: PlanEvent) -> None:
-        data = {
-            f.name: _plain(getattr(event, f.name))
-            for f in dataclasses.fields(event)
-            if f.name not in SKIPPED_FIELDS
-        }
-        self._write({"kind": "event", "type": type(event).__name__, "data": data})
+        self._write({"kind": "event", "type": type(event).__name__, "data": _data(event)})
+
+    def on_unheard(self, event: PlanEvent) -> None:
+        """An event the planner produced that the game will never drain (a `VirtualPlanner`
+        round superseded before its instant): a replay's planner must be fed it too."""
+        line = {"kind": "event", "type": type(event).__name__, "data": _data(event)}
+        self._write({**line, "heard": False})
 
     def on_plan_applied(
         self, tick: int, unit_id: int, steps: tuple[Step, ...], source: str
@@ -406,7 +421,7 @@ def load_record(path: str | Path) -> MatchRecord:
                 end_line = lineno
                 continue
             case EventLine():
-                record.events += 1
+                record.events += parsed.heard
                 _collect(record, open_requests, parsed, path, lineno)
         digest.add(line)
     if record.end is None:

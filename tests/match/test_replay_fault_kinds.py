@@ -81,12 +81,15 @@ def _play(argv: list[str], *, replay: bool) -> tuple[list[PlanEvent], str]:
 
 
 CASES = [
-    *itertools.product(FAULT_KINDS, MODES, (1, 2), (True,)),
-    *itertools.product(FAULT_KINDS, MODES, (1,), (False,)),
+    # planning ahead on (the default): rounds superseded before their instants
+    *itertools.product(FAULT_KINDS, MODES, (1, 2), (True,), (True,)),
+    *itertools.product(FAULT_KINDS, MODES, (1,), (False,), (True,)),
+    # and off: every round heard to its end
+    *itertools.product(FAULT_KINDS, MODES, (1,), (True,), (False,)),
 ]
 
 
-@pytest.mark.parametrize(("kind", "mode", "seed", "stream"), CASES)
+@pytest.mark.parametrize(("kind", "mode", "seed", "stream", "ahead"), CASES)
 def test_a_replay_reproduces_every_agents_tier_cause_and_timing(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -94,6 +97,7 @@ def test_a_replay_reproduces_every_agents_tier_cause_and_timing(
     mode: str,
     seed: int,
     stream: bool,
+    ahead: bool,
 ) -> None:
     # `--faults RATE` spread over one kind only.
     only = FaultConfig.only
@@ -101,12 +105,27 @@ def test_a_replay_reproduces_every_agents_tier_cause_and_timing(
         launch.FaultConfig, "uniform", classmethod(lambda cls, rate: only(kind, rate))
     )
     record = tmp_path / "match.jsonl"
-    # plan ahead off: with it on (the default since issue 17) 11 of these cases diverge,
-    # mostly in parallel mode (open, issue 16 item 6)
     argv = ["--headless", "--backend", "sim", "--scenario", "village", "--turns", "12"]
-    argv += ["--no-plan-ahead"]
+    argv += [] if ahead else ["--no-plan-ahead"]
     argv += ["--seed", str(seed), "--faults", "0.4", "--mode", mode, "--record", str(record)]
     original, original_hash = _play(argv + ([] if stream else ["--no-stream"]), replay=False)
+    replayed, replayed_hash = _play(["--headless", "--replay", str(record)], replay=True)
+    assert replayed_hash == original_hash
+    assert _outcomes(replayed) == _outcomes(original)
+    assert _shown(replayed) == _shown(original)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_whole_match_under_every_fault_kind_at_once_replays_event_for_event(
+    tmp_path: Path, mode: str
+) -> None:
+    # Retries after a mid-stream failure: a retry leaves only once its failed attempt
+    # ended, so the record tells the attempts' chunks apart (seed 2 retried one
+    # before its failed attempt ended, on the virtual clock, in auto, sequential, parallel).
+    record = tmp_path / "match.jsonl"
+    argv = ["--headless", "--backend", "sim", "--scenario", "village", "--seed", "2"]
+    argv += ["--faults", "0.4", "--mode", mode, "--record", str(record)]
+    original, original_hash = _play(argv, replay=False)
     replayed, replayed_hash = _play(["--headless", "--replay", str(record)], replay=True)
     assert replayed_hash == original_hash
     assert _outcomes(replayed) == _outcomes(original)
