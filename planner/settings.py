@@ -25,10 +25,11 @@ class PlannerSettings:
     """Per-round deadline: past it, agents without a plan get a heuristic one."""
     concurrency: int = 8
     """Most requests in flight at once in parallel mode (auto learns its own)."""
-    similarity: bool = True
+    similarity: bool = False
     """The same tactical situation hits the cache (planner/cache.py's situation key): the
-    stored plan is adapted to the agent and used only if it validates. The one copy of
-    this flag: each round's lookups and stores follow the round's settings."""
+    stored plan is adapted to the agent and used only if it validates. Off by default: with
+    today's key, squads served that way win less often (docs/BENCHMARKS.md, issue 17). The
+    one copy of this flag: each round's lookups and stores follow the round's settings."""
     situation_offset: int = 6
     """Situation key: the nearest enemy's distance in bands of this many tiles."""
     situation_hp_bands: int = 4

@@ -252,9 +252,10 @@ def build_parser() -> OneLineParser:
     plan.add_argument(
         "--cache-similar",
         action=argparse.BooleanOptionalAction,
-        default=True,
+        default=False,
         help="the same tactical situation hits the cache in another turn, place or agent of "
-        "the role: the plan is adapted to the agent and used only if it validates (default: on)",
+        "the role: the plan is adapted to the agent and used only if it validates (default: "
+        "off; it cuts waits but, with today's key, costs win rate: see docs/BENCHMARKS.md)",
     )
     plan.add_argument(
         "--situation-buckets",
@@ -319,10 +320,10 @@ def build_parser() -> OneLineParser:
     plan.add_argument(
         "--plan-ahead",
         action=argparse.BooleanOptionalAction,
-        default=True,
+        default=False,
         help="submit each round before its turn starts, by the lead learned from recent "
         "rounds; a plan that lands early is held and checked against the world as its "
-        "turn starts (hotkey P; default: on, --no-plan-ahead: each round at its turn's start)",
+        "turn starts (hotkey P; default: off, each round at its turn's start)",
     )
     plan.add_argument(
         "--concurrency",

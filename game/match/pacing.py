@@ -47,12 +47,12 @@ class Pacing:
 
     interim: bool = True
     """Idle LLM agents get an interim rule plan until their LLM plan lands."""
-    plan_ahead: bool = True
-    """A round is submitted before its turn starts, by the learned lead. On by default
-    since issue 17: with the lead learned from the agents the LLM was asked for, act_wait
-    fell from 366-409 ms to 116-133 ms on average at no cost in fallbacks or the ladder
-    (`python -m planner.bench.targets --cold` with and without `--flags=--no-plan-ahead`,
-    and the ladder with the cache on and off; docs/BENCHMARKS.md)."""
+    plan_ahead: bool = False
+    """A round is submitted before its turn starts, by the learned lead. Off by default:
+    with the situation cache off (its default), plans made ahead go stale and fail
+    validation (siege, gpu, cold cache, 10 seeds: fallback 26.6% with it, 13.9% without,
+    `python -m planner.bench.targets --cold --scenarios siege` with and without
+    `--flags=--plan-ahead`), though they cut act_wait (466 ms against 1343 ms)."""
 
     def with_(self, **changes: Any) -> Pacing:
         return replace(self, **changes)

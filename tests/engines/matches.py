@@ -20,7 +20,7 @@ from typing import Any
 from tests.engines.servers import MODEL_ALIAS
 
 MATCH_S = 300.0
-"""Hang bound on one headless match (a 2-turn match takes about 6 s)."""
+"""Hang bound on one headless match (a turn takes 3 s of wall clock)."""
 MODES = ("auto", "batched", "sequential", "parallel")
 SCENARIOS = ("skirmish", "village")
 

@@ -5,7 +5,9 @@ plan: no agent missing from a batch, no answer cut by length, no malformed answe
 
 The matches run a few at a time against the one server (each waits on the wall clock
 between turns); a generous round budget keeps a busy machine's queueing from turning
-into deadline fallbacks, which are not what these tests are about.
+into deadline fallbacks, which are not what these tests are about, and four turns give
+a loaded machine's first answers time to land before the match ends (with two, three
+suites at once on two cores could end a match before its first round was answered).
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from tests.engines.matches import MODES, SCENARIOS, Figures, play
 
 pytestmark = pytest.mark.engines
 
-TURNS = 2
-AT_ONCE = 4
+TURNS = 4
+AT_ONCE = 3
 CASES = list(itertools.product(SCENARIOS, MODES, (True, False)))
 ALLOWED_CAUSES = {"validation_error"}
 """What a plan may still fall back for: a MoveTo with no path (the schema cannot say

@@ -81,10 +81,10 @@ def _play(argv: list[str], *, replay: bool) -> tuple[list[PlanEvent], str]:
 
 
 CASES = [
-    # planning ahead on (the default): rounds superseded before their instants
+    # planning ahead on: rounds superseded before their instants
     *itertools.product(FAULT_KINDS, MODES, (1, 2), (True,), (True,)),
     *itertools.product(FAULT_KINDS, MODES, (1,), (False,), (True,)),
-    # and off: every round heard to its end
+    # and off (the default): every round heard to its end
     *itertools.product(FAULT_KINDS, MODES, (1,), (True,), (False,)),
 ]
 
@@ -106,7 +106,7 @@ def test_a_replay_reproduces_every_agents_tier_cause_and_timing(
     )
     record = tmp_path / "match.jsonl"
     argv = ["--headless", "--backend", "sim", "--scenario", "village", "--turns", "12"]
-    argv += [] if ahead else ["--no-plan-ahead"]
+    argv += ["--plan-ahead"] if ahead else ["--no-plan-ahead"]
     argv += ["--seed", str(seed), "--faults", "0.4", "--mode", mode, "--record", str(record)]
     original, original_hash = _play(argv + ([] if stream else ["--no-stream"]), replay=False)
     replayed, replayed_hash = _play(["--headless", "--replay", str(record)], replay=True)

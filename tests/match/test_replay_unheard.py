@@ -57,7 +57,7 @@ def ahead_record(tmp_path_factory: pytest.TempPathFactory) -> Path:
             classmethod(lambda cls, rate: only("malformed_json", rate)),
         )
         args = ["--headless", "--backend", "sim", "--scenario", "village", "--seed", "1"]
-        args += ["--turns", "12", "--mode", "parallel", "--faults", "0.4"]
+        args += ["--turns", "12", "--mode", "parallel", "--faults", "0.4", "--plan-ahead"]
         assert main([*args, "--record", str(path)]) == 0
     return path
 

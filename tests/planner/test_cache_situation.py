@@ -198,7 +198,7 @@ def test_a_batched_round_asks_only_for_its_misses_and_stores_each_agent_alone() 
 def test_a_saved_cache_loaded_into_a_new_game_gives_the_same_hits() -> None:
     planning = planning_round()
     core = make_core(ScriptedBackend([_all_answers]))
-    run_round(core, PlannerSettings(mode="batched"), planning)
+    run_round(core, PlannerSettings(mode="batched", similarity=True), planning)
     text = dump_cache(core.cache)
     # The next game's first round: another agent set of the same squad, moved a little.
     moved = tuple(
@@ -210,7 +210,7 @@ def test_a_saved_cache_loaded_into_a_new_game_gives_the_same_hits() -> None:
     def hits(cache: PlanCache[CachedPlan]) -> list[tuple[int, bool, tuple[Step, ...]]]:
         fresh = make_core(ScriptedBackend([_all_answers]))
         fresh.cache = cache
-        events = run_round(fresh, PlannerSettings(mode="batched"), later)
+        events = run_round(fresh, PlannerSettings(mode="batched", similarity=True), later)
         return sorted(
             (e.outcome.agent_id, e.outcome.from_cache, e.outcome.steps)
             for e in events
@@ -313,7 +313,7 @@ def test_a_teammate_in_the_same_situation_is_served_from_the_first_plan_of_the_r
     backend = ScriptedBackend([_first_agent_only, _first_agent_only])
     core = make_core(backend)
     planning = replace(planning_round(), snapshots=(a, b), grid=grid)
-    events = run_round(core, PlannerSettings(mode="sequential"), planning)
+    events = run_round(core, PlannerSettings(mode="sequential", similarity=True), planning)
     assert [r.agent_ids for r in backend.requests] == [(1,)]
     delivered = {e.outcome.agent_id: e.outcome for e in events if isinstance(e, PlanDelivered)}
     assert not delivered[1].from_cache and delivered[1].steps == (MoveTo(x=6, y=6),)
