@@ -29,6 +29,8 @@ admitted after j others of its wave decodes at rate / (1 + 0.05 j)."""
 MARGIN_PLANS = 0.25
 """Slack before the deadline, in plans' worth of decode time: estimates are estimates."""
 MIN_MARGIN_S = 0.02
+MAX_DECODE_TPS = 1e6
+"""The fastest decode rate the model learns (a server that answers in no time at all)."""
 MAX_REQUESTS = 32
 """Never more requests in one round than this, whatever the server takes."""
 SAMPLES = 24
@@ -110,10 +112,13 @@ class ServerModel:
             # requests of its wave admitted before it).
             self._decode.append(rate * _slowdown(position % max(1, self.width) + 1))
             self.decode_tps = _median(list(self._decode)[-RECENT:])
-        elif not o.streamed and o.completion_tokens >= 8 and o.first_token_at > o.sent_at:
-            # A whole answer shows no decode timing, only that all of it took this long:
-            # decoding is at least that fast (the prior would drop agents that fit).
-            floor = o.completion_tokens / (o.first_token_at - o.sent_at)
+        elif o.completion_tokens >= 8:
+            # A whole answer (or a stream whose tokens all came at one instant) shows no
+            # decode timing, only that all of it took this long: decoding is at least that
+            # fast (the prior would drop agents that fit); an answer in no time at all is
+            # as fast as this model goes.
+            took = (o.last_token_at or o.first_token_at) - o.sent_at
+            floor = o.completion_tokens / took if took > 0 else MAX_DECODE_TPS
             if floor > self.decode_tps:
                 self._decode.append(floor * _slowdown(position % max(1, self.width) + 1))
                 self.decode_tps = max(self.decode_tps, _median(list(self._decode)[-RECENT:]))

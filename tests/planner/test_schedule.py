@@ -105,6 +105,19 @@ def test_a_whole_answer_shows_decoding_is_at_least_that_fast() -> None:
     assert server.decode_tps >= 500  # a slow whole answer is no evidence of slow decoding
 
 
+def test_a_stream_that_arrives_all_at_once_is_learned_as_fast() -> None:
+    # A server with no latency at all (the sim's `instant`) streams every token at one
+    # instant: no decode timing, so the prior (60 tok/s) stayed and auto left most of a
+    # big squad over budget on a server that answers in no time.
+    server = ServerModel()
+    at_once = RequestObservation(0.0, 0.0, 0.0, 2000, 400, 18, 1, streamed=True)
+    server.observe_wave([at_once])
+    assert server.decode_tps >= 1e5
+    squad = [snapshot(unit(i, 5, 5)) for i in range(1, 19)]
+    schedule = plan_round(squad, server, 2.5, dict.fromkeys(range(1, 19), 100))
+    assert schedule.over_budget == ()
+
+
 def test_urgency_puts_agents_under_fire_and_hurt_first() -> None:
     calm = snapshot(unit(1, 5, 5))
     hurt = snapshot(unit(2, 5, 5, hp=30))
