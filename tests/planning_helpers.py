@@ -196,3 +196,31 @@ def returns(call: Callable[[], T], what: str) -> T:
     if error:
         raise error[0]
     return result[0]
+
+
+class FakePlanner:
+    """A planner stand-in: keeps the rounds it is given, hands out the events a test queues."""
+
+    backend_description = "test planner"
+
+    def __init__(self) -> None:
+        self.settings = PlannerSettings()
+        self.submitted: list[PlanningRound] = []
+        self.queued: list[PlanEvent] = []
+        self.closed = False
+
+    def submit(self, planning: PlanningRound) -> None:
+        self.submitted.append(planning)
+
+    def drain(self) -> list[PlanEvent]:
+        out, self.queued = self.queued, []
+        return out
+
+    def set_settings(self, settings: PlannerSettings) -> None:
+        self.settings = settings
+
+    def breaker_state(self) -> str:
+        return "closed"
+
+    def close(self) -> None:
+        self.closed = True

@@ -15,7 +15,6 @@ from game.rules.scenarios import Scenario, parse
 from game.rules.steps import MoveTo, Scan, Step
 from game.ui import theme
 from game.ui.app import GameUI
-from planner.core import PlanningRound
 from planner.errors import Cause
 from planner.events import (
     AgentFellBack,
@@ -28,34 +27,8 @@ from planner.events import (
     RoundStats,
 )
 from planner.fallback import AgentOutcome, Tier
-from planner.settings import PlannerSettings
 from planner.validate import DroppedStep
-
-
-class FakePlanner:
-    backend_description = "test planner"
-
-    def __init__(self) -> None:
-        self.settings = PlannerSettings()
-        self.submitted: list[PlanningRound] = []
-        self.queued: list[PlanEvent] = []
-        self.closed = False
-
-    def submit(self, planning: PlanningRound) -> None:
-        self.submitted.append(planning)
-
-    def drain(self) -> list[PlanEvent]:
-        out, self.queued = self.queued, []
-        return out
-
-    def set_settings(self, settings: PlannerSettings) -> None:
-        self.settings = settings
-
-    def breaker_state(self) -> str:
-        return "closed"
-
-    def close(self) -> None:
-        self.closed = True
+from tests.planning_helpers import FakePlanner
 
 
 def make_session(

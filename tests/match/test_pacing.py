@@ -22,10 +22,10 @@ from game.match.session import MatchConfig, Planning, Session
 from game.rules.steps import Attack, MoveTo, Scan, Step
 from game.rules.world import TICK_SECONDS, TICKS_PER_TURN
 from planner.core import PlanningRound
-from planner.events import PlanDelivered, PlanEvent, RoundDone
+from planner.events import PlanDelivered, RoundDone
 from planner.fallback import AgentOutcome, Tier
-from planner.settings import PlannerSettings
 from tests.observers import Watcher
+from tests.planning_helpers import FakePlanner
 
 SCENARIOS = ("skirmish", "village", "siege")
 
@@ -68,35 +68,8 @@ def test_idle_ticks_are_counted_for_rule_squads_too() -> None:
 # ---------------------------------------------------------------- interim plans, unit by unit
 
 
-class HeldPlanner:
-    """A planner stand-in: keeps the rounds it is given, hands out the events a test queues."""
-
-    backend_description = "held planner"
-
-    def __init__(self) -> None:
-        self.settings = PlannerSettings()
-        self.submitted: list[PlanningRound] = []
-        self.queued: list[PlanEvent] = []
-
-    def submit(self, planning: PlanningRound) -> None:
-        self.submitted.append(planning)
-
-    def drain(self) -> list[PlanEvent]:
-        out, self.queued = self.queued, []
-        return out
-
-    def set_settings(self, settings: PlannerSettings) -> None:
-        self.settings = settings
-
-    def breaker_state(self) -> str:
-        return "closed"
-
-    def close(self) -> None:
-        pass
-
-
-def held_session(pacing: Pacing | None = None) -> tuple[Session, HeldPlanner, Watcher]:
-    planner = HeldPlanner()
+def held_session(pacing: Pacing | None = None) -> tuple[Session, FakePlanner, Watcher]:
+    planner = FakePlanner()
     watcher = Watcher()
     blue = HeuristicController(random.Random(3))
     session = Session(
@@ -269,7 +242,7 @@ def test_plan_ahead_off_submits_at_turn_starts_only() -> None:
 
 
 def test_no_round_is_planned_ahead_for_a_turn_past_the_limit() -> None:
-    planner = HeldPlanner()
+    planner = FakePlanner()
     session = Session(
         MatchConfig(load("village"), 0, 2, ("red",)), {"blue": blue()}, Planning(planner)
     )
