@@ -26,7 +26,10 @@ def adapted_plan(plan: CachedPlan, snap: Snapshot, grid: Grid) -> CachedPlan | N
         return None
     here = (snap.me.x, snap.me.y)
     moved: list[Step] = []
-    for step in adapt_steps(plan.steps, plan.anchor, snap):
+    steps = adapt_steps(plan.steps, plan.anchor, snap)
+    if steps is None:
+        return None
+    for step in steps:
         if isinstance(step, MoveTo | TakeCover):
             tile = _reachable_near(grid, snap, here, (step.x, step.y), isinstance(step, TakeCover))
             if tile is None:

@@ -8,27 +8,28 @@ options, per-agent prompt block). The caller puts anything else the answer depen
 (the scenario, temperature, seed...) into `options`.
 
 Situation index: a second index keyed on what a plan depends on for the agent rather
-than on the prompt text (`situation_key`: role, hp band, ammo, enemies seen, how far the
-nearest is, allies near), so the same tactical situation hits in another turn, at
-another place or for another agent of the same role. Such a plan was made for someone
-else: the caller adapts it (`adapt_steps`: own tiles, turned to face its nearest enemy,
-target slots; planner/adapt.py) and validates it against its agent's snapshot, and a
-plan that does not survive is a rejected hit, counted as a miss. The cache keeps no
-switch for it: a call uses the index when the caller passes a situation key, which the
-planner does when the round's settings say so (`PlannerSettings.similarity`, on by
-default, is the one copy of that flag).
+than on the prompt text (`situation_key`: role, hp band, ammo, cover, the nearest enemies'
+reach, hurt or near allies, the objective's distance; no coordinates), so the same
+tactical situation hits in another turn, at another place or for another agent of the
+same role. Such a plan was made for someone else: the caller adapts it (`adapt_steps`:
+each tile placed on this agent's own landmarks, target slots; planner/adapt.py) and
+validates it against its agent's snapshot, and a plan that does not survive is a
+rejected hit, counted as a miss. The cache keeps no switch for it: a call uses the index
+when the caller passes a situation key, which the planner does when the round's settings
+say so (`PlannerSettings.similarity`, on by default, is the one copy of that flag).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
+from game.rules.actions import ROLE_STATS
+from game.rules.sight import in_range
 from game.rules.snapshot import Snapshot, UnitView
 from game.rules.steps import POSITION_ACTS, TARGET_ACTS, Step
 from planner.schema import SCHEMA_VERSION, PlanFormat
@@ -65,26 +66,39 @@ class SituationBuckets:
     """How coarsely the situation key sees a snapshot (PlannerSettings carries these):
     coarser buckets hit more often, and adapted plans fit their new situation less well
     (every one is validated against the agent's snapshot before it is used). The defaults
-    are coarse enough that situations repeat within one match (issue 17: an empty cache
-    at match start should hit); the ladder checks the squad does not play worse."""
+    were chosen with the ladder (docs/BENCHMARKS.md, issue 17): a squad served this way
+    wins as often as one that asks the LLM every time."""
 
-    offset: int = 6
-    """The nearest enemy's distance in bands of this many tiles (near, far)."""
-    hp: int = 4
+    near: int = 6
+    """Tiles within which an ally counts as near and the objective as close."""
+    hp: int = 3
     """Own hp in this many bands of max hp."""
-    enemies: int = 3
-    """Visible enemies counted up to this many."""
+    enemies: int = 2
+    """The nearest enemies whose reach (in range now; cover from which they are) is in the
+    key; one more is counted."""
     allies: int = 1
-    """Allies within `offset` tiles counted up to this many (0: allies do not count)."""
+    """Allies within `near` tiles counted up to this many (0: allies do not count)."""
 
 
 def _nearest(units: tuple[UnitView, ...], me: UnitView) -> list[UnitView]:
-    """Units nearest first (Chebyshev distance, then id): the order of target slots."""
-    return sorted(units, key=lambda u: (max(abs(u.x - me.x), abs(u.y - me.y)), u.id))
+    """Units nearest first (straight-line distance, then the weaker, then id): the order of
+    target slots. Straight-line, as weapon range is: a Chebyshev order (before issue 17's
+    re-measure) mapped a stored target to another enemy than the model would pick in 45%
+    of adapted fights, and a warm cache's squads lost focus (village: 3/20 wins)."""
+    return sorted(units, key=lambda u: ((u.x - me.x) ** 2 + (u.y - me.y) ** 2, u.hp, u.id))
 
 
 def _distance(u: UnitView, me: UnitView) -> int:
     return max(abs(u.x - me.x), abs(u.y - me.y))
+
+
+SITUATION_KEY_VERSION = 2
+"""Bumped when the situation key's features change, so a saved cache's old keys miss."""
+
+LOW_AMMO = 2
+"""At or under this many rounds an agent's ammo counts as low."""
+HURT_ALLY = 0.6
+"""An ally under this share of max hp counts as hurt (a medic's cue)."""
 
 
 def situation_key(
@@ -96,28 +110,83 @@ def situation_key(
     fmt: PlanFormat = "verbose",
     buckets: SituationBuckets = SituationBuckets(),
 ) -> str:
-    """Key on what a plan depends on for this agent, not where or who it is: its role,
-    hp in bands, whether it has ammo, how many enemies it sees, how far the nearest one
-    is (in bands) and how many allies are near (for the same model, tier, tools, schema,
-    plan format and options). Not the enemy's direction: `adapt_steps` turns a stored
-    plan to face this agent's nearest enemy. Coarse on purpose, so situations repeat
-    within a match (another turn, place, or agent of the same role); adapting and
-    re-validating keep each hit legal for its agent."""
+    """Key on what a plan depends on for this agent, not where or who it is: its role, hp
+    in bands, ammo (none, low, enough), grenades, whether it is in cover, how many enemies
+    it sees, whether each of the nearest is in range and has a listed cover tile from which
+    it would be, whether any cover is listed, whether an ally is hurt or near, and how far
+    the objective is (on it, close, far); for the same model, tier, tools, schema, plan
+    format and options. No coordinates: a stored plan's tiles are kept as landmarks (the
+    objective, a cover tile, beside an enemy, a step from itself) and placed on this
+    agent's own (`adapt_steps`), so the same situation hits in another turn, at another
+    place or for another agent of the same role. Features a plan turns on stay in the key
+    (issue 17: a key without hp or the objective's distance made squads play worse)."""
     me = snap.me
-    band = max(1, buckets.offset)
+    here = (me.x, me.y)
     hp_q = min(buckets.hp - 1, me.hp * buckets.hp // me.max_hp) if me.max_hp > 0 else 0
-    enemies = _nearest(snap.enemies, me)
-    near_allies = sum(1 for u in snap.allies if _distance(u, me) < band)
+    enemies = _nearest(snap.enemies, me)[: buckets.enemies]
+    reach = ROLE_STATS[me.role].range
+    objective = snap.objective
+    far = None if objective is None else _chebyshev(objective, here)
+    near_allies = sum(1 for a in snap.allies if _distance(a, me) <= buckets.near)
     situation = {
         "role": me.role,
         "hp": hp_q,
-        "ammo": me.ammo > 0,
-        "n_enemies": min(len(enemies), buckets.enemies),
-        "enemy_band": min(1, _distance(enemies[0], me) // band) if enemies else None,
-        "allies": min(near_allies, buckets.allies),
+        "ammo": 0 if me.ammo <= 0 else 1 if me.ammo <= LOW_AMMO else 2,
+        "grenades": me.grenades > 0,
+        "in_cover": "cover" in me.status.split(","),
+        "n_enemies": min(len(snap.enemies), buckets.enemies + 1),
+        "in_reach": [in_range(here, (e.x, e.y), reach) for e in enemies],
+        "cover": bool(snap.cover),
+        "cover_reaching": [
+            _cover_reaching(snap.cover, here, (e.x, e.y), reach) is not None for e in enemies
+        ],
+        "allies": min(buckets.allies, near_allies),
+        "hurt_ally": any(a.hp < HURT_ALLY * a.max_hp for a in snap.allies),
+        "objective": None if far is None else 0 if far <= 1 else 1 if far <= buckets.near else 2,
     }
-    payload = ["situation", model, str(tier), SCHEMA_VERSION, fmt, dict(options), situation]
+    payload = [
+        "situation",
+        SITUATION_KEY_VERSION,
+        model,
+        str(tier),
+        SCHEMA_VERSION,
+        fmt,
+        dict(options),
+        situation,
+    ]
     return hashlib.sha256(_canonical(payload)).hexdigest()
+
+
+def _chebyshev(a: tuple[int, int], b: tuple[int, int]) -> int:
+    return max(abs(a[0] - b[0]), abs(a[1] - b[1]))
+
+
+def _cover_reaching(
+    cover: tuple[tuple[int, int], ...], here: tuple[int, int], spot: tuple[int, int], reach: int
+) -> tuple[int, int] | None:
+    """The first listed cover tile (nearest first), not where the agent stands, from which
+    `spot` is in range."""
+    return next((c for c in cover if c != here and in_range(c, spot, reach)), None)
+
+
+def _frame(ref: tuple[int, int] | None) -> int:
+    """The symmetry (index into `_SYMMETRIES`) that turns `ref` into the octant
+    0 <= y <= x: a plan seen through it faces the same way whoever made it (identity
+    when there is nothing to face)."""
+    if ref is None:
+        return 0
+    for i, turn in enumerate(_SYMMETRIES):
+        a, b = turn(*ref)
+        if 0 <= b <= a:
+            return i
+    return 0
+
+
+def _inverse(i: int) -> int:
+    """The symmetry that undoes symmetry `i` ((1, 2) is moved by every symmetry but the
+    identity, so it tells them apart)."""
+    probe = _SYMMETRIES[i](1, 2)
+    return next(j for j, t in enumerate(_SYMMETRIES) if t(*probe) == (1, 2))
 
 
 @dataclass(frozen=True)
@@ -133,6 +202,11 @@ class Anchor:
     facing: tuple[int, int] | None = None
     """What the plan faced: the offset to the nearest enemy when it was made, else to the
     objective (None: neither)."""
+    enemy_at: tuple[tuple[int, int], ...] = ()
+    """Where those enemies stood, in the same order."""
+    cover: tuple[tuple[int, int], ...] = ()
+    """The cover tiles the snapshot listed (nearest first)."""
+    objective: tuple[int, int] | None = None
 
 
 def _facing(snap: Snapshot, enemies: list[UnitView]) -> tuple[int, int] | None:
@@ -154,6 +228,9 @@ def anchor_of(snap: Snapshot) -> Anchor:
         tuple(u.id for u in enemies),
         tuple(u.id for u in _nearest(snap.allies, me)),
         _facing(snap, enemies),
+        tuple((u.x, u.y) for u in enemies),
+        snap.cover,
+        snap.objective,
     )
 
 
@@ -171,29 +248,26 @@ _SYMMETRIES: tuple[_Turn, ...] = (
 """The grid's eight symmetries (four turns, four mirrors)."""
 
 
-def _turn_towards(was: tuple[int, int] | None, now: tuple[int, int] | None) -> _Turn:
-    """The symmetry that turns the stored plan's enemy direction closest to this agent's
-    (identity first on ties, and when either saw no enemy)."""
-    if was is None or now is None:
-        return _SYMMETRIES[0]
-
-    def misfit(turn: _Turn) -> float:
-        tx, ty = turn(*was)
-        return -(tx * now[0] + ty * now[1]) / (math.hypot(tx, ty) * math.hypot(*now) or 1.0)
-
-    return min(_SYMMETRIES, key=misfit)
-
-
-def adapt_steps(steps: tuple[Step, ...], anchor: Anchor, snap: Snapshot) -> tuple[Step, ...]:
-    """A stored plan moved to this agent: tiles taken relative to where the plan's agent
-    stood, turned (one of the grid's symmetries) so the plan faces this agent's nearest
-    enemy (none seen: the objective) as it faced its own, and placed around this agent;
-    targets mapped slot for slot (the stored plan's n-th nearest enemy becomes this
-    agent's n-th nearest visible enemy; allies likewise). A step whose target has no
-    counterpart here is left out. The result still has to pass validation."""
+def adapt_steps(steps: tuple[Step, ...], anchor: Anchor, snap: Snapshot) -> tuple[Step, ...] | None:
+    """A stored plan moved to this agent, or None when a landmark it used has no
+    counterpart here. Each tile is lifted to the landmark it was for where the plan was
+    made (`_lift`: the objective, a cover tile from which an enemy slot is in range, the
+    n-th listed cover tile, a tile beside an enemy slot, else a step from the agent) and
+    placed on this agent's own (`_place`). Offsets are turned by the grid symmetry that
+    brings the stored plan's facing onto this agent's (both seen in the octant
+    0 <= y <= x), so "two tiles to the enemy's left" stays to its left. Targets map slot
+    for slot (the stored plan's n-th nearest enemy becomes this agent's n-th nearest
+    visible enemy; allies likewise); a step whose target has no counterpart is left out.
+    The result still has to pass validation."""
     me = snap.me
     enemies = _nearest(snap.enemies, me)
-    turn = _turn_towards(anchor.facing, _facing(snap, enemies))
+    into = _SYMMETRIES[_frame(anchor.facing)]
+    out_of = _SYMMETRIES[_inverse(_frame(_facing(snap, enemies)))]
+    reach = ROLE_STATS[me.role].range
+
+    def turn(x: int, y: int) -> tuple[int, int]:
+        return out_of(*into(x, y))
+
     slots: dict[int, int] = {}
     for old, new in zip(anchor.enemies, enemies, strict=False):
         slots[old] = new.id
@@ -202,8 +276,10 @@ def adapt_steps(steps: tuple[Step, ...], anchor: Anchor, snap: Snapshot) -> tupl
     adapted: list[Step] = []
     for step in steps:
         if isinstance(step, POSITION_ACTS):
-            dx, dy = turn(step.x - anchor.x, step.y - anchor.y)
-            adapted.append(step.model_copy(update={"x": me.x + dx, "y": me.y + dy}))
+            tile = _place(_lift((step.x, step.y), anchor, reach), snap, enemies, turn, reach)
+            if tile is None:
+                return None
+            adapted.append(step.model_copy(update={"x": tile[0], "y": tile[1]}))
         elif isinstance(step, TARGET_ACTS):
             target = slots.get(step.target_id)
             if target is not None:
@@ -211,6 +287,61 @@ def adapt_steps(steps: tuple[Step, ...], anchor: Anchor, snap: Snapshot) -> tupl
         else:
             adapted.append(step)
     return tuple(adapted)
+
+
+LANDMARK_ENEMIES = 2
+"""Enemy slots a tile can be tied to (beside one, or cover that reaches it)."""
+BESIDE_ENEMY = 2
+"""A tile within this many tiles of an enemy is kept relative to that enemy."""
+
+
+@dataclass(frozen=True)
+class Landmark:
+    """What a plan's tile was for, independent of where its agent stood."""
+
+    kind: Literal["objective", "cover_reaching", "cover", "enemy", "self"]
+    slot: int = 0
+    """The enemy slot (cover_reaching, enemy) or the listed cover tile's index (cover)."""
+    dx: int = 0
+    dy: int = 0
+    """Offset from the enemy (enemy) or from the agent (self), before turning."""
+
+
+def _lift(tile: tuple[int, int], anchor: Anchor, reach: int) -> Landmark:
+    here = (anchor.x, anchor.y)
+    spots = anchor.enemy_at[:LANDMARK_ENEMIES]
+    if anchor.objective is not None and tile == anchor.objective:
+        return Landmark("objective")
+    if tile in anchor.cover:
+        for j, spot in enumerate(spots):
+            if _cover_reaching(anchor.cover, here, spot, reach) == tile:
+                return Landmark("cover_reaching", j)
+        return Landmark("cover", anchor.cover.index(tile))
+    for j, spot in enumerate(spots):
+        if _chebyshev(tile, spot) <= BESIDE_ENEMY:
+            return Landmark("enemy", j, tile[0] - spot[0], tile[1] - spot[1])
+    return Landmark("self", 0, tile[0] - here[0], tile[1] - here[1])
+
+
+def _place(
+    mark: Landmark, snap: Snapshot, enemies: list[UnitView], turn: _Turn, reach: int
+) -> tuple[int, int] | None:
+    """The tile that plays `mark`'s part for this agent (None: nothing here does)."""
+    me = snap.me
+    if mark.kind == "objective":
+        return snap.objective
+    if mark.kind == "cover":
+        return snap.cover[min(mark.slot, len(snap.cover) - 1)] if snap.cover else None
+    if mark.kind == "self":
+        dx, dy = turn(mark.dx, mark.dy)
+        return (me.x + dx, me.y + dy)
+    if mark.slot >= len(enemies):
+        return None
+    enemy = enemies[mark.slot]
+    if mark.kind == "cover_reaching":
+        return _cover_reaching(snap.cover, (me.x, me.y), (enemy.x, enemy.y), reach)
+    dx, dy = turn(mark.dx, mark.dy)
+    return (enemy.x + dx, enemy.y + dy)
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,9 @@ class AnchorModel(_Strict):
     enemies: tuple[UnitId, ...] = Field(max_length=256)
     allies: tuple[UnitId, ...] = Field(max_length=256)
     facing: tuple[Coord, Coord] | None = None
+    enemy_at: tuple[tuple[Coord, Coord], ...] = Field(default=(), max_length=256)
+    cover: tuple[tuple[Coord, Coord], ...] = Field(default=(), max_length=256)
+    objective: tuple[Coord, Coord] | None = None
 
 
 class EntryModel(_Strict):

@@ -25,19 +25,20 @@ class PlannerSettings:
     """Per-round deadline: past it, agents without a plan get a heuristic one."""
     concurrency: int = 8
     """Most requests in flight at once in parallel mode (auto learns its own)."""
-    similarity: bool = False
+    similarity: bool = True
     """The same tactical situation hits the cache (planner/cache.py's situation key): the
-    stored plan is adapted to the agent and used only if it validates. Off by default: with
-    today's key, squads served that way win less often (docs/BENCHMARKS.md, issue 17). The
-    one copy of this flag: each round's lookups and stores follow the round's settings."""
-    situation_offset: int = 6
-    """Situation key: the nearest enemy's distance in bands of this many tiles."""
-    situation_hp_bands: int = 4
+    stored plan is adapted to the agent and used only if it validates. On by default: with
+    the landmark key, squads served that way win as often as squads that always ask
+    (docs/BENCHMARKS.md, issue 17). The one copy of this flag: each round's lookups and
+    stores follow the round's settings."""
+    situation_near: int = 6
+    """Situation key: tiles within which an ally is near and the objective close."""
+    situation_hp_bands: int = 3
     """Situation key: own hp in this many bands."""
-    situation_enemies: int = 3
-    """Situation key: visible enemies counted up to this many."""
+    situation_enemies: int = 2
+    """Situation key: the nearest enemies whose reach is in the key (one more counted)."""
     situation_allies: int = 1
-    """Situation key: allies within the band counted up to this many (0: not at all)."""
+    """Situation key: near allies counted up to this many (0: not at all)."""
     max_response_chars: int = DEFAULT_MAX_RESPONSE_CHARS
     """Bound on each answer's generated text, sent with every request: the backend cuts
     the answer past it (cause oversize)."""
@@ -67,7 +68,7 @@ class PlannerSettings:
             raise ValueError("think_tokens must not be negative")
         if self.concurrency < 1:
             raise ValueError("concurrency must be at least 1")
-        if min(self.situation_offset, self.situation_hp_bands) < 1:
+        if min(self.situation_near, self.situation_hp_bands) < 1:
             raise ValueError("situation buckets must be at least 1")
         if min(self.situation_enemies, self.situation_allies) < 0:
             raise ValueError("situation slot counts cannot be negative")
@@ -75,7 +76,7 @@ class PlannerSettings:
     @property
     def situation_buckets(self) -> SituationBuckets:
         return SituationBuckets(
-            self.situation_offset,
+            self.situation_near,
             self.situation_hp_bands,
             self.situation_enemies,
             self.situation_allies,

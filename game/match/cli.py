@@ -99,13 +99,13 @@ def _rate(text: str) -> float:
 def _situation_buckets(text: str) -> tuple[int, int, int, int]:
     parts = text.split(",")
     if len(parts) != 4 or not all(p.strip().isdigit() for p in parts):
-        raise argparse.ArgumentTypeError(f"{text!r} is not four whole numbers O,H,E,A")
-    offset, hp, enemies, allies = (int(p) for p in parts)
-    if not (1 <= offset <= 64 and 1 <= hp <= 100 and enemies <= 16 and allies <= 16):
+        raise argparse.ArgumentTypeError(f"{text!r} is not four whole numbers N,H,E,A")
+    near, hp, enemies, allies = (int(p) for p in parts)
+    if not (1 <= near <= 64 and 1 <= hp <= 100 and enemies <= 16 and allies <= 16):
         raise argparse.ArgumentTypeError(
-            f"{text!r}: O from 1 to 64, H from 1 to 100, E and A from 0 to 16"
+            f"{text!r}: N from 1 to 64, H from 1 to 100, E and A from 0 to 16"
         )
-    return offset, hp, enemies, allies
+    return near, hp, enemies, allies
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -252,19 +252,19 @@ def build_parser() -> OneLineParser:
     plan.add_argument(
         "--cache-similar",
         action=argparse.BooleanOptionalAction,
-        default=False,
+        default=True,
         help="the same tactical situation hits the cache in another turn, place or agent of "
-        "the role: the plan is adapted to the agent and used only if it validates (default: "
-        "off; it cuts waits but, with today's key, costs win rate: see docs/BENCHMARKS.md)",
+        "the role: the plan is placed on the agent's own landmarks and used only if it "
+        "validates (default: on; --no-cache-similar: exact prompts only)",
     )
     plan.add_argument(
         "--situation-buckets",
         type=_situation_buckets,
-        default=(6, 4, 3, 1),
-        metavar="O,H,E,A",
-        help="how coarsely the cache's situation key sees an agent: the nearest enemy's "
-        "distance in O-tile bands, hp in H bands, up to E enemies and A near allies "
-        "counted (default: 6,4,3,1)",
+        default=(6, 3, 2, 1),
+        metavar="N,H,E,A",
+        help="how coarsely the cache's situation key sees an agent: allies and the "
+        "objective within N tiles are near, hp in H bands, the reach of the E nearest "
+        "enemies, up to A near allies counted (default: 6,3,2,1)",
     )
     plan.add_argument(
         "--cache-load",
@@ -320,10 +320,18 @@ def build_parser() -> OneLineParser:
     plan.add_argument(
         "--plan-ahead",
         action=argparse.BooleanOptionalAction,
-        default=False,
+        default=True,
         help="submit each round before its turn starts, by the lead learned from recent "
         "rounds; a plan that lands early is held and checked against the world as its "
-        "turn starts (hotkey P; default: off, each round at its turn's start)",
+        "turn starts (hotkey P; default: on; --no-plan-ahead: each round at its turn's "
+        "start)",
+    )
+    plan.add_argument(
+        "--no-opening",
+        action="store_true",
+        help="start the clock at once: the LLM squads' first plans arrive during turn 1 "
+        "(default: the world waits, at most the round budget, for the first rounds, so "
+        "every agent starts on its plan)",
     )
     plan.add_argument(
         "--concurrency",

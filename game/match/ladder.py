@@ -16,12 +16,14 @@ planning latency costs.
 
 from __future__ import annotations
 
+import shlex
 import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
+from game.ladder.stats import wilson
 from game.match.cli import SIM_PRESETS, TIERS, OneLineParser, build_parser
 from game.match.launch import build, read_cache
 from game.match.maps import load
@@ -110,6 +112,12 @@ def waits_line(outcomes: Sequence[Outcome]) -> str:
             f"p95 {'-' if p95 is None else f'{p95:.0f}'} ms; "
             f"cache hit rate {hits / lookups if lookups else 0:.0%} ({hits}/{lookups})"
         )
+        won = sum(o.winner == o.entry.llm for o in mine)
+        low, high = wilson(won, len(mine))
+        lines.append(
+            f"{preset}: LLM wins, both sides, every map: {won}/{len(mine)} "
+            f"({won / len(mine):.1%}, 95% interval {low:.1%}-{high:.1%})"
+        )
     return "\n".join(lines)
 
 
@@ -185,7 +193,7 @@ def build_ladder_parser() -> OneLineParser:
     p.add_argument("--tiers", nargs="+", choices=TIERS, default=["simplified", "full"])
     p.add_argument("--turns", type=int, default=None, metavar="N", help="default: the map's")
     p.add_argument("--no-interim", action="store_true", help="as the match flag")
-    p.add_argument("--plan-ahead", action="store_true", help="as the match flag")
+    p.add_argument("--no-plan-ahead", action="store_true", help="as the match flag")
     p.add_argument(
         "--cache",
         default="on",
@@ -193,15 +201,27 @@ def build_ladder_parser() -> OneLineParser:
         help="the prompt cache: on (each match starts empty; the default), off, or a file "
         "saved by --cache-save that every match starts from (warm)",
     )
+    p.add_argument(
+        "--flags",
+        default="",
+        metavar="TEXT",
+        help='extra `python -m game` flags for every match, e.g. --flags="--cache-similar"',
+    )
     p.add_argument("--jobs", type=int, default=None, metavar="N", help="processes (all CPUs)")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_ladder_parser().parse_args(argv)
-    flags = tuple(
+    parser = build_ladder_parser()
+    args = parser.parse_args(argv)
+    extra = tuple(shlex.split(args.flags))
+    try:
+        build_parser().parse_args(["--headless", *extra])
+    except SystemExit:
+        return 2
+    flags = extra + tuple(
         flag
-        for flag, on in (("--no-interim", args.no_interim), ("--plan-ahead", args.plan_ahead))
+        for flag, on in (("--no-interim", args.no_interim), ("--no-plan-ahead", args.no_plan_ahead))
         if on
     )
     if args.cache == "off":
@@ -212,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     todo = entries(args.scenarios, range(args.seeds), args.tiers, args.presets, flags, args.turns)
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         outcomes = list(pool.map(play, todo, chunksize=4))
-    pacing = " ".join(flags) or "interim on, plan ahead on (the defaults)"
+    pacing = " ".join(flags) or "the defaults"
     print(f"{len(outcomes)} matches, {args.seeds} seeds per map and cell; pacing: {pacing}")
     print(table(outcomes, args.presets))
     print(waits_line(outcomes))

@@ -80,7 +80,7 @@ def planner_settings(args: argparse.Namespace) -> PlannerSettings:
         budget_ms=args.budget_ms,
         concurrency=args.concurrency,
         similarity=args.cache_similar,
-        situation_offset=args.situation_buckets[0],
+        situation_near=args.situation_buckets[0],
         situation_hp_bands=args.situation_buckets[1],
         situation_enemies=args.situation_buckets[2],
         situation_allies=args.situation_buckets[3],
@@ -101,7 +101,9 @@ def planner_config(env: Mapping[str, str]) -> PlannerConfig:
 
 
 def pacing(args: argparse.Namespace) -> Pacing:
-    return Pacing(interim=not args.no_interim, plan_ahead=args.plan_ahead)
+    return Pacing(
+        interim=not args.no_interim, plan_ahead=args.plan_ahead, opening=not args.no_opening
+    )
 
 
 def _sim_factory(args: argparse.Namespace, clock: Clock) -> Callable[[], Backend]:
@@ -275,7 +277,8 @@ def build_replay(args: argparse.Namespace, *, window: bool) -> Launch:
                 "start_tier": Tier(header.settings["start_tier"]),
             }
         )
-        recorded_pacing = Pacing(**header.pacing)
+        # records older than the opening started at the first tick
+        recorded_pacing = Pacing(**{"opening": False, **header.pacing})
     except MatchRecordError as exc:
         fail(str(exc))
     except (TypeError, ValueError, KeyError) as exc:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
 from game.match.controllers import Controller, controller_rng
-from game.match.pacing import LeadTimer, Pacing, first_step_legal, idle
+from game.match.pacing import PRIOR_LEAD_TICKS, LeadTimer, Pacing, first_step_legal, idle
 from game.match.planlog import PlanningLog, percentile
 from game.rules import heuristic
 from game.rules.actions import check_step
@@ -51,6 +51,12 @@ from planner.validate import validate_plan
 TRACES_KEPT = 2000
 MAX_TICKS_PER_UPDATE = 8
 """A long frame (a stall, a breakpoint) may not make the world sprint to catch up."""
+
+OPENING_STEP_S = 0.05
+"""How far the virtual clock moves at a time while the opening waits for its rounds."""
+OPENING_GRACE_MS = 1000.0
+"""The opening ends at the latest this long after the round budget (a round always ends
+by its budget; this only guards a planner that never says so)."""
 
 PlanOrigin = Literal["llm", "player", "interim"]
 """Who a plan given to the world came from (rule controllers' plans are not reported):
@@ -217,6 +223,8 @@ class Session:
         self._current_round: dict[str, int] = {}
         self._planned_turn: dict[str, int] = {}
         """The turn each LLM squad's latest round was submitted for."""
+        self._submitted_at: dict[str, int] = {}
+        """The tick each LLM squad's latest round was submitted at."""
         self._awaiting: dict[str, set[int]] = {}
         """Agents of each squad's current round whose plan has not landed yet."""
         self._rng = random.Random(f"{seed}:session")
@@ -239,6 +247,13 @@ class Session:
         starts acting on it (0 for a plan made ahead or a cache hit at the turn start)."""
         self.act_wait_turns: list[int] = []
         """The turn of each act_wait above (turn 0 cannot be planned ahead)."""
+        self._opening_rounds: set[int] | None = None
+        """The opening's rounds still planning (None: the opening has not begun)."""
+        self._opening_due = (
+            self.pacing.opening and self.planner is not None and bool(self.llm_squads)
+        )
+        self.opening_ms: float | None = None
+        """How long the opening has lasted so far (None: there is none, or not yet)."""
         self._ended = False
 
     # ------------------------------------------------------------------ properties
@@ -323,6 +338,12 @@ class Session:
         if self.paused or self.finished:
             self._drain()
             return
+        if self._opening_due:
+            clock = self.virtual_clock
+            if clock is None:
+                self._open_for(max(0.0, real_dt) * self.speed)
+                return
+            self._open_virtually(clock)  # virtual time: done at once
         self._accumulator += max(0.0, real_dt) * self.speed
         ticks = 0
         while self._accumulator >= TICK_SECONDS and ticks < MAX_TICKS_PER_UPDATE:
@@ -342,6 +363,11 @@ class Session:
         if self.finished:
             return
         clock = self.virtual_clock
+        if self._opening_due:
+            if clock is not None:
+                self._open_virtually(clock)
+            else:  # ticked by hand on the wall clock: nothing to wait in
+                self._opening_due = False
         if clock is not None:
             due = self._start_time + self.world.tick * TICK_SECONDS
             clock.advance(max(0.0, due - clock.now()))
@@ -366,6 +392,45 @@ class Session:
         while not self.finished:
             self.step_tick()
 
+    # ------------------------------------------------------------------ the opening
+
+    @property
+    def opening(self) -> bool:
+        """The match has not started: the LLM squads' first rounds are still planning."""
+        return self._opening_due and self._opening_rounds is not None
+
+    def _begin_opening(self) -> None:
+        before = set(self._current_round.values())
+        self._submit_rounds()
+        self._opening_rounds = set(self._current_round.values()) - before
+        self.opening_ms = 0.0
+
+    def _open_for(self, dt: float) -> None:
+        """The opening on the wall clock: `dt` more seconds of it, never blocking."""
+        if self._opening_rounds is None:
+            self._begin_opening()
+        self._drain()
+        self.opening_ms = (self.opening_ms or 0.0) + dt * 1000
+        self._end_opening_if_done()
+
+    def _open_virtually(self, clock: VirtualClock) -> None:
+        """The opening on the virtual clock: time runs (the world does not) until the
+        opening's rounds are done; the first tick is then."""
+        self._begin_opening()
+        started = clock.now()
+        while self._opening_due:
+            clock.advance(OPENING_STEP_S)
+            self._drain()
+            self.opening_ms = (clock.now() - started) * 1000
+            self._end_opening_if_done()
+        self._start_time = clock.now()
+
+    def _end_opening_if_done(self) -> None:
+        rounds = self._opening_rounds
+        cap = self.settings.budget_ms + OPENING_GRACE_MS
+        if rounds is not None and (not rounds or (self.opening_ms or 0.0) >= cap):
+            self._opening_due = False
+
     # ------------------------------------------------------------------ turns and plans
 
     def _rule_plans(self) -> None:
@@ -385,7 +450,8 @@ class Session:
         fresh: list[str] = []
         for squad in self.llm_squads:
             if recorded is not None:
-                if squad not in recorded:
+                # the record's round at this tick, once (the opening submits it first)
+                if squad not in recorded or self._submitted_at.get(squad) == tick:
                     continue
                 turn = -(-tick // TICKS_PER_TURN)
             else:
@@ -394,6 +460,7 @@ class Session:
                     continue
                 turn = due
             self._planned_turn[squad] = turn
+            self._submitted_at[squad] = tick
             if turn * TICKS_PER_TURN > tick:
                 self.ahead_leads_ms.append((turn * TICKS_PER_TURN - tick) * TICK_SECONDS * 1000)
             snaps = tuple(self.world.snapshot_of(u.id) for u in self.world.living(squad))
@@ -425,7 +492,8 @@ class Session:
         nxt = turn + 1
         if not self.pacing.plan_ahead or planned >= nxt or nxt >= self.world.turn_limit:
             return None
-        lead = self.lead.lead_ticks(squad) or 0
+        learned = self.lead.lead_ticks(squad)
+        lead = PRIOR_LEAD_TICKS if learned is None else learned
         return nxt if lead > 0 and tick >= nxt * TICKS_PER_TURN - lead else None
 
     def _keep_busy(self, fresh: Sequence[str]) -> None:
@@ -457,6 +525,8 @@ class Session:
         self.log.apply(event)
         for observer in self.observers:
             observer.on_event(event)
+        if isinstance(event, RoundDone | RoundCancelled) and self._opening_rounds:
+            self._opening_rounds.discard(event.round_id)
         if isinstance(event, RoundDone):
             self.round_stats.append(event.stats)
             self.lead.round_done(event.squad, event.round_id)

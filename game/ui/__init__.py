@@ -67,6 +67,14 @@ class SessionLike(Protocol):
         """The lead the LLM squads plan ahead by now (None: nothing learned yet)."""
 
     @property
+    def opening(self) -> bool:
+        """The match has not started: the LLM squads' first rounds are still planning."""
+
+    @property
+    def opening_ms(self) -> float | None:
+        """How long the opening has lasted so far (None: there is none)."""
+
+    @property
     def interim_agents(self) -> Collection[int]:
         """LLM agents running an interim rule plan until their LLM plan lands."""
 

@@ -79,6 +79,9 @@ def status_lines(session: SessionLike) -> tuple[list[Segment], list[Segment], li
         (session.backend_description, t.TEXT),
         ("H: help", t.TEXT_DIM),
     ]
+    if session.opening:
+        waited = (session.opening_ms or 0.0) / 1000
+        line1.insert(1, (f"opening: the LLM plans its first moves ({waited:.1f} s)", t.TEXT_WARN))
     if log.key_refused is not None:
         line1.insert(1, (key_refused_line(log.key_refused), t.TEXT_BAD))
     if session.replaying:

@@ -1,10 +1,10 @@
 """The seed documents' targets, measured in play: `python -m planner.bench.targets`.
 
 For each map, headless matches on the sim's virtual clock (deterministic: the same
-arguments give the same table), seeds 0..N-1 played one after another like a player's
-evenings: each match starts with the cache the previous one left (what `--cache-save`
-and `--cache-load` carry between games; `--cold` starts every match empty). The table
-puts each figure beside its target:
+arguments give the same table), seeds 0..N-1, each match starting with an empty cache as
+the game does by default; `--warm` plays them one after another like a player's evenings,
+each match starting with the cache the previous one left (what `--cache-save` and
+`--cache-load` carry between games). The table puts each figure beside its target:
 
 - cache hit rate (hits / lookups; an adapted situation hit is a hit, a rejected one a
   miss) >= 30%;
@@ -15,8 +15,8 @@ puts each figure beside its target:
   ahead of it, and its misses wait for the LLM).
 
     python -m planner.bench.targets                      # the defaults, gpu, 10 seeds
-    python -m planner.bench.targets --cold --seeds 10
-    python -m planner.bench.targets --flags="--plan-ahead"   # any `python -m game` flags
+    python -m planner.bench.targets --warm --seeds 10
+    python -m planner.bench.targets --flags="--no-opening"   # any `python -m game` flags
 """
 
 from __future__ import annotations
@@ -160,7 +160,12 @@ def build_targets_parser() -> OneLineParser:
     )
     p.add_argument("--seeds", type=int, default=10, metavar="N", help="seeds 0..N-1 (10)")
     p.add_argument("--scenarios", nargs="+", default=["skirmish", "village", "siege"])
-    p.add_argument("--cold", action="store_true", help="every match starts with an empty cache")
+    p.add_argument(
+        "--warm",
+        action="store_true",
+        help="each match starts with the cache the one before left (default: empty, as the "
+        "game starts)",
+    )
     p.add_argument(
         "--flags",
         default="",
@@ -180,11 +185,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         build_parser().parse_args(["--headless", *flags])
     except SystemExit:
         return 2
-    rows = [play_map(s, range(args.seeds), flags, warm=not args.cold) for s in args.scenarios]
+    rows = [play_map(s, range(args.seeds), flags, warm=args.warm) for s in args.scenarios]
     start = (
-        "cold (each match starts empty)"
-        if args.cold
-        else "warm (each match starts with the last one's cache)"
+        "warm (each match starts with the last one's cache)"
+        if args.warm
+        else "cold (each match starts empty, as the game does)"
     )
     print(
         f"gpu sim preset unless --flags says otherwise; seeds 0..{args.seeds - 1} per map; "

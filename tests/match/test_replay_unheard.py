@@ -58,6 +58,8 @@ def ahead_record(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
         args = ["--headless", "--backend", "sim", "--scenario", "village", "--seed", "1"]
         args += ["--turns", "12", "--mode", "parallel", "--faults", "0.4", "--plan-ahead"]
+        # rounds longer than a turn (a slow server, a long budget): each is superseded
+        args += ["--sim-preset", "mac", "--budget-ms", "5000"]
         assert main([*args, "--record", str(path)]) == 0
     return path
 

@@ -74,32 +74,57 @@ def snap(x: int, y: int, hp: int = 100, ex: int = 10) -> Snapshot:
 def test_situation_key_is_the_same_situation_elsewhere_and_for_another_agent() -> None:
     key = situation_key("m", "simplified_llm", {}, snap(4, 4, 100))
     # elsewhere, another id and turn, the enemy as far but on another side (adapting
-    # turns the plan to face it), the objective elsewhere
+    # turns the plan to face it), the objective as far but elsewhere
     moved = snapshot(
         unit(5, 20, 14, hp=90),
         turn=7,
-        enemies=(unit(12, 20, 6, squad="blue"),),
+        enemies=(unit(12, 20, 8, squad="blue"),),
         objective=(2, 2),
     )
     assert key == situation_key("m", "simplified_llm", {}, moved)
-    assert key != situation_key("m", "simplified_llm", {}, snap(4, 4, 100, ex=7))  # near enemy
-    assert key != situation_key("m", "simplified_llm", {}, snap(4, 4, 20))  # badly hurt
+    # the enemy nearer, still in range: no coordinates in the key
+    assert key == situation_key("m", "simplified_llm", {}, snap(4, 4, 100, ex=7))
+    differs = {
+        "enemy out of range": snap(4, 4, 100, ex=13),
+        "badly hurt": snap(4, 4, 20),
+        "no ammo": snapshot(
+            unit(1, 4, 4, ammo=0), enemies=(unit(9, 10, 4, squad="blue"),), objective=(15, 12)
+        ),
+        "no enemy in sight": snapshot(unit(1, 4, 4), objective=(15, 12)),
+        "a medic": snapshot(
+            unit(1, 4, 4, role="medic"),
+            enemies=(unit(9, 10, 4, squad="blue"),),
+            objective=(15, 12),
+        ),
+        "on the objective": snapshot(
+            unit(1, 15, 12), enemies=(unit(9, 21, 12, squad="blue"),), objective=(15, 12)
+        ),
+        "cover from which the enemy is in range": snapshot(
+            unit(1, 4, 4),
+            enemies=(unit(9, 10, 4, squad="blue"),),
+            objective=(15, 12),
+            cover=((6, 4),),
+        ),
+        "a hurt ally": snapshot(
+            unit(1, 4, 4),
+            enemies=(unit(9, 10, 4, squad="blue"),),
+            allies=(unit(2, 20, 20, hp=30),),
+            objective=(15, 12),
+        ),
+        "in cover": snapshot(
+            unit(1, 4, 4, status="cover"),
+            enemies=(unit(9, 10, 4, squad="blue"),),
+            objective=(15, 12),
+        ),
+    }
+    for why, other in differs.items():
+        assert key != situation_key("m", "simplified_llm", {}, other), why
     assert key != situation_key("m", "full_llm", {}, snap(4, 4, 100))  # other tools
-    no_ammo = snapshot(
-        unit(1, 4, 4, ammo=0), enemies=(unit(9, 10, 4, squad="blue"),), objective=(15, 12)
+    # coarser hp bands: 20 hp and 100 hp fall in one band
+    one_band = SituationBuckets(hp=1)
+    assert situation_key("m", "t", {}, snap(4, 4), buckets=one_band) == situation_key(
+        "m", "t", {}, snap(4, 4, 20), buckets=one_band
     )
-    assert key != situation_key("m", "simplified_llm", {}, no_ammo)
-    alone = snapshot(unit(1, 4, 4), objective=(15, 12))
-    assert key != situation_key("m", "simplified_llm", {}, alone)  # no enemy in sight
-    medic = snapshot(
-        unit(1, 4, 4, role="medic"), enemies=(unit(9, 10, 4, squad="blue"),), objective=(15, 12)
-    )
-    assert key != situation_key("m", "simplified_llm", {}, medic)
-    wide = SituationBuckets(offset=8)  # 6 tiles is near in 8-tile bands, 9 is far
-    assert situation_key("m", "t", {}, snap(4, 4), buckets=wide) != situation_key(
-        "m", "t", {}, snap(4, 4, ex=13), buckets=wide
-    )
-    assert situation_key("m", "t", {}, snap(4, 4)) == situation_key("m", "t", {}, snap(4, 4, ex=13))
 
 
 def test_situation_hit_is_adapted_or_rejected() -> None:

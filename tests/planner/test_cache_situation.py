@@ -287,6 +287,40 @@ def test_an_adapted_plan_is_turned_to_face_the_agents_own_nearest_enemy() -> Non
     assert moved == (MoveTo(x=17, y=12),)
 
 
+def test_an_adapted_plan_keeps_its_landmarks_cover_that_reaches_the_enemy_and_the_objective() -> (
+    None
+):
+    # Stored: cover 3 tiles off from which the enemy is in range, then the objective.
+    source = snapshot(
+        unit(1, 5, 5),
+        width=30,
+        height=20,
+        enemies=(unit(9, 13, 5, squad="blue"),),  # out of range (7)
+        cover=((5, 6), (7, 3)),  # the nearest listed tile cannot reach the enemy
+        objective=(14, 5),
+    )
+    steps = (TakeCover(x=7, y=3), Attack(target_id=9), MoveTo(x=14, y=5), MoveTo(x=12, y=6))
+    # Here: other cover tiles, at other offsets; the objective and the enemy elsewhere.
+    here = snapshot(
+        unit(2, 20, 12),
+        width=30,
+        height=20,
+        enemies=(unit(12, 12, 12, squad="blue"),),
+        cover=((21, 12), (17, 14), (23, 12)),
+        objective=(11, 12),
+    )
+    assert situation_key("m", "t", {}, source) == situation_key("m", "t", {}, here)
+    assert adapt_steps(steps, anchor_of(source), here) == (
+        TakeCover(x=17, y=14),  # the cover here that reaches this agent's enemy
+        Attack(target_id=12),
+        MoveTo(x=11, y=12),  # the objective, wherever it is
+        MoveTo(x=13, y=11),  # one tile past the enemy, turned as the plan is turned
+    )
+    # A landmark with no counterpart here (no cover reaches the enemy): no plan.
+    bare = here.model_copy(update={"cover": ((23, 12),)})
+    assert adapt_steps(steps, anchor_of(source), bare) is None
+
+
 def test_an_adapted_move_onto_a_wall_shifts_to_the_nearest_tile_it_can_reach() -> None:
     source = snapshot(unit(1, 5, 2), width=20, height=16)
     plan = CachedPlan((MoveTo(x=8, y=2),), Tier.simplified_llm, anchor_of(source))

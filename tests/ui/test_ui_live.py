@@ -32,6 +32,13 @@ def test_hotkeys_switch_the_real_planner_and_the_next_round_uses_them() -> None:
         ui.process_events()
         live = session.planner.settings
         assert (live.mode, live.stream, live.cache) == ("sequential", False, False)
+
+        # The opening: the world waits for the first round (on the wall clock).
+        def opened() -> bool:
+            session.update(0.0)
+            return not session.opening
+
+        wait_until(opened, lambda: session.opening_ms)
         # Play into the second turn: its round must run with the new settings too.
         for _ in range(TICKS_PER_TURN + 1):
             session.update(TICK_SECONDS)

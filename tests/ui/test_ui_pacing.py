@@ -29,19 +29,20 @@ def line3(ui: GameUI) -> str:
 def test_n_and_p_switch_interim_plans_and_planning_ahead() -> None:
     session, _ = make_session()
     ui = GameUI(session, (1280, 800))
-    assert session.pacing == Pacing()  # interim on, planning ahead off
-    assert "interim on" in line3(ui) and "ahead off" in line3(ui)
+    assert session.pacing == Pacing()  # interim on, planning ahead on
+    assert "interim on" in line3(ui) and "ahead on" in line3(ui)
     press(ui, pygame.K_n)
     assert session.pacing == Pacing(interim=False)
     assert "interim plans off" in toasts(ui)[-1] and "interim off" in line3(ui)
     press(ui, pygame.K_p)
-    assert session.pacing == Pacing(interim=False, plan_ahead=True)
-    assert toasts(ui)[-1] == "planning ahead on (from next round)"
-    assert "ahead" in line3(ui) and "ahead off" not in line3(ui)
+    assert session.pacing == Pacing(interim=False, plan_ahead=False)
+    assert toasts(ui)[-1] == "planning ahead off (from next round)"
+    assert "ahead off" in line3(ui)
     press(ui, pygame.K_n)
     press(ui, pygame.K_p)
     assert session.pacing == Pacing()
-    assert "interim plans on" in toasts(ui)[-2] and "planning ahead off" in toasts(ui)[-1]
+    assert "interim plans on" in toasts(ui)[-2] and "planning ahead on" in toasts(ui)[-1]
+    assert "ahead on" in line3(ui)
     keys = {k for _, items in CONTROLS for k, _ in items}
     assert {"N", "P"} <= keys
 
