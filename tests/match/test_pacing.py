@@ -471,3 +471,23 @@ def test_ticking_by_hand_has_no_opening() -> None:
     assert len(planner.submitted) == 1 and session.world.tick == 1 and not session.opening
     session.update(0.3)
     assert session.world.tick == 2
+
+
+def test_a_record_from_before_the_opening_replays_without_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record = tmp_path / "m.jsonl"
+    args = ["--headless", "--backend", "sim", "--scenario", "skirmish", "--seed", "1"]
+    assert main([*args, "--turns", "4", "--no-opening", "--record", str(record)]) == 0
+    lines = record.read_text("utf-8").splitlines()
+    header = json.loads(lines[0])
+    assert header["pacing"].pop("opening") is False
+    record.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n", "utf-8")
+    capsys.readouterr()
+    assert main(["--headless", "--replay", str(record)]) == 0
+    assert "state_hash matches the record" in capsys.readouterr().err
+    replay = build_replay(build_parser().parse_args(["--replay", str(record)]), window=False)
+    assert replay.session.pacing == Pacing(opening=False)
+    replay.session.run_to_end()
+    replay.session.close()
+    assert replay.session.opening_ms is None
