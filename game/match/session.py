@@ -731,6 +731,8 @@ class Session:
                 "plan_ahead": self.pacing.plan_ahead,
                 "rounds_ahead": len(self.ahead_leads_ms),
                 "lead_ms_p50": ahead,
+                "opening": self.pacing.opening,
+                "opening_ms": None if self.opening_ms is None else round(self.opening_ms, 3),
             },
             "idle_ticks": {s: self.idle_ticks.get(s, 0) for s in SQUADS},
             "unit_ticks": {s: self.unit_ticks.get(s, 0) for s in SQUADS},

@@ -429,6 +429,8 @@ def test_the_opening_plans_the_first_turn_before_the_world_moves() -> None:
     red = [u for u in session.world.units.values() if u.squad == "red"]
     assert len(first) == len(red) and set(first) == {0.0}
     assert session.opening_ms is not None and 0 < session.opening_ms <= 2500 + 1000
+    pacing = session.result_summary()["pacing"]
+    assert pacing["opening"] and pacing["opening_ms"] == round(session.opening_ms, 3)
     late = sim_match("--no-opening")
     first_late = [
         w for w, turn in zip(late.act_waits_ms, late.act_wait_turns, strict=True) if turn == 0
