@@ -28,10 +28,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
-from game.rules.actions import ROLE_STATS
+from game.rules.actions import AOE_RADIUS, EXPLOSIVE_RADIUS, ROLE_STATS
 from game.rules.sight import in_range
 from game.rules.snapshot import Snapshot, UnitView
-from game.rules.steps import POSITION_ACTS, TARGET_ACTS, Step
+from game.rules.steps import POSITION_ACTS, TARGET_ACTS, AoEAttack, Step, ThrowExplosive
 from planner.schema import SCHEMA_VERSION, PlanFormat
 
 V = TypeVar("V")
@@ -255,7 +255,10 @@ def adapt_steps(steps: tuple[Step, ...], anchor: Anchor, snap: Snapshot) -> tupl
     n-th listed cover tile, a tile beside an enemy slot, else a step from the agent) and
     placed on this agent's own (`_place`). Offsets are turned by the grid symmetry that
     brings the stored plan's facing onto this agent's (both seen in the octant
-    0 <= y <= x), so "two tiles to the enemy's left" stays to its left. Targets map slot
+    0 <= y <= x; that symmetry may be a mirror), so a tile keeps its place relative to the
+    enemy and the agent, up to that mirror. A throw or volley stays aimed at its enemy
+    slot; one that would catch the agent or an ally, or no enemy, rejects the hit
+    (`_place_blast`). Targets map slot
     for slot (the stored plan's n-th nearest enemy becomes this agent's n-th nearest
     visible enemy; allies likewise); a step whose target has no counterpart is left out.
     The result still has to pass validation."""
@@ -275,7 +278,12 @@ def adapt_steps(steps: tuple[Step, ...], anchor: Anchor, snap: Snapshot) -> tupl
         slots[old] = new.id
     adapted: list[Step] = []
     for step in steps:
-        if isinstance(step, POSITION_ACTS):
+        if isinstance(step, BLAST_ACTS):
+            tile = _place_blast(step, anchor, snap, enemies, turn)
+            if tile is None:
+                return None
+            adapted.append(step.model_copy(update={"x": tile[0], "y": tile[1]}))
+        elif isinstance(step, POSITION_ACTS):
             tile = _place(_lift((step.x, step.y), anchor, reach), snap, enemies, turn, reach)
             if tile is None:
                 return None
@@ -287,6 +295,43 @@ def adapt_steps(steps: tuple[Step, ...], anchor: Anchor, snap: Snapshot) -> tupl
         else:
             adapted.append(step)
     return tuple(adapted)
+
+
+BLAST_ACTS = (ThrowExplosive, AoEAttack)
+BLAST_RADIUS: dict[type[Step], int] = {ThrowExplosive: EXPLOSIVE_RADIUS, AoEAttack: AOE_RADIUS}
+
+
+def _place_blast(
+    step: ThrowExplosive | AoEAttack,
+    anchor: Anchor,
+    snap: Snapshot,
+    enemies: list[UnitView],
+    turn: _Turn,
+) -> tuple[int, int] | None:
+    """Where this agent's throw or volley lands: aimed at the enemy slot it was aimed at
+    (any slot, by its offset from that enemy), and only where it still catches an enemy
+    and neither the agent nor an ally (an explosion hurts everyone in it). None: no such
+    tile here, and the hit is rejected."""
+    radius = BLAST_RADIUS[type(step)]
+    tile = (step.x, step.y)
+    aimed = [
+        (j, spot) for j, spot in enumerate(anchor.enemy_at) if _chebyshev(tile, spot) <= radius
+    ]
+    if not aimed:
+        return None
+    j, spot = min(aimed, key=lambda a: (_chebyshev(tile, a[1]), a[0]))
+    if j >= len(enemies):
+        return None
+    dx, dy = turn(tile[0] - spot[0], tile[1] - spot[1])
+    placed = (enemies[j].x + dx, enemies[j].y + dy)
+    me = snap.me
+    if isinstance(step, ThrowExplosive) and any(
+        _chebyshev(placed, (u.x, u.y)) <= radius for u in (me, *snap.allies)
+    ):
+        return None
+    if not any(_chebyshev(placed, (e.x, e.y)) <= radius for e in enemies):
+        return None
+    return placed
 
 
 LANDMARK_ENEMIES = 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,17 +103,34 @@ def run_match(
     return result_of(session, names or {})
 
 
-def play(session: Session, *, realtime: bool) -> None:
-    """Run to the end; on the wall clock each tick waits for its absolute instant."""
+OPENING_POLL_S = 0.01
+"""How often a wall-clock headless match looks whether its opening is done."""
+
+
+def play(
+    session: Session,
+    *,
+    realtime: bool,
+    clock: Callable[[], float] = time.perf_counter,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Run to the end; on the wall clock (`clock`, `sleep`) the opening first, then each
+    tick waits for its absolute instant."""
     if not realtime:
         session.run_to_end()
         return
-    start = time.perf_counter()
+    last = clock()
+    while session.opening_pending:  # the world waits for the first rounds
+        sleep(OPENING_POLL_S)
+        now = clock()
+        session.update(now - last)
+        last = now
+    start = clock()
     while not session.finished:
         due = start + session.world.tick * TICK_SECONDS
-        delay = due - time.perf_counter()
+        delay = due - clock()
         if delay > 0:
-            time.sleep(delay)
+            sleep(delay)
         session.step_tick()
 
 

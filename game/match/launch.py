@@ -269,12 +269,18 @@ def build_replay(args: argparse.Namespace, *, window: bool) -> Launch:
         record = load_record(args.replay)
         header = record.header
         scenario = record.scenario
+        recorded = dict(header.settings)
+        if "situation_offset" in recorded:
+            # records older than the landmark situation key (issue 17): its buckets meant
+            # something else and its hits cannot be made again; replay without it
+            recorded.pop("situation_offset")
+            recorded["similarity"] = False
         settings = PlannerSettings(
             # records older than intents asked for none
             **{
                 "intent": False,
-                **header.settings,
-                "start_tier": Tier(header.settings["start_tier"]),
+                **recorded,
+                "start_tier": Tier(recorded["start_tier"]),
             }
         )
         # records older than the opening started at the first tick

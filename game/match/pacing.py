@@ -66,7 +66,8 @@ class Pacing:
 
     opening: bool = True
     """Before the first tick, the LLM squads' first rounds are planned while the world
-    stands still (at most the round budget): every agent starts the match on its plan,
+    stands still (at most the round budget and a second's grace, in real time): every
+    agent starts the match on its plan,
     as a player starts it looking at the map, instead of waiting through turn 1."""
 
     def with_(self, **changes: Any) -> Pacing:

@@ -341,7 +341,8 @@ class Session:
         if self._opening_due:
             clock = self.virtual_clock
             if clock is None:
-                self._open_for(max(0.0, real_dt) * self.speed)
+                # real time, not game time: the planner's budget runs on the wall clock
+                self._open_for(max(0.0, real_dt))
                 return
             self._open_virtually(clock)  # virtual time: done at once
         self._accumulator += max(0.0, real_dt) * self.speed
@@ -398,6 +399,12 @@ class Session:
     def opening(self) -> bool:
         """The match has not started: the LLM squads' first rounds are still planning."""
         return self._opening_due and self._opening_rounds is not None
+
+    @property
+    def opening_pending(self) -> bool:
+        """An opening is still to run or running: `update` plays it out (on the virtual
+        clock at once); `step_tick` on the wall clock skips it."""
+        return self._opening_due
 
     def _begin_opening(self) -> None:
         before = set(self._current_round.values())
@@ -493,7 +500,11 @@ class Session:
         if not self.pacing.plan_ahead or planned >= nxt or nxt >= self.world.turn_limit:
             return None
         learned = self.lead.lead_ticks(squad)
-        lead = PRIOR_LEAD_TICKS if learned is None else learned
+        if learned is None:
+            # nothing measured: the prior, once this turn's round has delivered (started
+            # earlier, the next round would supersede a round still in flight)
+            learned = 0 if self._awaiting.get(squad) else PRIOR_LEAD_TICKS
+        lead = learned
         return nxt if lead > 0 and tick >= nxt * TICKS_PER_TURN - lead else None
 
     def _keep_busy(self, fresh: Sequence[str]) -> None:
@@ -649,6 +660,8 @@ class Session:
             if self.planner is not None:
                 self.planner.close()
             self.planner = renew()
+            # a renewed replay planner finds each recorded round by its id: count afresh
+            self._round_ids = iter(range(1, 1 << 62))
         clock = self.virtual_clock
         if clock is not None:
             self._start_time = clock.now()

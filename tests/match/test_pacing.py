@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from game.__main__ import main
+from game.match import headless as headless_match
 from game.match.cli import build_parser
 from game.match.controllers import HeuristicController
 from game.match.launch import build, build_replay
@@ -480,16 +481,73 @@ def test_a_record_from_before_the_opening_replays_without_one(
 ) -> None:
     record = tmp_path / "m.jsonl"
     args = ["--headless", "--backend", "sim", "--scenario", "skirmish", "--seed", "1"]
-    assert main([*args, "--turns", "4", "--no-opening", "--record", str(record)]) == 0
+    args += ["--no-opening", "--no-cache-similar"]
+    assert main([*args, "--turns", "4", "--record", str(record)]) == 0
     lines = record.read_text("utf-8").splitlines()
     header = json.loads(lines[0])
+    # a header as the session before issue 17's opening and situation key wrote it
     assert header["pacing"].pop("opening") is False
+    header["settings"]["situation_offset"] = header["settings"].pop("situation_near")
     record.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n", "utf-8")
     capsys.readouterr()
     assert main(["--headless", "--replay", str(record)]) == 0
     assert "state_hash matches the record" in capsys.readouterr().err
     replay = build_replay(build_parser().parse_args(["--replay", str(record)]), window=False)
     assert replay.session.pacing == Pacing(opening=False)
+    assert replay.session.settings.similarity is False
     replay.session.run_to_end()
     replay.session.close()
     assert replay.session.opening_ms is None
+
+
+class AnsweringPlanner(FakePlanner):
+    """Answers each round at once: every agent a Scan, then the round's end."""
+
+    def submit(self, planning: PlanningRound) -> None:
+        super().submit(planning)
+        for snap in planning.snapshots:
+            self.queued.append(delivered(planning, snap.me.id, (Scan(),), 100.0))
+        self.queued.append(RoundDone(planning.round_id, planning.squad, stats_of(100.0), 0.1))
+
+
+def test_a_wall_clock_headless_match_plays_its_opening() -> None:
+    now = [0.0]  # an injected wall clock: sleeping moves it
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    planner = AnsweringPlanner()
+    session = Session(
+        MatchConfig(load("village"), 0, 2, ("red",)), {"blue": blue()}, Planning(planner)
+    )
+    headless_match.play(session, realtime=True, clock=lambda: now[0], sleep=sleep)
+    assert session.opening_ms is not None and session.opening_ms > 0
+    first = [w for w, t in zip(session.act_waits_ms, session.act_wait_turns, strict=True) if t == 0]
+    assert first and set(first) == {0.0}
+    assert session.result_summary()["pacing"]["opening_ms"] == session.opening_ms
+
+
+def test_without_an_opening_the_first_round_is_not_superseded_by_the_prior_lead() -> None:
+    session, planner, _ = held_session(Pacing(opening=False))
+    session.step_tick()
+    (first,) = planner.submitted
+    # The first round is still in flight two thirds of a turn later: nothing planned ahead.
+    for _ in range(TICKS_PER_TURN - 4):
+        session.step_tick()
+    assert len(planner.submitted) == 1
+    for snap in first.snapshots:
+        planner.queued.append(delivered(first, snap.me.id, (Scan(),), 2000.0))
+    planner.queued.append(RoundDone(first.round_id, "red", stats_of(2000.0), 2.0))
+    while len(planner.submitted) == 1:
+        session.step_tick()
+    assert session.world.tick <= TICKS_PER_TURN
+
+
+def test_the_opening_waits_in_real_time_whatever_the_game_speed() -> None:
+    session, _, _ = held_session()
+    session.speed = 4.0
+    for _ in range(11):
+        session.update(0.3)  # 3.3 s of real time: 13.2 s of game time
+    assert session.opening and session.opening_ms == pytest.approx(3300.0)
+    session.update(0.3)
+    assert not session.opening

@@ -28,6 +28,7 @@ from game.rules.steps import (
     Scan,
     Step,
     TakeCover,
+    ThrowExplosive,
 )
 from game.rules.world import World
 from planner.adapt import adapted_plan
@@ -372,3 +373,34 @@ def test_an_adapted_hit_states_its_own_intent_not_the_stored_one() -> None:
     assert adapted is not None and adapted.intent == "focus fire on #12"
     silent = adapted_plan(replace(stored, intent=None), here, OPEN)
     assert silent is not None and silent.intent is None  # intents off: none made up
+
+
+def test_an_adapted_throw_stays_on_its_enemy_and_never_catches_an_ally() -> None:
+    # Stored: a grenade at the free tile beside the enemy (also a listed cover tile).
+    source = snapshot(
+        unit(1, 10, 5, grenades=1),
+        width=30,
+        height=20,
+        enemies=(unit(9, 14, 5, squad="blue"),),
+        allies=(unit(2, 9, 6),),
+        cover=((13, 5),),
+    )
+    steps = (ThrowExplosive(x=13, y=5), Attack(target_id=9))
+    here = snapshot(
+        unit(3, 10, 12, grenades=1),
+        width=30,
+        height=20,
+        enemies=(unit(12, 16, 12, squad="blue"),),
+        allies=(unit(4, 12, 13),),
+        cover=((12, 12),),  # beside the ally: a cover landmark would land the blast on it
+    )
+    assert adapt_steps(steps, anchor_of(source), here) == (
+        ThrowExplosive(x=15, y=12),  # beside this agent's enemy, as it was beside its own
+        Attack(target_id=12),
+    )
+    # An ally beside the enemy here: the blast would catch it, so the hit is rejected.
+    crowded = here.model_copy(update={"allies": (unit(4, 15, 13),)})
+    assert adapt_steps(steps, anchor_of(source), crowded) is None
+    # A throw at no enemy (the stored one was not aimed at any): rejected too.
+    stray = (ThrowExplosive(x=10, y=9),)
+    assert adapt_steps(stray, anchor_of(source), here) is None

@@ -50,9 +50,6 @@ def test_scrubbing_a_replay_round_by_round(tmp_path: Path) -> None:
 def test_scrubbing_keeps_every_panel_on_one_round(tmp_path: Path) -> None:
     record = tmp_path / "m.jsonl"
     args = ["--headless", "--backend", "sim", "--scenario", "skirmish", "--seed", "3"]
-    # each round at its turn's start, so every round has delivered by the next one's tick
-    # (planned ahead, a round may still be in flight when the next starts)
-    args += ["--no-plan-ahead"]
     assert main([*args, "--blue", "random", "--turns", "8", "--record", str(record)]) == 0
     session = build_replay(
         build_parser().parse_args(["--replay", str(record)]), window=True
