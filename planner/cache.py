@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from game.rules.actions import AOE_RADIUS, EXPLOSIVE_RADIUS, ROLE_STATS
+from game.rules.heuristic import ALLY_HURT, LOW_AMMO
 from game.rules.sight import in_range
 from game.rules.snapshot import Snapshot, UnitView
 from game.rules.steps import POSITION_ACTS, TARGET_ACTS, AoEAttack, Step, ThrowExplosive
@@ -88,17 +89,8 @@ def _nearest(units: tuple[UnitView, ...], me: UnitView) -> list[UnitView]:
     return sorted(units, key=lambda u: ((u.x - me.x) ** 2 + (u.y - me.y) ** 2, u.hp, u.id))
 
 
-def _distance(u: UnitView, me: UnitView) -> int:
-    return max(abs(u.x - me.x), abs(u.y - me.y))
-
-
 SITUATION_KEY_VERSION = 2
 """Bumped when the situation key's features change, so a saved cache's old keys miss."""
-
-LOW_AMMO = 2
-"""At or under this many rounds an agent's ammo counts as low."""
-HURT_ALLY = 0.6
-"""An ally under this share of max hp counts as hurt (a medic's cue)."""
 
 
 def situation_key(
@@ -127,7 +119,7 @@ def situation_key(
     reach = ROLE_STATS[me.role].range
     objective = snap.objective
     far = None if objective is None else _chebyshev(objective, here)
-    near_allies = sum(1 for a in snap.allies if _distance(a, me) <= buckets.near)
+    near_allies = sum(1 for a in snap.allies if _chebyshev((a.x, a.y), here) <= buckets.near)
     situation = {
         "role": me.role,
         "hp": hp_q,
@@ -141,7 +133,7 @@ def situation_key(
             _cover_reaching(snap.cover, here, (e.x, e.y), reach) is not None for e in enemies
         ],
         "allies": min(buckets.allies, near_allies),
-        "hurt_ally": any(a.hp < HURT_ALLY * a.max_hp for a in snap.allies),
+        "hurt_ally": any(a.hp < ALLY_HURT * a.max_hp for a in snap.allies),
         "objective": None if far is None else 0 if far <= 1 else 1 if far <= buckets.near else 2,
     }
     payload = [

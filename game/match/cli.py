@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import random
+import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -410,3 +411,24 @@ def fail(message: str) -> NoReturn:
     """Print a one-line error and exit 2."""
     print(f"{PROG}: error: {message}", file=sys.stderr)
     raise SystemExit(2)
+
+
+def add_game_flags(p: argparse.ArgumentParser) -> None:
+    """`--flags`: `python -m game` flags a bench or ladder passes to every match."""
+    p.add_argument(
+        "--flags",
+        default="",
+        metavar="TEXT",
+        help='extra `python -m game` flags for every match, e.g. --flags="--no-opening"',
+    )
+
+
+def game_flags(parser: argparse.ArgumentParser, text: str) -> tuple[str, ...]:
+    """`--flags` split as a shell would and checked by the game's own parser: a bad one is
+    one line and exit 2 before any match is played."""
+    try:
+        flags = tuple(shlex.split(text))
+    except ValueError as exc:
+        parser.error(f"--flags: {exc}")
+    build_parser().parse_args(["--headless", *flags])
+    return flags

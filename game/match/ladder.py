@@ -16,7 +16,6 @@ planning latency costs.
 
 from __future__ import annotations
 
-import shlex
 import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -24,7 +23,14 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from game.ladder.stats import wilson
-from game.match.cli import SIM_PRESETS, TIERS, OneLineParser, build_parser
+from game.match.cli import (
+    SIM_PRESETS,
+    TIERS,
+    OneLineParser,
+    add_game_flags,
+    build_parser,
+    game_flags,
+)
 from game.match.launch import build, read_cache
 from game.match.maps import load
 from game.match.planlog import percentile
@@ -201,12 +207,7 @@ def build_ladder_parser() -> OneLineParser:
         help="the prompt cache: on (each match starts empty; the default), off, or a file "
         "saved by --cache-save that every match starts from (warm)",
     )
-    p.add_argument(
-        "--flags",
-        default="",
-        metavar="TEXT",
-        help='extra `python -m game` flags for every match, e.g. --flags="--cache-similar"',
-    )
+    add_game_flags(p)
     p.add_argument("--jobs", type=int, default=None, metavar="N", help="processes (all CPUs)")
     return p
 
@@ -214,12 +215,7 @@ def build_ladder_parser() -> OneLineParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_ladder_parser()
     args = parser.parse_args(argv)
-    extra = tuple(shlex.split(args.flags))
-    try:
-        build_parser().parse_args(["--headless", *extra])
-    except SystemExit:
-        return 2
-    flags = extra + tuple(
+    flags = game_flags(parser, args.flags) + tuple(
         flag
         for flag, on in (("--no-interim", args.no_interim), ("--no-plan-ahead", args.no_plan_ahead))
         if on

@@ -223,8 +223,6 @@ class Session:
         self._current_round: dict[str, int] = {}
         self._planned_turn: dict[str, int] = {}
         """The turn each LLM squad's latest round was submitted for."""
-        self._submitted_at: dict[str, int] = {}
-        """The tick each LLM squad's latest round was submitted at."""
         self._awaiting: dict[str, set[int]] = {}
         """Agents of each squad's current round whose plan has not landed yet."""
         self._rng = random.Random(f"{seed}:session")
@@ -407,9 +405,7 @@ class Session:
         return self._opening_due
 
     def _begin_opening(self) -> None:
-        before = set(self._current_round.values())
-        self._submit_rounds()
-        self._opening_rounds = set(self._current_round.values()) - before
+        self._opening_rounds = {self._current_round[s] for s in self._submit_rounds()}
         self.opening_ms = 0.0
 
     def _open_for(self, dt: float) -> None:
@@ -457,17 +453,16 @@ class Session:
         fresh: list[str] = []
         for squad in self.llm_squads:
             if recorded is not None:
-                # the record's round at this tick, once (the opening submits it first)
-                if squad not in recorded or self._submitted_at.get(squad) == tick:
-                    continue
                 turn = -(-tick // TICKS_PER_TURN)
+                # the record's round for this turn, once (the opening submits it first)
+                if squad not in recorded or self._planned_turn.get(squad) == turn:
+                    continue
             else:
                 due = self._round_due(squad)
                 if due is None:
                     continue
                 turn = due
             self._planned_turn[squad] = turn
-            self._submitted_at[squad] = tick
             if turn * TICKS_PER_TURN > tick:
                 self.ahead_leads_ms.append((turn * TICKS_PER_TURN - tick) * TICK_SECONDS * 1000)
             snaps = tuple(self.world.snapshot_of(u.id) for u in self.world.living(squad))
@@ -499,12 +494,11 @@ class Session:
         nxt = turn + 1
         if not self.pacing.plan_ahead or planned >= nxt or nxt >= self.world.turn_limit:
             return None
-        learned = self.lead.lead_ticks(squad)
-        if learned is None:
+        lead = self.lead.lead_ticks(squad)
+        if lead is None:
             # nothing measured: the prior, once this turn's round has delivered (started
             # earlier, the next round would supersede a round still in flight)
-            learned = 0 if self._awaiting.get(squad) else PRIOR_LEAD_TICKS
-        lead = learned
+            lead = 0 if self._awaiting.get(squad) else PRIOR_LEAD_TICKS
         return nxt if lead > 0 and tick >= nxt * TICKS_PER_TURN - lead else None
 
     def _keep_busy(self, fresh: Sequence[str]) -> None:

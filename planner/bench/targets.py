@@ -21,12 +21,11 @@ each match starting with the cache the previous one left (what `--cache-save` an
 
 from __future__ import annotations
 
-import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from game.match.cli import OneLineParser, build_parser
+from game.match.cli import OneLineParser, add_game_flags, build_parser, game_flags
 from game.match.launch import build
 from game.match.maps import load
 from planner.bench.stats import fmt, mean, percentile, table
@@ -166,12 +165,7 @@ def build_targets_parser() -> OneLineParser:
         help="each match starts with the cache the one before left (default: empty, as the "
         "game starts)",
     )
-    p.add_argument(
-        "--flags",
-        default="",
-        metavar="TEXT",
-        help='extra `python -m game` flags for every match, e.g. --flags="--plan-ahead"',
-    )
+    add_game_flags(p)
     return p
 
 
@@ -180,11 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")
-    flags = shlex.split(args.flags)
-    try:
-        build_parser().parse_args(["--headless", *flags])
-    except SystemExit:
-        return 2
+    flags = game_flags(parser, args.flags)
     rows = [play_map(s, range(args.seeds), flags, warm=args.warm) for s in args.scenarios]
     start = (
         "warm (each match starts with the last one's cache)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,19 @@ def test_a_map_with_a_bom_plays(tmp_path: Path, capsys: pytest.CaptureFixture[st
     bom = tmp_path / "bom.txt"
     bom.write_bytes(b"\xef\xbb\xbf#######\n#r...R#\n#######\n")
     assert main(["--headless", "--backend", "sim", "--map", str(bom), "--turns", "1"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [('"', "--flags: No closing quotation"), ("--bogus", "unrecognized arguments: --bogus")],
+)
+@pytest.mark.parametrize("tool", ["planner.bench.targets", "game.match.ladder"])
+def test_a_bench_or_ladder_refuses_bad_game_flags_in_one_line(
+    tool: str, flags: str, needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    module = importlib.import_module(tool)
+    with pytest.raises(SystemExit) as exc:
+        module.main([f"--flags={flags}", "--seeds", "1"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and needle in err, err
