@@ -43,10 +43,23 @@ def cache_keys(
     """The exact and situation keys; `block` is the agent's prompt line when the caller
     already built it (an agent's line is the same alone or in a batch); `fmt` the plan
     format asked for (default: the one asked for now)."""
+    return plan_keys(
+        core.backend.model, settings, snap, tier, block, fmt or plan_format(core, settings), grid
+    )
+
+
+def plan_keys(
+    model: str,
+    settings: PlannerSettings,
+    snap: Snapshot,
+    tier: Tier,
+    block: str | None,
+    fmt: PlanFormat,
+    grid: Grid | None = None,
+) -> tuple[str, str | None]:
+    """`cache_keys` for a named model and plan format (a recorded match's, for one)."""
     if block is None:
         block = build_batch_prompt((snap,), tier, grid=grid).agent_blocks[snap.me.id]
-    fmt = fmt or plan_format(core, settings)
-    model = core.backend.model
     # The agent's line holds no map name: the scenario is part of what the answer depends on.
     options = {"scenario": snap.scenario, "size": [snap.width, snap.height]}
     key = cache_key(model, tier.value, options, block, fmt=fmt)
@@ -140,6 +153,7 @@ class Delivery:
             if adapted is None:
                 continue
             del self.missed[agent_id]
+            self.core.served_from_cache[agent_id] = similar
             telemetry = self.core.telemetry
             telemetry.incr("cache_misses", -1)
             telemetry.incr("cache_hits")
@@ -164,6 +178,8 @@ class Delivery:
         agent_id = outcome.agent_id
         if state.pending.pop(agent_id, None) is None:
             return
+        if not outcome.from_cache:
+            self.core.served_from_cache.pop(agent_id, None)
         at = self.time.delivered_at(at)
         plan_wait = self.time.ms(at)
         overhead = self.time.overhead_ms(at, emitted_at)

@@ -109,20 +109,27 @@ class RoundRun:
 
     def _serve_from_cache(self) -> None:
         """Every agent's hit is delivered now and left out of the requests; only the misses
-        (a rejected situation hit is one) go to the LLM."""
+        (a rejected situation hit is one, and an agent still in the situation of the
+        cached plan it was last given) go to the LLM."""
         tier = self.settings.start_tier
         state = self.state
         cache = self.core.cache
+        served = self.core.served_from_cache
         blocks = build_batch_prompt(
             tuple(self.pending.values()), tier, grid=self.round.grid
         ).agent_blocks
         for agent_id, snap in list(self.pending.items()):
             block_key, similar = cache_keys(self.core, self.settings, snap, tier, blocks[agent_id])
-            started = self.core.clock.now()
-            rejected = cache.similar_rejects
-            hit = cache.lookup(block_key, similar, adapt=functools.partial(self._adapted, snap))
-            self.core.telemetry.record("cache_lookup", (self.core.clock.now() - started) * 1000)
-            state.cache_rejected += cache.similar_rejects - rejected
+            refresh = similar is not None and served.get(agent_id) == similar
+            if refresh:
+                state.cache_refreshed += 1
+                hit = None
+            else:
+                started = self.core.clock.now()
+                rejected = cache.similar_rejects
+                hit = cache.lookup(block_key, similar, adapt=functools.partial(self._adapted, snap))
+                self.core.telemetry.record("cache_lookup", (self.core.clock.now() - started) * 1000)
+                state.cache_rejected += cache.similar_rejects - rejected
             checked = () if hit is None else self._valid_now(hit.value, snap)
             if not checked:
                 self.core.telemetry.incr("cache_misses")
@@ -131,6 +138,8 @@ class RoundRun:
                     self.delivery.missed[agent_id] = similar
                 continue
             assert hit is not None
+            if similar is not None:
+                served[agent_id] = similar
             self.core.telemetry.incr("cache_hits")
             state.cache_hits += 1
             state.cache_adapted += int(hit.similar)
@@ -326,6 +335,7 @@ class RoundRun:
             cache_misses=state.cache_misses,
             cache_adapted=state.cache_adapted,
             cache_rejected=state.cache_rejected,
+            cache_refreshed=state.cache_refreshed,
             breaker=self.core.breaker.state.value,
         )
         self.emit(RoundDone(self.round.round_id, self.round.squad, stats, state.last_plan_at))

@@ -179,6 +179,9 @@ class RoundStats:
     """Hits found by situation and adapted to the agent (within cache_hits)."""
     cache_rejected: int = 0
     """Situation hits that failed validation for the agent (within cache_misses)."""
+    cache_refreshed: int = 0
+    """Agents still in the situation of the cached plan they were last given, asked
+    afresh instead (within cache_misses)."""
     usage_reported: int = 0
     """Answers whose server reported usage: tokens of the others are unknown, not 0."""
 

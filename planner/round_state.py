@@ -77,6 +77,9 @@ class RoundState:
     """Hits found by situation and adapted to their agent (counted in cache_hits too)."""
     cache_rejected: int = 0
     """Situation hits that did not validate for their agent (counted in cache_misses too)."""
+    cache_refreshed: int = 0
+    """Agents asked afresh because they were still in the situation their last cached
+    plan was for (PlannerCore.served_from_cache; counted in cache_misses too)."""
     tokens: dict[str, int] = field(
         default_factory=lambda: {"prompt": 0, "cached": 0, "completion": 0}
     )

@@ -120,6 +120,9 @@ class PlanningLog:
         """Hits found by situation and adapted to their agent (within cache_hits)."""
         self.cache_rejected = 0
         """Situation hits that failed validation for their agent (within cache_misses)."""
+        self.cache_refreshed = 0
+        """Agents still in their last cached plan's situation, asked afresh (within
+        cache_misses)."""
         self.samples: dict[str, deque[float]] = {
             name: deque(maxlen=SAMPLES_KEPT)
             for name in (
@@ -187,6 +190,7 @@ class PlanningLog:
                 self.cache_misses += event.stats.cache_misses
                 self.cache_adapted += event.stats.cache_adapted
                 self.cache_rejected += event.stats.cache_rejected
+                self.cache_refreshed += event.stats.cache_refreshed
                 sent = event.stats.requests > 0
                 self.cache_only_rounds += int(not sent)
                 for name, value in (

@@ -60,6 +60,8 @@ ALLY_HURT = 0.6
 ATTACKS_PER_PLAN = 3
 LOW_AMMO = 2
 """Reload when no enemy is in sight and at most this many rounds are left."""
+COVER_DASH = 3
+"""Cover within this many tiles is taken on the way to a fight; farther cover is not."""
 BUSY = frozenset({"reloading", "healing", "throwing"})
 """Enemy postures worth a Distract: it loses the action."""
 
@@ -262,10 +264,10 @@ def _throwable(here: Tile, spot: Tile) -> bool:
 
 
 def _cover_in_reach(snap: Snapshot, spot: Tile, reach: int) -> Tile | None:
-    """A listed cover tile (nearest first) within 3 tiles from which `spot` is in range."""
+    """A listed cover tile (nearest first) within COVER_DASH tiles from which `spot` is in range."""
     here = (snap.me.x, snap.me.y)
     for c in snap.cover:
-        if c != here and _near(here, c, 3) and in_range(c, spot, reach):
+        if c != here and _near(here, c, COVER_DASH) and in_range(c, spot, reach):
             return c
     return None
 

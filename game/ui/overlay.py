@@ -88,7 +88,8 @@ def status_lines(session: SessionLike) -> tuple[list[Segment], list[Segment], li
         line1.insert(1, (f"REPLAY {replay_position(session)} ([ ] scrub)", t.TEXT_WARN))
     cache = (
         f"cache on (hit {log.cache_hit_rate:.0%}: {log.cache_hits} hit, {log.cache_misses} miss,"
-        f" {log.cache_adapted} adapted, {log.cache_rejected} rejected)"
+        f" {log.cache_adapted} adapted, {log.cache_rejected} rejected,"
+        f" {log.cache_refreshed} refreshed)"
         if st.cache
         else "cache off"
     )

@@ -34,7 +34,7 @@ from game.rules.world import World
 from planner.adapt import adapted_plan
 from planner.cache import PlanCache, adapt_steps, anchor_of, situation_key
 from planner.cache_store import CacheFileError, dump_cache, load_into, parse_cache
-from planner.core import CachedPlan
+from planner.core import CachedPlan, PlanningRound
 from planner.events import PlanDelivered, RoundDone
 from planner.fallback import Tier
 from planner.settings import PlannerSettings
@@ -404,3 +404,29 @@ def test_an_adapted_throw_stays_on_its_enemy_and_never_catches_an_ally() -> None
     # A throw at no enemy (the stored one was not aimed at any): rejected too.
     stray = (ThrowExplosive(x=10, y=9),)
     assert adapt_steps(stray, anchor_of(source), here) is None
+
+
+def test_an_agent_still_in_the_situation_of_its_cached_plan_is_asked_afresh() -> None:
+    # A lone scout with nothing in sight answers Scan: a plan that leaves it where it was.
+    # Rounds in situation A: asked, served from the cache, then (still in A after that
+    # cached plan) asked afresh rather than served the Scan twice running, then served.
+    # Then situation B (hurt): asked, served; back in A it is served at once, since the
+    # cached plan it was last given was B's.
+    grid = Grid.from_strings(["." * 20] * 16)
+    a = snapshot(unit(1, 4, 4, role="scout"), width=20, height=16)
+    b = a.model_copy(update={"me": a.me.model_copy(update={"hp": 40})})
+    backend = ScriptedBackend([_all_answers] * 8)
+    core = make_core(backend)
+    settings = PlannerSettings(mode="batched", similarity=True)
+    served: list[bool] = []
+    refreshed: list[int] = []
+    for round_id, snap in enumerate((a, a, a, a, b, b, a), start=1):
+        events = run_round(core, settings, PlanningRound(round_id, "red", (snap,), grid))
+        (outcome,) = (e.outcome for e in events if isinstance(e, PlanDelivered))
+        served.append(outcome.from_cache)
+        stats = next(e.stats for e in events if isinstance(e, RoundDone))
+        refreshed.append(stats.cache_refreshed)
+        assert stats.cache_hits + stats.cache_misses == 1
+    assert served == [False, True, False, True, False, True, True]
+    assert refreshed == [0, 0, 1, 0, 0, 0, 0]
+    assert len(backend.requests) == 3

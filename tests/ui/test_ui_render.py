@@ -133,7 +133,7 @@ def test_status_bar_names_the_switches_and_timings() -> None:
     assert "village" in line1 and "test planner" in line1
     assert "mode auto" in line2 and "stream on" in line2 and "breaker closed" in line2
     assert "cache on (hit 33%: 2 hit, 3 miss," in line2  # 2 of 6 plans came from the cache
-    assert "0 adapted, 0 rejected)" in line2
+    assert "0 adapted, 0 rejected, 0 refreshed)" in line2
     assert "act_wait" in line3
     assert "ttft 80 ms" in line3 and "ttfp 150 ms" in line3 and "time_to_all 450 ms" in line3
     assert "p50" in line3 and "p95" in line3
