@@ -50,6 +50,13 @@ def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.replay and args.record:
         fail("--record and --replay cannot be used together")
+    if args.cache_file and (args.cache_load or args.cache_save):
+        fail("--cache-file loads and saves the cache itself: not with --cache-load or --cache-save")
+    if args.cache_file and (args.record or args.replay):
+        fail(
+            "--cache-file changes when the match ends, so a record could not be replayed "
+            "from it: record with --cache-load and --cache-save on two files"
+        )
     scenario = None if args.replay else _scenario(args)
     screen = None if args.headless else _open_window(args)
     if args.replay:

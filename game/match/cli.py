@@ -121,7 +121,7 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
-def _output_file(*suffixes: str) -> Callable[[str], str]:
+def output_file(*suffixes: str) -> Callable[[str], str]:
     """A file to write after the match: its folder must exist now, not after the match
     (and, with `suffixes`, its name must end in one of them)."""
 
@@ -274,9 +274,16 @@ def build_parser() -> OneLineParser:
     )
     plan.add_argument(
         "--cache-save",
-        type=_output_file(),
+        type=output_file(),
         metavar="PATH",
         help="save the prompt cache's plans to PATH when the match ends",
+    )
+    plan.add_argument(
+        "--cache-file",
+        type=output_file(),
+        metavar="PATH",
+        help="keep the cache in PATH from game to game: start with its plans if it exists, "
+        "save them back when the match ends (instead of --cache-load and --cache-save)",
     )
     plan.add_argument(
         "--tier", choices=TIERS, default="simplified", help="start tier (default: simplified)"
@@ -345,7 +352,7 @@ def build_parser() -> OneLineParser:
     run = p.add_argument_group("headless")
     run.add_argument("--headless", action="store_true", help="play a whole match with no window")
     run.add_argument(
-        "--report", type=_output_file(), metavar="PATH", help="write the JSON match report to PATH"
+        "--report", type=output_file(), metavar="PATH", help="write the JSON match report to PATH"
     )
     run.add_argument(
         "--realtime",
@@ -355,7 +362,7 @@ def build_parser() -> OneLineParser:
     )
     run.add_argument(
         "--trace",
-        type=_output_file(),
+        type=output_file(),
         metavar="PATH",
         help="write planning rounds as a Chrome trace",
     )
@@ -370,7 +377,7 @@ def build_parser() -> OneLineParser:
     )
     rec.add_argument(
         "--record",
-        type=_output_file(),
+        type=output_file(),
         metavar="PATH",
         help="write a JSON Lines match record: snapshots, prompts, raw streams, plans, hash",
     )
@@ -397,7 +404,7 @@ def build_parser() -> OneLineParser:
     )
     window.add_argument(
         "--screenshot",
-        type=_output_file(".png"),
+        type=output_file(".png"),
         metavar="PATH",
         help="save a PNG after the last frame (the name must end in .png; its folder must exist)",
     )

@@ -29,6 +29,7 @@ from game.match.record import (
     RecordedPlans,
     Recorder,
     load_record,
+    recorded_settings,
 )
 from game.match.session import MatchConfig, MatchObserver, Planning, PlanOrigin, Session
 from game.rules.scenarios import SQUADS, Scenario
@@ -269,20 +270,7 @@ def build_replay(args: argparse.Namespace, *, window: bool) -> Launch:
         record = load_record(args.replay)
         header = record.header
         scenario = record.scenario
-        recorded = dict(header.settings)
-        if "situation_offset" in recorded:
-            # records older than the landmark situation key (issue 17): its buckets meant
-            # something else and its hits cannot be made again; replay without it
-            recorded.pop("situation_offset")
-            recorded["similarity"] = False
-        settings = PlannerSettings(
-            # records older than intents asked for none
-            **{
-                "intent": False,
-                **recorded,
-                "start_tier": Tier(recorded["start_tier"]),
-            }
-        )
+        settings = recorded_settings(header)
         # records older than the opening started at the first tick
         recorded_pacing = Pacing(**{"opening": False, **header.pacing})
     except MatchRecordError as exc:
@@ -384,9 +372,10 @@ def build(args: argparse.Namespace, scenario: Scenario, *, window: bool) -> Laun
             backend, settings, seed=args.seed, config=env_config, backend_description=reason
         )
         planner, cache = service, service.core.cache
-    if args.cache_load:
+    warm_from = args.cache_load or _existing(getattr(args, "cache_file", None))
+    if warm_from:
         # before the first round: nothing on the planner's loop has touched the cache yet
-        load_into(cache, read_cache(args.cache_load))
+        load_into(cache, read_cache(warm_from))
     # a server may refuse the key; the built-in sim never does
     notice = () if isinstance(backend, SimBackend) else (KeyRefusedNotice(),)
     exported = _otel(args, backend)
@@ -415,11 +404,21 @@ def read_cache(path: str) -> list[tuple[str, str | None, CachedPlan]]:
         fail(str(exc))
 
 
+def _existing(path: str | None) -> str | None:
+    return path if path is not None and Path(path).exists() else None
+
+
 def save_cache(args: argparse.Namespace, launch: Launch) -> None:
-    """--cache-save: write the planner's cache once the match is over (planner closed)."""
-    if not getattr(args, "cache_save", None) or launch.cache is None:
+    """--cache-save (or --cache-file): write the planner's cache once the match is over
+    (planner closed); through a temporary file, so an interrupted write never leaves a
+    half cache for the next game."""
+    path = getattr(args, "cache_save", None) or getattr(args, "cache_file", None)
+    if not path or launch.cache is None:
         return
+    target = Path(path)
+    part = target.with_name(target.name + ".part")
     try:
-        Path(args.cache_save).write_text(dump_cache(launch.cache), "utf-8")
+        part.write_text(dump_cache(launch.cache), "utf-8")
+        part.replace(target)
     except OSError as exc:
-        fail(f"cannot write {args.cache_save}: {exc.strerror or exc}")
+        fail(f"cannot write {path}: {exc.strerror or exc}")

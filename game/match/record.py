@@ -44,7 +44,9 @@ from planner.backends.base import Capabilities
 from planner.backends.replay import NEVER_S, RecordedChunk, RecordedResponse
 from planner.core import PlanningRound
 from planner.events import PlanEvent
+from planner.fallback import Tier
 from planner.schedule import PlannedRequest, Schedule
+from planner.settings import PlannerSettings
 
 RECORD_VERSION = 1
 
@@ -246,6 +248,8 @@ class MatchRecord:
     """The digest of the lines as read (compare with `end.digest`)."""
     capabilities: Capabilities = field(default_factory=Capabilities)
     """The header's, checked."""
+    deliveries: list[EventLine] = field(default_factory=list)
+    """The PlanDelivered events, in order (what a warm cache is built from)."""
 
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
@@ -422,6 +426,8 @@ def load_record(path: str | Path) -> MatchRecord:
                 continue
             case EventLine():
                 record.events += parsed.heard
+                if parsed.type == "PlanDelivered":
+                    record.deliveries.append(parsed)
                 _collect(record, open_requests, parsed, path, lineno)
         digest.add(line)
     if record.end is None:
@@ -436,6 +442,21 @@ def load_record(path: str | Path) -> MatchRecord:
             "snapshots are not the ones recorded)"
         )
     return record
+
+
+def recorded_settings(header: HeaderLine) -> PlannerSettings:
+    """The planner settings a record's match began with (raises TypeError, ValueError or
+    KeyError on bad ones)."""
+    recorded = dict(header.settings)
+    if "situation_offset" in recorded:
+        # records older than the landmark situation key (issue 17): its buckets meant
+        # something else and its hits cannot be made again
+        recorded.pop("situation_offset")
+        recorded["similarity"] = False
+    # records older than intents asked for none
+    return PlannerSettings(
+        **{"intent": False, **recorded, "start_tier": Tier(recorded["start_tier"])}
+    )
 
 
 class RecordedPlans:

@@ -114,3 +114,39 @@ def test_a_warm_match_replays_its_hits_from_the_same_cache(
     for field in ("plans_by_tier", "cache_hits", "cache_adapted", "state_hash"):
         assert again[field] == first[field], field
     capsys.readouterr()
+
+
+def test_a_cache_file_carries_the_cache_from_game_to_game(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kept = tmp_path / "plans.json"
+    assert main([*MATCH, "--seed", "1", "--cache-file", str(kept)]) == 0  # none yet: cold
+    first = set(e["key"] for e in json.loads(kept.read_text("utf-8"))["entries"])
+    assert first
+    # The same seed again starts with the first game's plans: exact hits in its first
+    # round, and the file keeps them with what the second game added.
+    again = played("--seed", "1", "--cache-file", str(kept))
+    assert again.round_stats[0].cache_hits - again.round_stats[0].cache_adapted > 0
+    assert main([*MATCH, "--seed", "4", "--cache-file", str(kept)]) == 0
+    assert first <= set(e["key"] for e in json.loads(kept.read_text("utf-8"))["entries"])
+    assert not (tmp_path / "plans.json.part").exists()
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--cache-load", "x.json"],
+        ["--cache-save", "x.json"],
+        ["--record", "x.jsonl"],
+    ],
+)
+def test_a_cache_file_with_a_flag_it_replaces_or_a_record_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str]
+) -> None:
+    extra = [str(tmp_path / a) if a.startswith("x.") else a for a in extra]
+    with pytest.raises(SystemExit) as exc:
+        main([*MATCH, "--cache-file", str(tmp_path / "plans.json"), *extra])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--cache-file" in err
