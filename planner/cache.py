@@ -450,6 +450,11 @@ class PlanCache(Generic[V]):
         self.expirations = 0
         self.similar_hits = 0
         self.similar_rejects = 0
+        self.new_situations = 0
+        """Lookups of a situation key never looked up before: each misses unless a stored
+        plan (a saved cache's) has it, so on an empty cache they bound the hit rate."""
+        self._looked: set[str] = set()
+        """Situation keys looked up (a bounded space: the key holds no coordinates)."""
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -508,6 +513,9 @@ class PlanCache(Generic[V]):
         `adapt(value)` (moved to the caller's agent and validated there), or rejected when
         that is None. Counters see one lookup: one hit or one miss (a rejection is a miss).
         """
+        if similar_key is not None and similar_key not in self._looked:
+            self._looked.add(similar_key)
+            self.new_situations += 1
         entry = self._live(key)
         if entry is not None:
             self._entries.move_to_end(key)

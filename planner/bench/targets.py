@@ -9,6 +9,9 @@ each match starting with the cache the previous one left (what `--cache-save` an
 - cache hit rate (hits / lookups; an adapted situation hit is a hit, a rejected one a
   miss, and so is an agent asked afresh because it is still in the situation of the
   cached plan it was last given: refreshed) >= 30%;
+- beside it, the lookups whose situation the match had not looked up before: on an empty
+  cache each one misses, so 1 - new / lookups is the most a cold cache could hit (with
+  the situation key as it is; a coarser one raises it and fits plans less well);
 - fallback rate (plans not from an LLM tier) < 20%;
 - act_wait (a turn's start -> the tick its agent starts acting on an LLM plan: 0 for a
   plan made ahead or a cache hit in place) average < 200 ms and p95 < 500 ms; beside it,
@@ -49,6 +52,8 @@ class MapFigures:
     adapted: int = 0
     rejected: int = 0
     refreshed: int = 0
+    new_situations: int = 0
+    """Lookups of a situation the match had not looked up before (cold: each one misses)."""
     plans: int = 0
     llm_plans: int = 0
     act_waits: list[float] = field(default_factory=list)
@@ -60,6 +65,12 @@ class MapFigures:
     def hit_rate(self) -> float:
         lookups = self.hits + self.misses
         return self.hits / lookups if lookups else 0.0
+
+    @property
+    def hit_ceiling(self) -> float:
+        """The most a cold cache could hit: every lookup but the first of each situation."""
+        lookups = self.hits + self.misses
+        return 1 - self.new_situations / lookups if lookups else 0.0
 
     @property
     def fallback_rate(self) -> float:
@@ -101,6 +112,8 @@ def play_map(
         figures.adapted += summary["cache_adapted"]
         figures.rejected += summary["cache_rejected"]
         figures.refreshed += summary["cache_refreshed"]
+        if launch.cache is not None:
+            figures.new_situations += launch.cache.new_situations
         figures.plans += summary["plans"]
         figures.llm_plans += sum(summary["plans_by_tier"][t.value] for t in LLM_TIERS)
         figures.act_waits += session.act_waits_ms
@@ -118,6 +131,7 @@ def render(rows: Sequence[MapFigures]) -> str:
         "LLM wins",
         "cache hit rate (>= 30%)",
         "adapted / rejected / refreshed",
+        "new situations (cold ceiling)",
         "fallback (< 20%)",
         "act_wait avg (< 200 ms)",
         "act_wait p50",
@@ -136,6 +150,7 @@ def render(rows: Sequence[MapFigures]) -> str:
                 f"{f.llm_wins}/{f.matches}",
                 f"{f.hit_rate:.0%} ({f.hits}/{f.hits + f.misses})",
                 f"{f.adapted} / {f.rejected} / {f.refreshed}",
+                f"{f.new_situations} ({f.hit_ceiling:.0%})",
                 f"{f.fallback_rate:.1%}",
                 f"{fmt(mean(f.act_waits), 0)} ms",
                 f"{fmt(percentile(f.act_waits, 50), 0)} ms",

@@ -185,3 +185,18 @@ def test_a_hit_at_full_capacity_compares_a_key_or_two_not_every_entry() -> None:
         assert cache.get(CountingKey(str(keys[i]))) == i  # an equal key, not the same object
     assert CountingKey.compared <= 2 * len(probes)
     assert cache.stats.hits == len(probes)
+
+
+def test_new_situations_count_each_situation_key_once_and_bound_a_cold_hit_rate() -> None:
+    cache: PlanCache[str] = PlanCache(4)
+
+    def adapt(value: str) -> str:
+        return value
+
+    assert cache.lookup("k1", "s1", adapt) is None
+    cache.put("k1", "plan", "s1")
+    assert cache.lookup("k2", "s1", adapt) is not None  # the same situation: a hit
+    assert cache.lookup("k3", "s2", adapt) is None
+    assert cache.lookup("k4", None, adapt) is None  # no situation key: not counted
+    assert cache.new_situations == 2
+    assert (cache.hits, cache.misses) == (1, 3)
