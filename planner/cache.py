@@ -38,6 +38,8 @@ from planner.schema import SCHEMA_VERSION, PlanFormat
 V = TypeVar("V")
 
 DEFAULT_CAPACITY = 4096
+MAX_CAPACITY = 1_000_000
+"""The most plans LLM_CACHE_CAP (or a warm-up's --capacity) may ask a cache to keep."""
 
 
 class _Now(Protocol):

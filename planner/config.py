@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
 
-from planner.cache import DEFAULT_CAPACITY
+from planner.cache import DEFAULT_CAPACITY, MAX_CAPACITY
 from planner.clock import Clock
 from planner.errors import ConfigError
 from planner.resilience import CircuitBreaker, RetryPolicy, Timeouts
@@ -38,7 +38,7 @@ class EnvVar:
 ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("LLM_TIMEOUT_MS", "timeout_ms", False, 1, 3_600_000),
     EnvVar("LLM_CONNECT_TIMEOUT_MS", "connect_timeout_ms", False, 1, 3_600_000),
-    EnvVar("LLM_CACHE_CAP", "cache_cap", True, 1, 1_000_000, " (plans)"),
+    EnvVar("LLM_CACHE_CAP", "cache_cap", True, 1, MAX_CAPACITY, " (plans)"),
     EnvVar("LLM_RETRY_MAX", "retry_max", True, 1, 100, " (attempts in all)"),
     EnvVar("LLM_BREAKER_THRESHOLD", "breaker_threshold", True, 1, 10_000, " (failures)"),
     EnvVar(

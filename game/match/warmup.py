@@ -29,7 +29,7 @@ from game.match.cli import OneLineParser, output_file
 from game.match.record import MatchRecord, MatchRecordError, load_record, recorded_settings
 from game.rules.snapshot import Snapshot
 from game.rules.steps import Step
-from planner.cache import DEFAULT_CAPACITY, PlanCache, anchor_of
+from planner.cache import DEFAULT_CAPACITY, MAX_CAPACITY, PlanCache, anchor_of
 from planner.cache_store import dump_cache
 from planner.core import CachedPlan
 from planner.delivery import plan_keys
@@ -117,8 +117,8 @@ def build_warmup_parser() -> OneLineParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_warmup_parser()
     args = parser.parse_args(argv)
-    if args.capacity < 1:
-        parser.error("--capacity must be at least 1")
+    if not 1 <= args.capacity <= MAX_CAPACITY:
+        parser.error(f"--capacity must be 1..{MAX_CAPACITY} (as LLM_CACHE_CAP)")
 
     def fail(message: str) -> None:
         parser.exit(2, f"{parser.prog}: error: {message}\n")
