@@ -52,11 +52,13 @@ def _main(argv: Sequence[str] | None) -> int:
         fail("--record and --replay cannot be used together")
     if args.cache_file and (args.cache_load or args.cache_save):
         fail("--cache-file loads and saves the cache itself: not with --cache-load or --cache-save")
-    if args.cache_file and (args.record or args.replay):
+    if args.cache_file and args.record:
         fail(
             "--cache-file changes when the match ends, so a record could not be replayed "
             "from it: record with --cache-load and --cache-save on two files"
         )
+    if args.cache_file and args.replay:
+        fail("--cache-file with --replay: give the cache the match started with, --cache-load")
     scenario = None if args.replay else _scenario(args)
     screen = None if args.headless else _open_window(args)
     if args.replay:
@@ -95,10 +97,10 @@ def _headless(args: argparse.Namespace, launch: Launch) -> int:
         print(f"{args.scenario}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     session.close()
-    save_cache(args, launch)
     names = {"red": args.red, "blue": blue_owner(args, window=False)}
     result = result_of(session, names, _planning_report(args, launch))
     print(result.summary())
+    save_cache(args, launch)  # after the result: a cache that cannot be saved loses no result
     expected = launch.record_hash
     if expected is not None:
         if result.state_hash != expected:

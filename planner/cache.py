@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from game.rules.actions import AOE_RADIUS, EXPLOSIVE_RADIUS, ROLE_STATS
-from game.rules.heuristic import ALLY_HURT, COVER_DASH, LOW_AMMO
+from game.rules.heuristic import ALLY_HURT, LOW_AMMO, cover_in_reach
 from game.rules.sight import in_range
 from game.rules.snapshot import Snapshot, UnitView
 from game.rules.steps import POSITION_ACTS, TARGET_ACTS, AoEAttack, Step, ThrowExplosive
@@ -132,7 +132,7 @@ def situation_key(
         "in_reach": [in_range(here, (e.x, e.y), reach) for e in enemies],
         "cover": bool(snap.cover),
         "cover_reaching": [
-            _cover_reaching(snap.cover, here, (e.x, e.y), reach) is not None for e in enemies
+            cover_in_reach(snap.cover, here, (e.x, e.y), reach) is not None for e in enemies
         ],
         "allies": min(buckets.allies, near_allies),
         "hurt_ally": any(a.hp < ALLY_HURT * a.max_hp for a in snap.allies),
@@ -153,25 +153,6 @@ def situation_key(
 
 def _chebyshev(a: tuple[int, int], b: tuple[int, int]) -> int:
     return max(abs(a[0] - b[0]), abs(a[1] - b[1]))
-
-
-def _cover_reaching(
-    cover: tuple[tuple[int, int], ...], here: tuple[int, int], spot: tuple[int, int], reach: int
-) -> tuple[int, int] | None:
-    """The first listed cover tile (nearest first), not where the agent stands but within
-    a dash of it (COVER_DASH tiles, as the rule planner takes cover), from which `spot` is
-    in range. Cover across the map is no landmark: keyed on it, a plan stored beside its
-    cover was served to agents whose only such cover was far, and squads started warm
-    won less (village, 80 seeds warm: 37/80 red wins with any listed cover, 52/80 within
-    a dash; cold 50/80)."""
-    return next(
-        (
-            c
-            for c in cover
-            if c != here and _chebyshev(c, here) <= COVER_DASH and in_range(c, spot, reach)
-        ),
-        None,
-    )
 
 
 def _frame(ref: tuple[int, int] | None) -> int:
@@ -364,7 +345,7 @@ def _lift(tile: tuple[int, int], anchor: Anchor, reach: int) -> Landmark:
         return Landmark("objective")
     if tile in anchor.cover:
         for j, spot in enumerate(spots):
-            if _cover_reaching(anchor.cover, here, spot, reach) == tile:
+            if cover_in_reach(anchor.cover, here, spot, reach) == tile:
                 return Landmark("cover_reaching", j)
         return Landmark("cover", anchor.cover.index(tile))
     for j, spot in enumerate(spots):
@@ -389,7 +370,7 @@ def _place(
         return None
     enemy = enemies[mark.slot]
     if mark.kind == "cover_reaching":
-        return _cover_reaching(snap.cover, (me.x, me.y), (enemy.x, enemy.y), reach)
+        return cover_in_reach(snap.cover, (me.x, me.y), (enemy.x, enemy.y), reach)
     dx, dy = turn(mark.dx, mark.dy)
     return (enemy.x + dx, enemy.y + dy)
 

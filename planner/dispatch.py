@@ -118,6 +118,7 @@ class RoundRun:
         blocks = build_batch_prompt(
             tuple(self.pending.values()), tier, grid=self.round.grid
         ).agent_blocks
+        new_before = cache.new_situations
         for agent_id, snap in list(self.pending.items()):
             block_key, similar = cache_keys(self.core, self.settings, snap, tier, blocks[agent_id])
             refresh = similar is not None and served.get(agent_id) == similar
@@ -135,6 +136,8 @@ class RoundRun:
                 self.core.telemetry.incr("cache_misses")
                 state.cache_misses += 1
                 if similar is not None:
+                    # a teammate's plan of this situation landing this round may serve it:
+                    # the model's new answer, not the stored plan it was last given
                     self.delivery.missed[agent_id] = similar
                 continue
             assert hit is not None
@@ -156,6 +159,7 @@ class RoundRun:
                 emitted_at=None,
                 at=self.time.now(),
             )
+        state.cache_new_situations += cache.new_situations - new_before
 
     def _valid_now(self, plan: CachedPlan, snap: Snapshot) -> tuple[Step, ...]:
         return validate_plan_steps(plan.steps, snap, self.round.grid, plan.tier)
@@ -336,6 +340,7 @@ class RoundRun:
             cache_adapted=state.cache_adapted,
             cache_rejected=state.cache_rejected,
             cache_refreshed=state.cache_refreshed,
+            cache_new_situations=state.cache_new_situations,
             breaker=self.core.breaker.state.value,
         )
         self.emit(RoundDone(self.round.round_id, self.round.squad, stats, state.last_plan_at))

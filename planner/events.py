@@ -179,9 +179,12 @@ class RoundStats:
     """Hits found by situation and adapted to the agent (within cache_hits)."""
     cache_rejected: int = 0
     """Situation hits that failed validation for the agent (within cache_misses)."""
+    cache_new_situations: int = 0
+    """Lookups of a situation never looked up before: on an empty cache each misses."""
     cache_refreshed: int = 0
     """Agents still in the situation of the cached plan they were last given, asked
-    afresh instead (within cache_misses)."""
+    afresh instead (a miss, unless a teammate's new plan of that situation serves it this
+    round)."""
     usage_reported: int = 0
     """Answers whose server reported usage: tokens of the others are unknown, not 0."""
 

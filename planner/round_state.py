@@ -77,9 +77,12 @@ class RoundState:
     """Hits found by situation and adapted to their agent (counted in cache_hits too)."""
     cache_rejected: int = 0
     """Situation hits that did not validate for their agent (counted in cache_misses too)."""
+    cache_new_situations: int = 0
+    """Lookups of a situation key the cache had never been asked for (PlanCache)."""
     cache_refreshed: int = 0
     """Agents asked afresh because they were still in the situation their last cached
-    plan was for (PlannerCore.served_from_cache; counted in cache_misses too)."""
+    plan was for (PlannerCore.served_from_cache; counted in cache_misses, unless a
+    teammate's new plan of the same situation serves it this round, a hit)."""
     tokens: dict[str, int] = field(
         default_factory=lambda: {"prompt": 0, "cached": 0, "completion": 0}
     )

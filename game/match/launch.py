@@ -19,6 +19,7 @@ import anyio
 
 from game.match.cli import CONTROLLERS, LLM, PROG, fail
 from game.match.controllers import Controller, controller_rng
+from game.match.files import write_whole
 from game.match.otel import otlp_observer
 from game.match.pacing import Pacing
 from game.match.planlog import KEY_REFUSED_STATUSES, key_refused_line
@@ -410,15 +411,11 @@ def _existing(path: str | None) -> str | None:
 
 def save_cache(args: argparse.Namespace, launch: Launch) -> None:
     """--cache-save (or --cache-file): write the planner's cache once the match is over
-    (planner closed); through a temporary file, so an interrupted write never leaves a
-    half cache for the next game."""
+    (planner closed), whole or not at all (`write_whole`)."""
     path = getattr(args, "cache_save", None) or getattr(args, "cache_file", None)
     if not path or launch.cache is None:
         return
-    target = Path(path)
-    part = target.with_name(target.name + ".part")
     try:
-        part.write_text(dump_cache(launch.cache), "utf-8")
-        part.replace(target)
+        write_whole(path, dump_cache(launch.cache))
     except OSError as exc:
         fail(f"cannot write {path}: {exc.strerror or exc}")

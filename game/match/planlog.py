@@ -121,8 +121,8 @@ class PlanningLog:
         self.cache_rejected = 0
         """Situation hits that failed validation for their agent (within cache_misses)."""
         self.cache_refreshed = 0
-        """Agents still in their last cached plan's situation, asked afresh (within
-        cache_misses)."""
+        """Agents still in their last cached plan's situation, asked afresh (a miss unless a
+        teammate's new plan of it serves them that round)."""
         self.samples: dict[str, deque[float]] = {
             name: deque(maxlen=SAMPLES_KEPT)
             for name in (

@@ -250,6 +250,8 @@ class MatchRecord:
     """The header's, checked."""
     deliveries: list[EventLine] = field(default_factory=list)
     """The PlanDelivered events, in order (what a warm cache is built from)."""
+    round_starts: list[EventLine] = field(default_factory=list)
+    """The RoundStarted events (each round's start tier: the window can switch it)."""
 
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
@@ -428,6 +430,8 @@ def load_record(path: str | Path) -> MatchRecord:
                 record.events += parsed.heard
                 if parsed.type == "PlanDelivered":
                     record.deliveries.append(parsed)
+                elif parsed.type == "RoundStarted":
+                    record.round_starts.append(parsed)
                 _collect(record, open_requests, parsed, path, lineno)
         digest.add(line)
     if record.end is None:

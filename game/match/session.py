@@ -725,6 +725,7 @@ class Session:
             "cache_adapted": sum(s.cache_adapted for s in stats),
             "cache_rejected": sum(s.cache_rejected for s in stats),
             "cache_refreshed": sum(s.cache_refreshed for s in stats),
+            "cache_new_situations": sum(s.cache_new_situations for s in stats),
             "cache_hit_rate": _rate(log.cache_hits, sum(s.cache_misses for s in stats)),
             "act_wait_ms": {
                 "avg": round(sum(self.act_waits_ms) / len(self.act_waits_ms), 3)

@@ -1,10 +1,12 @@
 """A warm cache built from recorded matches: `python -m game.match.warmup`.
 
 Every plan an LLM delivered whole in a record (not from the cache, not cut short) is put
-into a cache under the keys the match itself stored it under (the recorded model, start
-tier, plan format and situation buckets; the agent's recorded prompt line and snapshot),
-with its anchor, in the order the records give them. The result is the file
-`--cache-save` writes, for `--cache-load` or the ladder's `--cache PATH`:
+into a cache under the keys the match itself stored it under (the recorded model, its
+round's start tier, the plan format and situation buckets; the agent's recorded prompt
+line and snapshot), with its anchor, in the order the records give them. The result is
+the file `--cache-save` writes (the same entries as its match saved; their least recently
+used order may differ, since a match's hits reorder its cache), for `--cache-load` or the
+ladder's `--cache PATH`:
 
     python -m game --headless --red llm --record a.jsonl ...      # any number of matches
     python -m game.match.warmup a.jsonl b.jsonl --out warm.json
@@ -20,12 +22,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from game.match.cli import OneLineParser, output_file
+from game.match.files import write_whole
 from game.match.record import MatchRecord, MatchRecordError, load_record, recorded_settings
 from game.rules.snapshot import Snapshot
 from game.rules.steps import Step
@@ -56,6 +58,12 @@ class _Delivered(BaseModel):
     prompt_block: str = ""
 
 
+class _Started(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    round_id: int
+    start_tier: Tier
+
+
 @dataclass
 class Warmed:
     records: int = 0
@@ -75,9 +83,14 @@ def warm_from(record: MatchRecord, cache: PlanCache[CachedPlan], counts: Warmed)
     snaps: dict[tuple[int, str], dict[int, Snapshot]] = {
         (r.round_id, r.squad): {s.me.id: s for s in r.snapshots} for r in record.rounds
     }
-    start = settings.start_tier
+    # the tier each round started at (a window's hotkey may have switched it mid-match)
+    started = {
+        s.round_id: s.start_tier
+        for s in (_Started.model_validate(line.data) for line in record.round_starts)
+    }
     for line in record.deliveries:
         data = _Delivered.model_validate(line.data)
+        start = started.get(data.round_id, settings.start_tier)
         plan = data.outcome
         snap = snaps.get((data.round_id, data.squad), {}).get(plan.agent_id)
         if plan.tier not in LLM_TIERS or plan.from_cache or plan.partial or snap is None:
@@ -100,7 +113,7 @@ def build_warmup_parser() -> OneLineParser:
     p.add_argument(
         "--out",
         required=True,
-        type=output_file(".json"),
+        type=output_file(),
         metavar="PATH",
         help="the cache file to write (for --cache-load, or the ladder's --cache PATH)",
     )
@@ -139,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             fail(f"{path}: a plan or the settings in the record cannot be read ({exc})")
         print(f"{path}: {counts.plans} LLM plans so far", file=sys.stderr)
     try:
-        Path(args.out).write_text(dump_cache(cache), "utf-8")
+        write_whole(args.out, dump_cache(cache))
     except OSError as exc:
         fail(f"cannot write {args.out}: {exc.strerror or exc}")
     print(

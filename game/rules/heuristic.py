@@ -22,6 +22,7 @@ order), so a unit on a mirrored map decides the mirror image of its counterpart.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 
 from game.rules.actions import (
     AOE_AMMO,
@@ -264,9 +265,14 @@ def _throwable(here: Tile, spot: Tile) -> bool:
 
 
 def _cover_in_reach(snap: Snapshot, spot: Tile, reach: int) -> Tile | None:
-    """A listed cover tile (nearest first) within COVER_DASH tiles from which `spot` is in range."""
-    here = (snap.me.x, snap.me.y)
-    for c in snap.cover:
+    return cover_in_reach(snap.cover, (snap.me.x, snap.me.y), spot, reach)
+
+
+def cover_in_reach(cover: Sequence[Tile], here: Tile, spot: Tile, reach: int) -> Tile | None:
+    """The first listed cover tile (nearest first), not `here` but within a dash of it
+    (COVER_DASH tiles), from which `spot` is in range: cover taken on the way to a fight
+    (the prompt cache's landmark too)."""
+    for c in cover:
         if c != here and _near(here, c, COVER_DASH) and in_range(c, spot, reach):
             return c
     return None

@@ -112,8 +112,7 @@ def play_map(
         figures.adapted += summary["cache_adapted"]
         figures.rejected += summary["cache_rejected"]
         figures.refreshed += summary["cache_refreshed"]
-        if launch.cache is not None:
-            figures.new_situations += launch.cache.new_situations
+        figures.new_situations += summary["cache_new_situations"]
         figures.plans += summary["plans"]
         figures.llm_plans += sum(summary["plans_by_tier"][t.value] for t in LLM_TIERS)
         figures.act_waits += session.act_waits_ms

@@ -29,7 +29,7 @@ def entries(path: Path) -> dict[str, dict[str, object]]:
     return {e["key"]: e for e in json.loads(path.read_text("utf-8"))["entries"]}
 
 
-def test_a_cache_built_from_a_record_is_the_cache_its_match_saved(
+def test_a_cache_built_from_a_record_holds_the_entries_its_match_saved(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # village seed 2 has cache hits and adapted hits: they are not stored, by either path
@@ -95,7 +95,7 @@ def test_a_missing_record_and_a_bad_out_are_one_line(
     for argv in (
         [str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "out.json")],
         [str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "no" / "out.json")],
-        [str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "out.txt")],
+        [str(tmp_path / "none.jsonl"), "--out", str(tmp_path)],
     ):
         with pytest.raises(SystemExit) as exc:
             main(argv)

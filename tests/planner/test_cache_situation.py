@@ -430,3 +430,41 @@ def test_an_agent_still_in_the_situation_of_its_cached_plan_is_asked_afresh() ->
     assert served == [False, True, False, True, False, True, True]
     assert refreshed == [0, 0, 1, 0, 0, 0, 0]
     assert len(backend.requests) == 3
+
+
+def test_agents_asked_afresh_get_the_models_new_answer_not_the_stored_plan() -> None:
+    # Three riflemen in one situation. Round 1: the first is asked (MoveTo 6,6), the other
+    # two are served its plan. Round 2: the first is served that plan from the cache; the
+    # other two, still in the situation of the cached plan they were given, are asked
+    # afresh: the model's new answer (MoveTo 7,7) for the first of them serves the other
+    # (a teammate's new plan of its situation), never the stored one again.
+    grid = Grid.from_strings(["." * 20] * 16)
+    spots = {1: (4, 4), 2: (10, 10), 3: (14, 4)}
+
+    def snap_of(uid: int) -> Snapshot:
+        others = tuple(unit(o, *spots[o]) for o in spots if o != uid)
+        return snapshot(unit(uid, *spots[uid]), width=20, height=16, allies=others)
+
+    answers = iter(((6, 6), (7, 7), (8, 8)))
+
+    def first_only(request: object) -> str:
+        x, y = next(answers)
+        first = request.agent_ids[0]  # type: ignore[attr-defined]
+        return f'{{"plans":[{{"agent_id":{first},"steps":[{{"act":"MoveTo","x":{x},"y":{y}}}]}}]}}'
+
+    snaps = tuple(snap_of(uid) for uid in spots)
+    backend = ScriptedBackend([first_only] * 3)
+    core = make_core(backend)
+    settings = PlannerSettings(mode="sequential", similarity=True)
+    first = run_round(core, settings, PlanningRound(1, "red", snaps, grid))
+    assert len([e for e in first if isinstance(e, PlanDelivered)]) == 3
+    assert [r.agent_ids for r in backend.requests] == [(1,)]
+    second = run_round(core, settings, PlanningRound(2, "red", snaps, grid))
+    outcomes = {e.outcome.agent_id: e.outcome for e in second if isinstance(e, PlanDelivered)}
+    assert outcomes[1].from_cache and outcomes[1].steps == (MoveTo(x=6, y=6),)
+    assert [r.agent_ids for r in backend.requests[1:]] == [(2,)]
+    assert not outcomes[2].from_cache and outcomes[2].steps == (MoveTo(x=7, y=7),)
+    # agent 3 gets agent 2's new plan moved to it (7,7 is 3 tiles down-left of agent 2)
+    assert outcomes[3].from_cache and outcomes[3].steps == (MoveTo(x=11, y=1),)
+    stats = next(e.stats for e in second if isinstance(e, RoundDone))
+    assert stats.cache_refreshed == 2 and stats.cache_hits == 2
