@@ -73,7 +73,7 @@ class PlannerCore:
     a plan from the LLM or the rules. An agent still in that situation next round is
     asked afresh: a cached plan that left it where it was (a Scan, a Wait) would
     otherwise be served again and again, and a passing hesitation of the model become a
-    stall (village, warm: 31/80 wins with repeats served, 39/80 without)."""
+    stall (docs/BENCHMARKS.md, issue 17: warm squads played worse before it)."""
     seen_thinking: bool = False
     """The server has streamed a model's thinking: with `think` auto, later requests get
     the thinking room too (PlannerSettings.think_tokens)."""
