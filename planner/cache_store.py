@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from game.rules.steps import MAX_STEPS, Step
 from planner.cache import Anchor, PlanCache
 from planner.core import CachedPlan
-from planner.errors import PlannerError
+from planner.errors import PlannerError, first_error
 from planner.fallback import LLM_TIERS, Tier
 from planner.schema import INTENT_MAX_CHARS
 
@@ -91,9 +91,7 @@ def parse_cache(text: str, source: str) -> list[tuple[str, str | None, CachedPla
     try:
         parsed = CacheFile.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "top level"
-        raise CacheFileError(f"{source}: {where}: {first['msg']}") from None
+        raise CacheFileError(f"{source}: {first_error(exc, top='top level')}") from None
     for n, e in enumerate(parsed.entries):
         if e.tier not in LLM_TIERS:
             raise CacheFileError(f"{source}: entries.{n}.tier: {e.tier.value} is not an LLM tier")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import ValidationError
+
 Cause = Literal[
     "timeout",  # connect/read timeout of one request
     "deadline",  # the round's budget_ms passed before this agent had a plan
@@ -95,3 +97,14 @@ class CircuitOpen(PlannerError):
 
 class ConfigError(PlannerError):
     """Bad user configuration (unknown backend, unreachable named server, ...)."""
+
+
+def first_error(exc: ValidationError, *, within: str = "", top: str = "") -> str:
+    """A pydantic error in one line: where its first problem is (the dotted path, under
+    `within`; `top` when it is the whole input) and what it is."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    if within:
+        where = f"{within}.{where}" if where else within
+    where = where or top
+    return f"{where}: {first['msg']}" if where else str(first["msg"])

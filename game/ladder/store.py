@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from planner.errors import first_error
+
 
 class PerRole(BaseModel):
     a: int
@@ -69,16 +71,10 @@ def read(path: Path) -> list[dict[str, Any]]:
                 keep = "".join(f"{kept}\n" for kept in lines[: number - 1])
                 path.write_text(keep, "utf-8")
                 break
-            raise StoreError(f"{path}:{number}: not a ladder result ({_first(exc)})") from None
+            raise StoreError(f"{path}:{number}: not a ladder result ({first_error(exc)})") from None
     return rows
 
 
 def append(path: Path, row: dict[str, Any]) -> None:
     with path.open("a", encoding="utf-8") as f:
         f.write(json.dumps(row, sort_keys=True, separators=(",", ":")) + "\n")
-
-
-def _first(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"])
-    return f"{where}: {err['msg']}" if where else err["msg"]

@@ -414,9 +414,9 @@ def build_parser() -> OneLineParser:
     return p
 
 
-def fail(message: str) -> NoReturn:
+def fail(message: str, prog: str = PROG) -> NoReturn:
     """Print a one-line error and exit 2."""
-    print(f"{PROG}: error: {message}", file=sys.stderr)
+    print(f"{prog}: error: {message}", file=sys.stderr)
     raise SystemExit(2)
 
 

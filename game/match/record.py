@@ -43,6 +43,7 @@ from game.rules.steps import Step
 from planner.backends.base import Capabilities
 from planner.backends.replay import NEVER_S, RecordedChunk, RecordedResponse
 from planner.core import PlanningRound
+from planner.errors import first_error
 from planner.events import PlanEvent
 from planner.fallback import Tier
 from planner.schedule import PlannedRequest, Schedule
@@ -285,11 +286,7 @@ def _parse_line(path: Path, lineno: int, text: str) -> RecordLine:
         del raw
         return _LINE.validate_json(text, strict=True)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise MatchRecordError(
-            f"{path}:{lineno}: bad record line: {where}: {first['msg']}"
-        ) from None
+        raise MatchRecordError(f"{path}:{lineno}: bad record line: {first_error(exc)}") from None
 
 
 def _no_constant(name: str) -> Any:
@@ -376,11 +373,8 @@ def _capabilities(path: Path, header: HeaderLine) -> Capabilities:
         # From JSON text: strict (no "1" for a bool) and a dict may fill the dataclass.
         return _CAPABILITIES.validate_json(json.dumps(header.capabilities), strict=True)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise MatchRecordError(
-            f"{path}:1: bad record line: capabilities.{where}: {first['msg']}"
-        ) from None
+        where = first_error(exc, within="capabilities")
+        raise MatchRecordError(f"{path}:1: bad record line: {where}") from None
 
 
 def load_record(path: str | Path) -> MatchRecord:

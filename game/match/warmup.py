@@ -26,7 +26,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from game.match.cli import OneLineParser, output_file
+from game.match.cli import OneLineParser, fail, output_file
 from game.match.files import write_whole
 from game.match.record import MatchRecord, MatchRecordError, load_record, recorded_settings
 from game.rules.snapshot import Snapshot
@@ -35,6 +35,7 @@ from planner.cache import DEFAULT_CAPACITY, MAX_CAPACITY, PlanCache, anchor_of
 from planner.cache_store import dump_cache
 from planner.core import CachedPlan
 from planner.delivery import plan_keys
+from planner.errors import first_error
 from planner.fallback import LLM_TIERS, Tier
 
 
@@ -133,9 +134,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not 1 <= args.capacity <= MAX_CAPACITY:
         parser.error(f"--capacity must be 1..{MAX_CAPACITY} (as LLM_CACHE_CAP)")
 
-    def fail(message: str) -> None:
-        parser.exit(2, f"{parser.prog}: error: {message}\n")
-
     cache = PlanCache[CachedPlan](args.capacity)
     counts = Warmed()
     for path in args.records:
@@ -143,18 +141,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             record = load_record(path)
             warm_from(record, cache, counts)
         except MatchRecordError as exc:
-            fail(str(exc))
+            fail(str(exc), parser.prog)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            fail(f"{path}: a recorded plan cannot be read: {where}: {first['msg']}")
+            fail(f"{path}: a recorded plan cannot be read: {first_error(exc)}", parser.prog)
         except (TypeError, ValueError, KeyError) as exc:
-            fail(f"{path}: a plan or the settings in the record cannot be read ({exc})")
+            fail(
+                f"{path}: a plan or the settings in the record cannot be read ({exc})",
+                parser.prog,
+            )
         print(f"{path}: {counts.plans} LLM plans so far", file=sys.stderr)
     try:
         write_whole(args.out, dump_cache(cache))
     except OSError as exc:
-        fail(f"cannot write {args.out}: {exc.strerror or exc}")
+        fail(f"cannot write {args.out}: {exc.strerror or exc}", parser.prog)
     print(
         f"warmup: {counts.records} record(s), {counts.plans} LLM plans ({counts.skipped} other "
         f"plans left out) -> {len(cache)} cache entries in {args.out}"
